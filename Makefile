@@ -1,0 +1,40 @@
+# dscore — build the book, run the tests, open the notebooks.
+#   make book                 execute every notebook with params/$(PROFILE) and build the HTML book
+#   make book PROFILE=smoke   the fast profile CI uses
+#   make test                 the test suite (includes a smoke build of the whole book)
+#   make lab                  JupyterLab on notebooks/
+#   make bench                the CPU benchmarks in benchmarks/
+PROFILE ?= default
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.dscore-installed
+PYTEST_ARGS ?=
+
+.PHONY: book test lab bench venv clean-book
+
+venv: $(STAMP)
+
+# The venv is (re)built when the pins in pyproject.toml change.
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: dscore needs Python 3.11, $(PYTHON) is $$($(PYTHON) --version)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name dscore --display-name "Python (dscore)" >/dev/null
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(PY) -m dscore.book build --profile $(PROFILE)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean-book:
+	rm -rf _build book/nb book/figures book/.manifest-*.json

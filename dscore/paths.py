@@ -1,0 +1,43 @@
+"""Where dscore reads data and keeps artefacts.
+
+``DSCORE_DATA`` points at datasets in torchvision's layout (default
+``~/.cache/dscore/data``); ``DSCORE_CACHE`` relocates the artefact cache
+(default ``~/.cache/dscore/artifacts``). Both are read at call time, never
+cached in module state.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _home_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dscore"
+
+
+def data_root() -> Path:
+    """Root folder for datasets (``$DSCORE_DATA`` or ``~/.cache/dscore/data``)."""
+    env = os.environ.get("DSCORE_DATA")
+    return Path(env).expanduser() if env else _home_cache() / "data"
+
+
+def cache_root() -> Path:
+    """Root folder of the artefact cache (``$DSCORE_CACHE`` or ``~/.cache/dscore/artifacts``)."""
+    env = os.environ.get("DSCORE_CACHE")
+    return Path(env).expanduser() if env else _home_cache() / "artifacts"
+
+
+def repo_root() -> Path:
+    """The checkout this package was imported from (the folder holding ``_toc.yml``).
+
+    Only meaningful for an editable install inside the repository; raises
+    ``FileNotFoundError`` otherwise.
+    """
+    here = Path(__file__).resolve().parent.parent
+    if (here / "_toc.yml").exists():
+        return here
+    raise FileNotFoundError(
+        f"no dscore checkout found above {Path(__file__).resolve()} (looked for _toc.yml in {here}); "
+        "the book tools need a clone of the repository"
+    )
