@@ -1,0 +1,278 @@
+"""Execute the notebooks with a parameter profile and build the Jupyter Book.
+
+Usage (from a checkout)::
+
+    python -m dscore.book build --profile default      # execute what changed, then build the HTML
+    python -m dscore.book run tour --profile smoke     # execute one notebook
+    python -m dscore.book check                        # validate params/ against the notebooks
+
+``notebooks/<name>.ipynb`` is executed by papermill with ``params/<profile>/<name>.yaml`` into
+``book/nb/<name>.ipynb`` (fixed kernel, fixed working directory ``notebooks/``, per-cell timeout,
+logged output). A notebook is re-executed only when its fingerprint changes: the notebook source,
+its params file, the profile, and every ``dscore/*.py`` file. Fingerprints live in
+``book/nb/.manifest.json``; outputs are written atomically, so a killed build resumes with the
+notebooks that finished.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .paths import repo_root
+from .utils import atomic_write_text
+
+PROFILES = ("smoke", "default", "paper")
+# Per-cell timeouts (seconds); the paper profile runs on GPUs for hours.
+CELL_TIMEOUT = {"smoke": 900, "default": 3600, "paper": None}
+KERNEL_NAME = "dscore"
+OUTPUT_DIR = Path("book") / "nb"
+MANIFEST = OUTPUT_DIR / ".manifest.json"
+
+
+class BookError(RuntimeError):
+    """A notebook, a params file or the book build is wrong; the message says which and why."""
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is not known; allowed: {', '.join(PROFILES)}")
+    return profile
+
+
+def notebook_names(root: Path) -> list[str]:
+    """Notebook names in the order the table of contents lists them (then any others, sorted)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    prefix = OUTPUT_DIR.as_posix() + "/"
+    in_toc = [f[len(prefix):] for f in files if f.startswith(prefix)]
+    on_disk = sorted(p.stem for p in (root / "notebooks").glob("*.ipynb"))
+    missing = [n for n in in_toc if n not in on_disk]
+    if missing:
+        raise BookError(f"_toc.yml lists {missing} under {prefix} but notebooks/ has no such notebook")
+    return in_toc + [n for n in on_disk if n not in in_toc]
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """The names and default values assigned in the cell tagged ``parameters``."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise BookError(f"{notebook} must have exactly one cell tagged 'parameters', found {len(cells)}")
+    params: dict[str, Any] = {}
+    for stmt in ast.parse(cells[0].source).body:
+        if not (isinstance(stmt, (ast.Assign, ast.AnnAssign))):
+            raise BookError(f"{notebook}: the parameters cell may only assign literals, found: {ast.unparse(stmt)}")
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        if len(targets) != 1 or not isinstance(targets[0], ast.Name) or stmt.value is None:
+            raise BookError(f"{notebook}: write one 'name = literal' per line in the parameters cell: {ast.unparse(stmt)}")
+        try:
+            params[targets[0].id] = ast.literal_eval(stmt.value)
+        except ValueError:
+            raise BookError(f"{notebook}: parameter {targets[0].id} must be a literal, "
+                            f"found {ast.unparse(stmt.value)}") from None
+    return params
+
+
+def load_params(root: Path, profile: str, name: str) -> dict[str, Any]:
+    """Read ``params/<profile>/<name>.yaml`` and check every key is a declared notebook parameter."""
+    check_profile(profile)
+    path = root / "params" / profile / f"{name}.yaml"
+    if not path.exists():
+        raise BookError(f"no parameter file {path.relative_to(root)} for notebook {name!r} in profile {profile!r}")
+    params = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(params, dict):
+        raise BookError(f"{path.relative_to(root)} must be a mapping of parameter names to values")
+    declared = declared_parameters(root / "notebooks" / f"{name}.ipynb")
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise BookError(f"{path.relative_to(root)}: {unknown} not declared in the parameters cell of "
+                        f"notebooks/{name}.ipynb; declared: {sorted(declared)}")
+    params["profile"] = profile
+    if "profile" not in declared:
+        raise BookError(f"notebooks/{name}.ipynb must declare a 'profile' parameter")
+    return params
+
+
+def check_all(root: Path) -> list[str]:
+    """Validate every notebook against every profile before any work; returns the notebook names."""
+    names = notebook_names(root)
+    for name in names:
+        for profile in PROFILES:
+            load_params(root, profile, name)
+    return names
+
+
+def fingerprint(root: Path, name: str, profile: str, params: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+    digest.update(profile.encode())
+    digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+    digest.update((root / "notebooks" / f"{name}.ipynb").read_bytes())
+    for src in sorted((root / "dscore").rglob("*.py")):
+        digest.update(src.relative_to(root).as_posix().encode())
+        digest.update(src.read_bytes())
+    return digest.hexdigest()
+
+
+def _read_manifest(root: Path) -> dict[str, str]:
+    try:
+        return json.loads((root / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _kernel_name() -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs = KernelSpecManager().find_kernel_specs()
+    return KERNEL_NAME if KERNEL_NAME in specs else "python3"
+
+
+def error_outputs(notebook: Path) -> list[str]:
+    """Error outputs in an executed notebook, as 'ename: evalue' strings."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells if c.cell_type == "code"
+            for o in c.get("outputs", []) if o.get("output_type") == "error"]
+
+
+def execute(root: Path, name: str, profile: str, *, force: bool = False, log=print) -> bool:
+    """Execute one notebook if its fingerprint changed; returns True when it ran."""
+    import papermill
+
+    params = load_params(root, profile, name)
+    key = fingerprint(root, name, profile, params)
+    out = root / OUTPUT_DIR / f"{name}.ipynb"
+    manifest = _read_manifest(root)
+    if not force and manifest.get(name) == key and out.exists():
+        log(f"[dscore.book] {name}: up to date ({profile})")
+        return False
+    log(f"[dscore.book] {name}: executing with params/{profile}/{name}.yaml")
+    start = time.perf_counter()
+    env_backup = os.environ.get("DSCORE_PROFILE")
+    os.environ["DSCORE_PROFILE"] = profile
+    partial = root / OUTPUT_DIR / ".partial" / f"{name}.ipynb"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        try:
+            papermill.execute_notebook(
+                str(root / "notebooks" / f"{name}.ipynb"), str(partial),
+                parameters=params, kernel_name=_kernel_name(), cwd=str(root / "notebooks"),
+                execution_timeout=CELL_TIMEOUT[profile], log_output=True, progress_bar=False,
+            )
+            errors = error_outputs(partial)
+            if errors:
+                raise BookError(f"error outputs: {errors}")
+        except Exception as exc:
+            failed = out.with_name(f"{name}.failed.ipynb")
+            if partial.exists():
+                os.replace(partial, failed)
+            raise BookError(f"notebook {name!r} failed with profile {profile!r}: {exc}\n"
+                            f"the partly executed notebook is in {failed.relative_to(root)}") from exc
+        os.replace(partial, out)
+        out.with_name(f"{name}.failed.ipynb").unlink(missing_ok=True)
+    finally:
+        if env_backup is None:
+            os.environ.pop("DSCORE_PROFILE", None)
+        else:
+            os.environ["DSCORE_PROFILE"] = env_backup
+    manifest = _read_manifest(root)
+    manifest[name] = key
+    atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+    log(f"[dscore.book] {name}: done in {time.perf_counter() - start:.1f} s")
+    return True
+
+
+def build_html(root: Path, *, log=print) -> Path:
+    """Render the book with Jupyter Book (execution off; warnings are errors)."""
+    cmd = [sys.executable, "-m", "jupyter_book.cli.main", "build", str(root), "--builder", "html",
+           "--warningiserror", "--keep-going"]
+    log("[dscore.book] " + " ".join(cmd[2:]))
+    result = subprocess.run(cmd, cwd=root)
+    if result.returncode != 0:
+        raise BookError(f"jupyter-book build failed (exit {result.returncode}); see the log above")
+    index = root / "_build" / "html" / "index.html"
+    if not index.exists():
+        raise BookError(f"jupyter-book finished but {index} is missing")
+    return index
+
+
+def build(root: Path, profile: str, *, only: list[str] | None = None, force: bool = False,
+          html: bool = True, log=print) -> Path | None:
+    check_profile(profile)
+    names = check_all(root)
+    if only:
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise ValueError(f"unknown notebook(s) {unknown}; available: {names}")
+        names = [n for n in names if n in only]
+    start = time.perf_counter()
+    for name in names:
+        execute(root, name, profile, force=force, log=log)
+    log(f"[dscore.book] notebooks ready in {time.perf_counter() - start:.1f} s")
+    if not html:
+        return None
+    index = build_html(root, log=log)
+    log(f"[dscore.book] book built in {time.perf_counter() - start:.1f} s: {index}")
+    return index
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dscore.book", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_build = sub.add_parser("build", help="execute changed notebooks and build the HTML book")
+    p_build.add_argument("--profile", default=os.environ.get("PROFILE", "default"))
+    p_build.add_argument("--only", nargs="*", help="execute only these notebooks")
+    p_build.add_argument("--force", action="store_true", help="re-execute even if up to date")
+    p_build.add_argument("--no-html", action="store_true", help="execute notebooks only")
+    p_run = sub.add_parser("run", help="execute one notebook")
+    p_run.add_argument("name")
+    p_run.add_argument("--profile", default="smoke")
+    p_run.add_argument("--force", action="store_true")
+    sub.add_parser("check", help="validate notebooks and params for every profile")
+    args = parser.parse_args(argv)
+    root = repo_root()
+    try:
+        if args.command == "build":
+            build(root, args.profile, only=args.only, force=args.force, html=not args.no_html)
+        elif args.command == "run":
+            check_profile(args.profile)
+            if args.name not in notebook_names(root):
+                raise ValueError(f"unknown notebook {args.name!r}; available: {notebook_names(root)}")
+            execute(root, args.name, args.profile, force=args.force)
+        else:
+            names = check_all(root)
+            print(f"[dscore.book] {len(names)} notebooks × {len(PROFILES)} profiles: params OK")
+    except (BookError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
