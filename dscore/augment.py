@@ -5,10 +5,14 @@ Every augmentation here is a function ``aug(x, generator=None) -> Tensor`` on a 
 ``generator`` (a ``torch.Generator`` on ``x.device``) or torch's global RNG if none is
 given. Functions are differentiable with respect to ``x`` wherever the transform is.
 
-``get_augmentation(name)`` is the registry used by :mod:`dscore.train`.
+``get_augmentation(name)`` is the registry used by :mod:`dscore.train`. Below the basic
+crop/flip live DSA and IDC's DiffAug, whose parameter draws can be shared between a real and a
+synthetic batch (``siamese_dsa``, ``siamese_idc``).
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -73,3 +77,307 @@ def get_augmentation(name: str | None) -> Augmentation:
     if key not in _REGISTRY:
         raise ValueError(f"augmentation={name!r} is not known; allowed: {', '.join(map(repr, list_augmentations()))}")
     return _REGISTRY[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# Differentiable Siamese augmentation (DSA, Zhao & Bilen 2021) and IDC's DiffAug.
+#
+# A draw of random parameters is separated from its application so that the *same* draw can be
+# applied to a real and a synthetic batch (the "Siamese" part). A draw stores raw uniforms in
+# [0, 1); they become pixel shifts, angles … only when applied, so one draw fits any image size.
+# Each value tensor has a leading dimension n: n = 1 means one parameter set shared by every
+# sample of every batch it is applied to (the Siamese mode used while distilling — the original
+# DSA code likewise copies sample 0's parameters to the whole batch), n = N means one set per
+# sample (used for evaluation training).
+#
+# Magnitudes follow the authors' code (DSA's ParamDiffAug, IDC's DiffAug). Note one difference of
+# space: those codes augment *normalised* images, this project augments [0, 1] pixels (models
+# normalise internally). Brightness ±0.5 is therefore about 4× stronger here than there (a
+# normalised unit is one std ≈ 0.25 of pixel range), and zero fill (crop, cutout, rotate, scale)
+# is black rather than the dataset mean. Pass ``DiffAugConfig(brightness=std)`` to mimic the
+# normalised-space strength. Outputs are not clamped to [0, 1] (neither are the originals').
+# ---------------------------------------------------------------------------------------------
+
+DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
+DSA_FAMILIES = {
+    "color": ("brightness", "saturation", "contrast"),
+    "crop": ("crop",),
+    "cutout": ("cutout",),
+    "flip": ("flip",),
+    "scale": ("scale",),
+    "rotate": ("rotate",),
+}
+IDC_CHOICES = ("crop", "scale", "rotate")
+# number of uniforms each primitive op draws per parameter set
+_OP_WIDTH = {"brightness": 1, "saturation": 1, "contrast": 1, "crop": 2, "cutout": 2, "flip": 1, "scale": 2,
+             "rotate": 1}
+
+
+@dataclass(frozen=True)
+class DiffAugConfig:
+    """Magnitudes of the differentiable augmentations (defaults: DSA/IDC code).
+
+    brightness: additive shift ``(u − 0.5)·brightness``; saturation: factor ``u·saturation`` on the
+    deviation from the channel mean; contrast: factor ``u + contrast`` on the deviation from the
+    image mean; crop_ratio: translation up to ``round(ratio·size)`` pixels, zero fill;
+    cutout_ratio: side of the zeroed square as a fraction of the image side; flip_p: probability
+    of a horizontal flip; scale_ratio: per-axis factor in ``[1/ratio, ratio]``; rotate_degrees:
+    angle in ``[−deg, deg]``.
+    """
+    brightness: float = 1.0
+    saturation: float = 2.0
+    contrast: float = 0.5
+    crop_ratio: float = 0.125
+    cutout_ratio: float = 0.5
+    flip_p: float = 0.5
+    scale_ratio: float = 1.2
+    rotate_degrees: float = 15.0
+
+
+@dataclass(frozen=True)
+class AugParams:
+    """One draw of augmentation parameters.
+
+    ops: primitive operations in application order (e.g. ``("rotate",)`` or
+    ``("brightness", "saturation", "contrast", "crop", "cutout")``); values: op → uniforms of
+    shape (n, width); n: 1 (shared by all samples) or the batch size; config: the magnitudes.
+    """
+    ops: tuple[str, ...]
+    values: dict[str, torch.Tensor]
+    n: int
+    config: DiffAugConfig = field(default_factory=DiffAugConfig)
+
+
+DSAParams = AugParams
+IDCParams = AugParams
+
+
+def _parse_strategy(strategy: str) -> list[str]:
+    if not isinstance(strategy, str) or not strategy:
+        raise ValueError(f"strategy={strategy!r} must be a non-empty string like {DSA_STRATEGY!r}")
+    families = strategy.split("_")
+    for fam in families:
+        if fam not in DSA_FAMILIES:
+            raise ValueError(f"strategy={strategy!r} has unknown family {fam!r}; allowed families: "
+                             f"{', '.join(map(repr, DSA_FAMILIES))}")
+    return families
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} must be an integer >= 1 (1 = one parameter set shared by the whole batch)")
+    return n
+
+
+def _resolve_device(generator: torch.Generator | None, device) -> torch.device:
+    if device is not None:
+        device = torch.device(device)
+        if generator is not None and generator.device.type != device.type:
+            raise ValueError(f"generator is on {generator.device} but device={device}; they must match")
+        return device
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def _draw(ops: tuple[str, ...], n: int, generator, device, config) -> AugParams:
+    values = {op: torch.rand((n, _OP_WIDTH[op]), generator=generator, device=device) for op in ops}
+    return AugParams(ops=ops, values=values, n=n, config=config if config is not None else DiffAugConfig())
+
+
+def _pick(k: int, generator, device) -> int:
+    return int(torch.randint(k, (1,), generator=generator, device=device)[0])
+
+
+def dsa_sample_params(strategy: str = DSA_STRATEGY, n: int = 1, generator: torch.Generator | None = None,
+                      device: str | torch.device | None = None, *, config: DiffAugConfig | None = None) -> AugParams:
+    """Draw DSA parameters: ONE family of ``strategy`` chosen uniformly, then its parameters.
+
+    ``n = 1`` gives one parameter set shared by every sample (Siamese distillation); ``n = N``
+    one per sample. Randomness only from ``generator`` (on ``device``). O(n) work.
+    """
+    families = _parse_strategy(strategy)
+    n = _check_n(n)
+    device = _resolve_device(generator, device)
+    family = families[_pick(len(families), generator, device)] if len(families) > 1 else families[0]
+    return _draw(DSA_FAMILIES[family], n, generator, device, config)
+
+
+def idc_sample_params(n: int = 1, generator: torch.Generator | None = None, device: str | torch.device | None = None,
+                      *, choices: tuple[str, ...] = IDC_CHOICES, cutout: bool = True, flip: bool = False,
+                      config: DiffAugConfig | None = None) -> AugParams:
+    """Draw IDC DiffAug parameters: [flip →] colour → ONE of ``choices`` → [cutout].
+
+    ``choices`` defaults to crop/scale/rotate (DESIGN.md); IDC's own default command line uses
+    only crop. ``cutout=False`` drops the cutout (IDC does so when CutMix is used for network
+    training); ``flip=True`` prepends a flip as IDC does when "flip" is in its strategy.
+    """
+    n = _check_n(n)
+    choices = tuple(choices)
+    if not choices or any(c not in ("crop", "scale", "rotate", "flip", "cutout") for c in choices):
+        raise ValueError(f"choices={choices!r} must be a non-empty subset of "
+                         "('crop', 'scale', 'rotate', 'flip', 'cutout')")
+    device = _resolve_device(generator, device)
+    middle = choices[_pick(len(choices), generator, device)] if len(choices) > 1 else choices[0]
+    ops = ((("flip",) if flip else ()) + ("brightness", "saturation", "contrast", middle)
+           + (("cutout",) if cutout else ()))
+    return _draw(ops, n, generator, device, config)
+
+
+def _per_sample(u: torch.Tensor, n: int) -> torch.Tensor:
+    """(n_params, w) uniforms → (n, w), broadcasting a shared set."""
+    if u.shape[0] == n:
+        return u
+    if u.shape[0] == 1:
+        return u.expand(n, -1)
+    raise ValueError(f"parameters were drawn for {u.shape[0]} samples but the batch has {n}; "
+                     "draw with n=1 (shared) or n=batch size")
+
+
+def _translate(x: torch.Tensor, shift: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
+    """out[i, :, r, c] = x[i, :, r + shift[i,0], c + shift[i,1]] (zero outside).
+
+    shift (N, 2) int64 with |shift| <= (ph, pw) (known bounds, so no device sync)."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (pw, pw, ph, ph))
+    rows = shift[:, 0].view(n, 1) + ph + torch.arange(h, device=x.device).view(1, h)          # (N, H)
+    cols = shift[:, 1].view(n, 1) + pw + torch.arange(w, device=x.device).view(1, w)          # (N, W)
+    out = padded.gather(2, rows.view(n, 1, h, 1).expand(n, c, h, w + 2 * pw))
+    return out.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
+
+
+def _affine(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=True)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+
+
+def _apply_op(x: torch.Tensor, op: str, u: torch.Tensor, cfg: DiffAugConfig) -> torch.Tensor:
+    n, _, h, w = x.shape
+    u = _per_sample(u.to(x.device), n)
+    if op == "brightness":
+        return x + ((u[:, 0] - 0.5) * cfg.brightness).to(x.dtype).view(n, 1, 1, 1)
+    if op == "saturation":
+        mean = x.mean(dim=1, keepdim=True)
+        return (x - mean) * (u[:, 0] * cfg.saturation).to(x.dtype).view(n, 1, 1, 1) + mean
+    if op == "contrast":
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        return (x - mean) * (u[:, 0] + cfg.contrast).to(x.dtype).view(n, 1, 1, 1) + mean
+    if op == "crop":
+        lh, lw = int(h * cfg.crop_ratio + 0.5), int(w * cfg.crop_ratio + 0.5)
+        limits = torch.tensor([lh, lw], device=x.device)
+        shift = (u * (2 * limits + 1)).long().clamp_(max=2 * limits) - limits                   # in [−s, s]
+        return _translate(x, shift, lh, lw)
+    if op == "cutout":
+        size = torch.tensor([int(h * cfg.cutout_ratio + 0.5), int(w * cfg.cutout_ratio + 0.5)], device=x.device)
+        span = torch.tensor([h, w], device=x.device) + 1 - size % 2                               # centre choices
+        start = (u * span).long().clamp_(max=span - 1) - size // 2                                # (N, 2)
+        r = torch.arange(h, device=x.device).view(1, h)
+        cc = torch.arange(w, device=x.device).view(1, w)
+        in_r = (r >= start[:, :1]) & (r < start[:, :1] + size[0])                                 # (N, H)
+        in_c = (cc >= start[:, 1:]) & (cc < start[:, 1:] + size[1])                               # (N, W)
+        keep = ~(in_r.unsqueeze(2) & in_c.unsqueeze(1))                                          # (N, H, W)
+        return x * keep.unsqueeze(1).to(x.dtype)
+    if op == "flip":
+        return torch.where((u[:, 0] < cfg.flip_p).view(n, 1, 1, 1), x.flip(3), x)
+    if op == "scale":
+        lo = 1.0 / cfg.scale_ratio
+        s = u * (cfg.scale_ratio - lo) + lo                                                      # (N, 2): sx, sy
+        theta = torch.zeros(n, 2, 3, device=x.device)
+        theta[:, 0, 0] = s[:, 0]
+        theta[:, 1, 1] = s[:, 1]
+        return _affine(x, theta)
+    if op == "rotate":
+        ang = (u[:, 0] - 0.5) * 2 * cfg.rotate_degrees * math.pi / 180
+        cos, sin = torch.cos(ang), torch.sin(ang)
+        theta = torch.stack([torch.stack([cos, -sin, torch.zeros_like(ang)], 1),
+                             torch.stack([sin, cos, torch.zeros_like(ang)], 1)], 1)             # (N, 2, 3)
+        return _affine(x, theta)
+    raise ValueError(f"unknown augmentation op {op!r}; allowed: {', '.join(map(repr, _OP_WIDTH))}")
+
+
+def _check_batch(x) -> None:
+    if not torch.is_tensor(x) or x.dim() != 4:
+        got = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f"expected images of shape (N, C, H, W), got {got}")
+
+
+def aug_apply(x: torch.Tensor, params: AugParams) -> torch.Tensor:
+    """Apply a parameter draw to a batch (N, C, H, W) → (N, C, H, W), differentiable w.r.t. x.
+
+    Vectorised over the batch: O(N·C·H·W) per op (crop/cutout/flip via gather/masks,
+    scale/rotate via one affine_grid + grid_sample)."""
+    _check_batch(x)
+    if not isinstance(params, AugParams):
+        raise ValueError("params must be an AugParams from dsa_sample_params/idc_sample_params, "
+                         f"got {type(params).__name__}")
+    if params.n not in (1, x.shape[0]):
+        raise ValueError(f"params were drawn for n={params.n} samples but the batch has {x.shape[0]}; "
+                         "draw with n=1 (shared) or n=batch size")
+    for op in params.ops:
+        x = _apply_op(x, op, params.values[op], params.config)
+    return x
+
+
+def dsa_apply(x: torch.Tensor, params: AugParams) -> torch.Tensor:
+    """Apply DSA parameters from :func:`dsa_sample_params` (see :func:`aug_apply`)."""
+    return aug_apply(x, params)
+
+
+def idc_apply(x: torch.Tensor, params: AugParams) -> torch.Tensor:
+    """Apply IDC DiffAug parameters from :func:`idc_sample_params` (see :func:`aug_apply`)."""
+    return aug_apply(x, params)
+
+
+def _check_pair(real: torch.Tensor, syn: torch.Tensor) -> None:
+    for name, t in (("real", real), ("syn", syn)):
+        if not torch.is_tensor(t) or t.dim() != 4:
+            raise ValueError(f"{name} must have shape (N, C, H, W), got "
+                             f"{tuple(t.shape) if torch.is_tensor(t) else type(t).__name__}")
+    if real.shape[1:] != syn.shape[1:]:
+        raise ValueError(f"real images {tuple(real.shape[1:])} and synthetic images {tuple(syn.shape[1:])} "
+                         "must have the same (C, H, W)")
+
+
+def siamese_dsa(real: torch.Tensor, syn: torch.Tensor, generator: torch.Generator | None = None,
+                strategy: str = DSA_STRATEGY, *, config: DiffAugConfig | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """DSA with ONE parameter draw shared by every sample of both batches → (real_aug, syn_aug).
+
+    Gradients flow to ``syn`` (and ``real`` if it requires grad)."""
+    _check_pair(real, syn)
+    params = dsa_sample_params(strategy, 1, generator, real.device, config=config)
+    return aug_apply(real, params), aug_apply(syn, params)
+
+
+def siamese_idc(real: torch.Tensor, syn: torch.Tensor, generator: torch.Generator | None = None, *,
+                choices: tuple[str, ...] = IDC_CHOICES, cutout: bool = True, config: DiffAugConfig | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """IDC DiffAug with ONE parameter draw shared by both batches → (real_aug, syn_aug)."""
+    _check_pair(real, syn)
+    params = idc_sample_params(1, generator, real.device, choices=choices, cutout=cutout, config=config)
+    return aug_apply(real, params), aug_apply(syn, params)
+
+
+def dsa_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Registry entry "dsa" (evaluation training): one random family per call, per-sample parameters
+    — as DSA's evaluation, which draws per sample when no Siamese seed is given."""
+    _check_batch(x)
+    return aug_apply(x, dsa_sample_params(DSA_STRATEGY, x.shape[0], generator, x.device))
+
+
+def idc_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Registry entry "idc" (evaluation training): colour → one of crop/scale/rotate per call, with
+    per-sample parameters and WITHOUT cutout. Decision: IDC evaluates with per-sample DiffAug and
+    CutMix, and its code removes cutout from the evaluation augmentation when CutMix is on
+    (the evaluation protocol here uses CutMix p = 0.5). "idc_cutout" keeps the cutout."""
+    _check_batch(x)
+    return aug_apply(x, idc_sample_params(x.shape[0], generator, x.device, cutout=False))
+
+
+def idc_cutout_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Registry entry "idc_cutout": the full per-sample IDC chain colour → crop/scale/rotate → cutout."""
+    _check_batch(x)
+    return aug_apply(x, idc_sample_params(x.shape[0], generator, x.device, cutout=True))
+
+
+register_augmentation("dsa", dsa_augment)
+register_augmentation("idc", idc_augment)
+register_augmentation("idc_cutout", idc_cutout_augment)

@@ -1,0 +1,192 @@
+"""Real mini-batch samplers for distillation: random (DC/DSA/DM/IDC) and representative
+(DREAM/DREAM+: samples nearest to k-means sub-cluster centres of the class, re-clustered every
+``interval`` steps).
+
+Both expose ``batch(step, class_index, class_images, model) -> LongTensor`` of indices into
+``class_images`` (on its device), so a distillation loop can switch between them freely.
+"""
+from __future__ import annotations
+
+import time
+import weakref
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from ..cluster import fit_kmeans, nearest_to_centroids
+from ..utils import autocast, check_int
+
+__all__ = ["RandomSampler", "RepresentativeSampler", "embed_images"]
+
+
+def _check_class_images(class_images, class_index) -> int:
+    check_int("class_index", class_index, low=0)
+    if not torch.is_tensor(class_images) or class_images.dim() < 2 or class_images.shape[0] == 0:
+        shape = tuple(class_images.shape) if torch.is_tensor(class_images) else type(class_images).__name__
+        raise ValueError(f"class_images must be a non-empty tensor (N, ...), got {shape}")
+    return class_images.shape[0]
+
+
+def _mix_seed(*parts: int) -> int:
+    """Deterministic 63-bit seed from integers (splitmix-style), so batches do not depend on call order."""
+    h = 0x9E3779B97F4A7C15
+    for p in parts:
+        h = (h ^ (int(p) + 0x9E3779B97F4A7C15 + (h << 6) + (h >> 2))) & 0xFFFFFFFFFFFFFFFF
+        h = (h * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+        h ^= h >> 31
+    return h & 0x7FFFFFFFFFFFFFFF
+
+
+@torch.no_grad()
+def embed_images(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """``model.embed`` over ``images`` in batches, in eval mode and without grad → (N, D) float32.
+
+    The model's training flag is restored afterwards. bf16 autocast on CUDA."""
+    batch_size = check_int("batch_size", batch_size, low=1)
+    was_training = model.training
+    model.eval()
+    try:
+        with autocast(images.device):
+            parts = [model.embed(images[i:i + batch_size]).float() for i in range(0, images.shape[0], batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(parts).reshape(images.shape[0], -1)
+
+
+class RandomSampler:
+    """Uniform real batches without replacement, as DC/DSA/DM/IDC draw them.
+
+    ``batch`` returns ``min(batch_size, class size)`` distinct indices. The draw is a pure
+    function of ``(seed, class_index, step)``, so the same step gives the same batch whatever
+    the call order. ``images_per_class`` (optional class sizes) is checked against the images
+    passed in. ``model`` is accepted for interface parity and unused.
+    """
+
+    def __init__(self, images_per_class: Sequence[int] | None = None, batch_size: int = 256, seed: int = 0):
+        self.images_per_class = None if images_per_class is None else [
+            check_int(f"images_per_class[{i}]", n, low=1) for i, n in enumerate(images_per_class)]
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        self.seed = check_int("seed", seed, low=0)
+
+    def batch(self, step: int, class_index: int, class_images: torch.Tensor,
+              model: nn.Module | None = None) -> torch.Tensor:
+        n = _check_class_images(class_images, class_index)
+        step = check_int("step", step, low=0)
+        if self.images_per_class is not None:
+            if class_index >= len(self.images_per_class):
+                raise ValueError(f"class_index={class_index} is out of range; allowed: 0 <= class_index <= "
+                                 f"{len(self.images_per_class) - 1}")
+            if self.images_per_class[class_index] != n:
+                raise ValueError(f"class {class_index} was declared with {self.images_per_class[class_index]} images "
+                                 f"but {n} were passed")
+        gen = torch.Generator().manual_seed(_mix_seed(self.seed, class_index, step))
+        return torch.randperm(n, generator=gen)[:self.batch_size].to(class_images.device)
+
+    def reset(self) -> None:
+        """Nothing cached; present for interface parity with :class:`RepresentativeSampler`."""
+
+
+class RepresentativeSampler:
+    """DREAM's representative matching: the samples nearest to sub-cluster centres.
+
+    For each class, at the first call of every block of ``interval`` steps (``step // interval``
+    changes), when ``step`` goes back (a new inner loop), when the model object changes, or after
+    :meth:`reset`, the class images are embedded
+    with ``model.embed`` (eval mode, no grad, batched) and clustered with k-means into
+    ``num_clusters`` sub-clusters (warm-started from the previous centroids of that class when
+    ``warm_start`` and the model is the same object); the batch is the ``subsample`` nearest samples
+    to each centroid, (num_clusters·subsample,) indices in centroid order (a sample may serve two
+    centroids, as in DREAM's code). Between re-clusterings the cached batch is returned.
+    Call :meth:`reset` when the model's weights are re-initialised in place.
+
+    ``timings``: seconds spent embedding (``"embed"``), clustering (``"kmeans"``), selecting the
+    nearest samples (``"select"``), and the number of clusterings (``"count"``), summed over calls.
+    Cost per clustering: O(N·forward) + O(iters·N·K·D).
+    """
+
+    def __init__(self, num_clusters: int = 128, subsample: int = 1, interval: int = 10, seed: int = 0,
+                 warm_start: bool = True, *, kmeans_iters: int = 100, tol: float = 1e-4, embed_batch_size: int = 512,
+                 chunk_size: int = 4096):
+        self.num_clusters = check_int("num_clusters", num_clusters, low=1)
+        self.subsample = check_int("subsample", subsample, low=1)
+        self.interval = check_int("interval", interval, low=1)
+        self.seed = check_int("seed", seed, low=0)
+        self.warm_start = bool(warm_start)
+        self.kmeans_iters = check_int("kmeans_iters", kmeans_iters, low=0)
+        self.tol = float(tol)
+        self.embed_batch_size = check_int("embed_batch_size", embed_batch_size, low=1)
+        self.chunk_size = check_int("chunk_size", chunk_size, low=1)
+        self.timings: dict[str, float] = {"embed": 0.0, "kmeans": 0.0, "select": 0.0, "count": 0}
+        self._batches: dict[int, torch.Tensor] = {}
+        self._blocks: dict[int, int] = {}
+        self._last_step: dict[int, int] = {}
+        self._centroids: dict[int, torch.Tensor] = {}
+        self._model_ref = None
+
+    @property
+    def clustering_seconds(self) -> float:
+        """Total seconds spent in embedding + k-means + selection."""
+        return self.timings["embed"] + self.timings["kmeans"] + self.timings["select"]
+
+    def reset(self, keep_centroids: bool = False) -> None:
+        """Forget cached batches (the next call re-clusters); drop the warm-start centroids too
+        unless ``keep_centroids``."""
+        self._batches.clear()
+        self._blocks.clear()
+        self._last_step.clear()
+        if not keep_centroids:
+            self._centroids.clear()
+
+    def centroids(self, class_index: int) -> torch.Tensor | None:
+        """The latest centroids of a class in embedding space (K, D), or None."""
+        return self._centroids.get(class_index)
+
+    def _tick(self, device: torch.device) -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+
+    def batch(self, step: int, class_index: int, class_images: torch.Tensor, model: nn.Module) -> torch.Tensor:
+        n = _check_class_images(class_images, class_index)
+        step = check_int("step", step, low=0)
+        if self.num_clusters > n:
+            raise ValueError(f"num_clusters={self.num_clusters} exceeds the {n} images of class {class_index}; "
+                             f"allowed: num_clusters <= class size ({n})")
+        if self.subsample > n:
+            raise ValueError(f"subsample={self.subsample} exceeds the {n} images of class {class_index}; "
+                             f"allowed: subsample <= class size ({n})")
+        if model is None or not hasattr(model, "embed"):
+            raise ValueError("RepresentativeSampler needs a model with an .embed(x) method")
+        if self._model_ref is None or self._model_ref() is not model:
+            self.reset()
+            self._model_ref = weakref.ref(model)
+        block = step // self.interval
+        last = self._last_step.get(class_index)
+        self._last_step[class_index] = step
+        restarted = last is not None and step < last     # a new inner loop began
+        if class_index in self._batches and self._blocks[class_index] == block and not restarted:
+            return self._batches[class_index]
+
+        device = class_images.device
+        t0 = self._tick(device)
+        emb = embed_images(model, class_images, self.embed_batch_size)
+        t1 = self._tick(device)
+        init = self._centroids.get(class_index) if self.warm_start else None
+        if init is not None and init.shape != (self.num_clusters, emb.shape[1]):
+            init = None
+        result = fit_kmeans(emb, self.num_clusters, iters=self.kmeans_iters, tol=self.tol,
+                            seed=_mix_seed(self.seed, class_index, step) & 0x7FFFFFFF, init=init,
+                            chunk_size=self.chunk_size)
+        t2 = self._tick(device)
+        idx = nearest_to_centroids(emb, result.centroids, self.subsample, self.chunk_size).reshape(-1)
+        t3 = self._tick(device)
+
+        self.timings["embed"] += t1 - t0
+        self.timings["kmeans"] += t2 - t1
+        self.timings["select"] += t3 - t2
+        self.timings["count"] += 1
+        self._centroids[class_index] = result.centroids
+        self._batches[class_index] = idx
+        self._blocks[class_index] = block
+        return idx
