@@ -210,9 +210,9 @@ def execute(root: Path, name: str, profile: str, *, force: bool = False, log=pri
 
 def build_html(root: Path, *, log=print) -> Path:
     """Render the book with Jupyter Book (execution off; warnings are errors)."""
-    cmd = [sys.executable, "-m", "jupyter_book.cli.main", "build", str(root), "--builder", "html",
-           "--warningiserror", "--keep-going"]
-    log("[dscore.book] " + " ".join(cmd[2:]))
+    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root),
+           "--builder", "html", "--warningiserror", "--keep-going"]
+    log("[dscore.book] jupyter-book " + " ".join(cmd[3:]))
     result = subprocess.run(cmd, cwd=root)
     if result.returncode != 0:
         raise BookError(f"jupyter-book build failed (exit {result.returncode}); see the log above")
