@@ -1,0 +1,137 @@
+"""GraphCut: incremental O(B·N·d) greedy vs. the dense-matrix greedy of the authors' code.
+
+Cases (full size; ``--quick`` shrinks them):
+
+* ``compare`` — N=5000, d=64, B=500: dscore's ``graphcut`` vs. a naive greedy that builds the
+  N×N similarity matrix and recomputes ``lam·colsum − 2·Σ_{j∈S} s(j,·)`` over the unselected
+  columns at every step (as DeepCore's GraphCut does). Same process, same data; the picks must match.
+* ``large`` — N=60000, d=64, B=600 with dense features and with gradient features (C=10): time and
+  peak-RSS growth (the dense N×N float64 matrix alone would need N²·8 bytes).
+* ``bins`` — ``generate_bins`` on 60000×64 features, 10 classes, K=10 bins.
+
+The large cases run first so that the process's peak RSS before them is only the input data.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import torch
+
+from dscore.features import GradientFeatures, as_unit_rows
+from dscore.quantize import generate_bins
+from dscore.select import graphcut
+
+from . import Timer, peak_rss_mib, write_result
+
+NAME = "graphcut"
+
+
+def naive_graphcut(features: torch.Tensor, budget: int, lam: float = 1.0) -> tuple[list[int], float]:
+    """Dense reference: full similarity matrix, gains recomputed from it at every step.
+
+    Returns (picks, seconds spent building the matrix). float64 so that it can be compared pick for pick.
+    """
+    with Timer() as t_matrix:
+        unit = as_unit_rows(features.double())
+        sim = 0.5 + 0.5 * (unit @ unit.T)                   # (N, N)
+        col_sum = sim.sum(dim=0)
+    n = sim.shape[0]
+    selected: list[int] = []
+    unselected = torch.ones(n, dtype=torch.bool)
+    for _ in range(budget):
+        candidates = unselected.nonzero().flatten()
+        covered = sim[selected][:, candidates].sum(dim=0) if selected else torch.zeros(len(candidates), dtype=sim.dtype)
+        gains = lam * col_sum[candidates] - 2.0 * covered
+        pick = int(candidates[torch.argmax(gains)])
+        selected.append(pick)
+        unselected[pick] = False
+    return selected, t_matrix.seconds
+
+
+def clustered_features(n: int, d: int, classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A Gaussian mixture (one component per class), float32, like embeddings of a labelled set."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, d, generator=gen) * 2.0
+    labels = torch.arange(n) % classes
+    labels = labels[torch.randperm(n, generator=gen)]
+    return centres[labels] + torch.randn(n, d, generator=gen), labels
+
+
+def row(case: str, metric: str, value, unit: str = "") -> dict:
+    return {"case": case, "metric": metric, "value": value, "unit": unit}
+
+
+def run(quick: bool = False) -> dict:
+    n_cmp, b_cmp = (1000, 100) if quick else (5000, 500)
+    n_big, b_big = (6000, 60) if quick else (60000, 600)
+    d, classes, num_bins = 64, 10, 10
+    rows = []
+    graphcut(torch.randn(64, d), 8)                           # warm up kernels and allocator
+
+    # large, dense features
+    x_big, y_big = clustered_features(n_big, d, classes, seed=1)
+    rss0 = peak_rss_mib()
+    with Timer() as t:
+        picks = graphcut(x_big, b_big)
+    case = f"large N={n_big} d={d} B={b_big}"
+    rows += [row(case, "seconds", t.seconds, "s"), row(case, "peak_rss_growth", peak_rss_mib() - rss0, "MiB"),
+             row(case, "dense_matrix_would_need", n_big * n_big * 8 / 2**30, "GiB")]
+    assert picks.unique().numel() == b_big
+
+    # large, gradient features (C = 10): δ from random logits
+    gen = torch.Generator().manual_seed(2)
+    delta = torch.softmax(torch.randn(n_big, classes, generator=gen), 1) - torch.nn.functional.one_hot(y_big, classes)
+    g = GradientFeatures(delta.float(), x_big)
+    rss0 = peak_rss_mib()
+    with Timer() as t:
+        graphcut(g, b_big)
+    case = f"large-gradient N={n_big} C={classes} d={d} B={b_big}"
+    rows += [row(case, "seconds", t.seconds, "s"), row(case, "peak_rss_growth", peak_rss_mib() - rss0, "MiB")]
+
+    # DQ bins
+    rss0 = peak_rss_mib()
+    with Timer() as t:
+        bins = generate_bins(x_big, y_big, num_bins)
+    case = f"bins N={n_big} d={d} classes={classes} K={num_bins}"
+    rows += [row(case, "seconds", t.seconds, "s"), row(case, "peak_rss_growth", peak_rss_mib() - rss0, "MiB")]
+    assert sum(b.numel() for b in bins) == n_big
+
+    # fast vs naive on the same data, same process
+    x_cmp, _ = clustered_features(n_cmp, d, classes, seed=3)
+    with Timer() as t_fast:
+        fast = graphcut(x_cmp, b_cmp).tolist()
+    with Timer() as t_naive:
+        naive, matrix_seconds = naive_graphcut(x_cmp, b_cmp)
+    case = f"compare N={n_cmp} d={d} B={b_cmp}"
+    rows += [row(case, "fast_seconds", t_fast.seconds, "s"), row(case, "naive_seconds", t_naive.seconds, "s"),
+             row(case, "naive_matrix_seconds", matrix_seconds, "s"),
+             row(case, "speedup", t_naive.seconds / t_fast.seconds, "x"),
+             row(case, "speedup_greedy_only", (t_naive.seconds - matrix_seconds) / t_fast.seconds, "x"),
+             row(case, "picks_identical", fast == naive)]
+    if fast != naive:
+        first = next(i for i, (a, b) in enumerate(zip(fast, naive)) if a != b)
+        rows.append(row(case, "first_difference_at_step", first))
+    return {"quick": quick, "rows": rows, "ok": fast == naive and not math.isnan(rows[0]["value"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_graphcut", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    result = run(quick=args.quick)
+    path = write_result(NAME, result)
+    for r in result["rows"]:
+        value = f"{r['value']:.4g}" if isinstance(r["value"], float) else r["value"]
+        print(f"{r['case']:<45} {r['metric']:<26} {value} {r['unit']}")
+    print(f"written: {path}")
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
