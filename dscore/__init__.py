@@ -10,8 +10,9 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "augment", "book", "cache", "cluster", "data", "distill", "features", "metrics",
-    "models", "paths", "quantize", "report", "select", "train", "utils",
+    "augment", "baselines", "book", "cache", "cluster", "data", "distill", "features", "metrics",
+    "models", "paths", "pipeline", "pixelquant", "quantize", "report", "scores", "select", "train",
+    "trajectory", "utils",
 )
 
 

@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -12,3 +13,6 @@ os.environ.setdefault("DSCORE_CACHE", str(ROOT / ".dscore-cache" / "tests"))
 @pytest.fixture
 def repo_root() -> Path:
     return ROOT
+
+# The tests use small tensors, for which one thread is faster than several competing ones.
+torch.set_num_threads(1)

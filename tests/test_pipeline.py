@@ -1,0 +1,194 @@
+"""Tests for dscore.pipeline on scikit-learn's digits (upscaled to 16 px) with tiny networks and a tmp cache."""
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+import torch
+
+import dscore.pipeline as pipeline
+from dscore.cache import ArtifactCache
+from dscore.data import load_dataset
+from dscore.features import extract_gradient_features
+from dscore.models import create_model
+from dscore.pixelquant import restore_pixels
+
+SIZE = 16
+EXTRACTOR = {"arch": "convnet3", "arch_kwargs": {"width": 8}, "epochs": 1, "batch_size": 256}
+SCORES = {"patch": 8, "head_epochs": 1, "head_batch_size": 64, "head_max_images": 128, "hidden_dim": 32,
+          "max_negatives": 64}
+COMMON = dict(extractor=EXTRACTOR, image_size=SIZE, device="cpu", progress=False)
+COUNTED = ("train_model", "extract_gradient_features", "generate_bins", "train_contrastive_head", "diversity_scores",
+           "gradcam_patch_importance", "train_mae")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", image_size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return ArtifactCache(tmp_path_factory.mktemp("pipeline-cache"))
+
+
+@pytest.fixture
+def calls(monkeypatch, tmp_path):
+    """A fresh $DSCORE_CACHE and a counter of every expensive step the pipeline runs."""
+    monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "cache"))
+    counter: Counter = Counter()
+    for name in COUNTED:
+        original = getattr(pipeline, name)
+
+        def wrapper(*args, __name=name, __original=original, **kwargs):
+            counter[__name] += 1
+            return __original(*args, **kwargs)
+
+        monkeypatch.setattr(pipeline, name, wrapper)
+    return counter
+
+
+def test_adq_runs_end_to_end_and_the_second_call_hits_the_cache(calls, digits, tmp_path):
+    first, report = pipeline.adq_indices("digits", 0.2, 4, beta=0.6, seed=1, scores=SCORES, **COMMON)
+    assert dict(calls) == {"train_model": 1, "extract_gradient_features": 1, "generate_bins": 1,
+                           "train_contrastive_head": 1, "diversity_scores": 1}
+    assert any((tmp_path / "cache").rglob("*.pt"))
+    n = len(digits)
+    assert first.numel() == math.floor(0.2 * n + 0.5) == report["budget"] == sum(report["budgets"])
+    assert torch.unique(first).numel() == first.numel() and int(first.max()) < n
+    assert all(q <= s for q, s in zip(report["budgets"], report["bin_sizes"]))
+    assert sum(report["bin_sizes"]) == n and len(report["is"]) == 4
+    assert report["importance"] == pytest.approx(torch.softmax(torch.tensor(report["is"]), 0).tolist())
+
+    calls.clear()
+    second, report2 = pipeline.adq_indices("digits", 0.2, 4, beta=0.6, seed=1, scores=SCORES, **COMMON)
+    assert sum(calls.values()) == 0
+    assert torch.equal(first, second) and report == report2
+
+    # a different selection seed reuses every artefact; a different extractor seed recomputes them
+    pipeline.adq_indices("digits", 0.2, 4, beta=0.6, seed=2, scores=SCORES, **COMMON)
+    assert sum(calls.values()) == 0
+    pipeline.dq_indices("digits", 0.2, 4, extractor={**EXTRACTOR, "seed": 1}, image_size=SIZE, device="cpu",
+                        progress=False)
+    assert calls["train_model"] == 1 and calls["generate_bins"] == 1
+
+
+def test_beta_zero_gives_dq(digits, shared_cache):
+    kw = dict(COMMON, cache=shared_cache)
+    dq, dq_report = pipeline.dq_indices("digits", 0.3, 4, seed=3, **kw)
+    adq0, adq_report = pipeline.adq_indices("digits", 0.3, 4, beta=0.0, seed=3, scores=SCORES, **kw)
+    assert dq_report["budgets"] == adq_report["budgets"]
+    assert torch.equal(dq, adq0)
+    sizes = torch.tensor(dq_report["bin_sizes"])
+    expected = torch.floor(sizes.double() * dq_report["budget"] / sizes.sum())
+    assert bool(((torch.tensor(dq_report["budgets"]) - expected).abs() <= 1).all())
+    adq1, report1 = pipeline.adq_indices("digits", 0.3, 4, beta=1.0, temperature=0.5, seed=3, scores=SCORES, **kw)
+    assert adq1.numel() == dq.numel() and report1["budgets"] != dq_report["budgets"]
+
+
+@pytest.mark.parametrize("ratio", [0.05, 0.37, 1.0])
+def test_sizes_sum_to_the_rounded_budget(ratio, digits, shared_cache):
+    idx, report = pipeline.dq_indices("digits", ratio, 4, seed=0, cache=shared_cache, **COMMON)
+    assert idx.numel() == math.floor(ratio * len(digits) + 0.5) == sum(report["budgets"])
+    # class-stratified: every class keeps about the same fraction
+    kept = torch.bincount(digits.labels[idx], minlength=10).double()
+    assert bool(((kept / digits.class_counts().double() - ratio).abs() < 0.05 + 2 * 4 / 130).all())
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"ratio": 0.0}, "ratio"), ({"ratio": 1.5}, "ratio"), ({"beta": -0.1}, "beta"), ({"beta": 1.2}, "beta"),
+    ({"temperature": 0.0}, "temperature"), ({"num_bins": 0}, "num_bins"), ({"num_bins": 1000}, "num_bins"),
+    ({"feature": "pixels"}, "feature"), ({"seed": -1}, "seed"),
+    ({"extractor": {"arch": "nope"}}, "arch"), ({"extractor": {"epochs": 0}}, "epochs"),
+    ({"scores": {"num_bins": 3}}, "num_bins"), ({"scores": {"seed": -2}}, "seed"),
+    ({"scores": {"tau": 0.0}}, "tau"), ({"ratio": 1e-6}, "ratio"),
+    ({"extractor": {"epoch": 1}}, "unknown"), ({"extractor": {"arch_kwargs": {"widht": 8}}}, "widht"), ({"scores": {"head_epoch": 1}}, "unknown"),
+    ({"extractor": {"seed": 0}, "model": torch.nn.Linear(2, 2)}, "model"),
+])
+def test_bad_arguments_fail_before_any_work(kwargs, word, calls):
+    args = dict(ratio=0.2, num_bins=4, beta=0.6, seed=0, scores=SCORES, **COMMON)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=word):
+        pipeline.adq_indices("digits", **args)
+    assert sum(calls.values()) == 0
+
+
+def test_unknown_dataset_is_rejected(calls):
+    with pytest.raises(ValueError, match="name"):
+        pipeline.dq_indices("no-such-set", 0.1, 2, device="cpu", progress=False)
+    assert sum(calls.values()) == 0
+
+
+def test_feature_extractor_checkpoint(digits, tmp_path, calls):
+    ref = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=7)
+    path = tmp_path / "net.pt"
+    torch.save({"state_dict": ref.state_dict()}, path)
+    net = pipeline.feature_extractor("digits", arch="convnet3", arch_kwargs={"width": 8}, checkpoint=path,
+                                     image_size=SIZE, device="cpu", progress=False)
+    assert calls["train_model"] == 0
+    for name, value in ref.state_dict().items():
+        if name not in ("mean", "std"):
+            assert torch.equal(net.state_dict()[name], value)
+    with pytest.raises(ValueError, match="does not fit"):
+        pipeline.feature_extractor("digits", arch="convnet3", arch_kwargs={"width": 4}, checkpoint=path,
+                                   image_size=SIZE, device="cpu")
+    with pytest.raises(ValueError, match="not a file"):
+        pipeline.feature_extractor("digits", checkpoint=tmp_path / "missing.pt", image_size=SIZE, device="cpu")
+
+
+def test_feature_extractor_subset_is_cached_and_seeded(digits, shared_cache):
+    kw = dict(arch="convnet3", arch_kwargs={"width": 8}, epochs=1, train_per_class=5, image_size=SIZE,
+              device="cpu", cache=shared_cache, progress=False)
+    a = pipeline.feature_extractor("digits", seed=0, **kw)
+    b = pipeline.feature_extractor("digits", seed=0, **kw)
+    c = pipeline.feature_extractor("digits", seed=1, **kw)
+    assert pipeline.model_fingerprint(a) == pipeline.model_fingerprint(b) != pipeline.model_fingerprint(c)
+    with pytest.raises(ValueError, match="train_per_class"):
+        pipeline.feature_extractor("digits", seed=0, **{**kw, "train_per_class": 10_000})
+
+
+def test_dataset_features_match_direct_extraction(digits, shared_cache):
+    net = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=0).eval()
+    feats = pipeline.dataset_features("digits", net, image_size=SIZE, device="cpu", cache=shared_cache, progress=False)
+    direct = extract_gradient_features(net, digits.images, digits.labels, device="cpu", progress=False)
+    assert torch.allclose(feats["gradient"].delta, direct.delta)
+    assert torch.allclose(feats["embeddings"], direct.embedding)
+    bins = pipeline.dataset_bins("digits", net, 3, feature="embedding", image_size=SIZE, device="cpu",
+                                 cache=shared_cache, progress=False)
+    assert torch.equal(torch.sort(torch.cat(bins)).values, torch.arange(len(digits)))
+
+
+def test_fingerprints_track_content(digits):
+    a = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=0)
+    b = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=0)
+    assert pipeline.model_fingerprint(a) == pipeline.model_fingerprint(b)
+    with torch.no_grad():
+        b.fc.bias[0] += 1e-3
+    assert pipeline.model_fingerprint(a) != pipeline.model_fingerprint(b)
+    fp = pipeline.dataset_fingerprint(digits)
+    assert fp == pipeline.dataset_fingerprint(digits)
+    assert fp["sha256"] != pipeline.dataset_fingerprint(digits.subset(torch.arange(100)))["sha256"]
+
+
+def test_pixel_quantize_and_mae(digits, calls):
+    net = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=0).eval()
+    idx = torch.arange(0, 60, 3)
+    record, report = pipeline.pixel_quantize("digits", idx, net, patch=4, theta=0.25, image_size=SIZE, device="cpu",
+                                             progress=False)
+    assert record["mask"].shape == (20, 16) and record["patches"].shape == (20 * 12, 1, 4, 4)
+    assert report["storage_ratio"] == pytest.approx(0.75)
+    assert report["effective_keep_ratio"] == pytest.approx(20 / len(digits) * 0.75)
+    mae_kw = dict(patch=4, epochs=1, batch_size=256, embed_dim=16, depth=1, num_heads=2, decoder_dim=16,
+                  decoder_depth=1, decoder_heads=2, image_size=SIZE, device="cpu", progress=False)
+    mae = pipeline.mae_model("digits", **mae_kw)
+    restored = restore_pixels(record, mae)
+    assert restored.shape == (20, 1, SIZE, SIZE)
+    calls.clear()
+    pipeline.pixel_quantize("digits", idx, net, patch=4, theta=0.25, image_size=SIZE, device="cpu", progress=False)
+    pipeline.mae_model("digits", **mae_kw)
+    assert sum(calls.values()) == 0
+    with pytest.raises(ValueError, match="theta"):
+        pipeline.pixel_quantize("digits", idx, net, theta=1.0, image_size=SIZE)
+    with pytest.raises(ValueError, match="divisible"):
+        pipeline.pixel_quantize("digits", idx, net, patch=5, image_size=SIZE)
