@@ -1,5 +1,4 @@
 """Notebook sources and parameter files: consistent, literal, output-free."""
-import json
 
 import nbformat
 import papermill

@@ -7,10 +7,24 @@ Submodules:
 - :mod:`dscore.distill.sampler` — real mini-batch samplers: random, and DREAM's representative
   sampler (samples nearest to k-means sub-cluster centres, re-clustered every few steps);
 - :mod:`dscore.distill.init` — synthetic-image initialisation (random real, noise, k-means centres)
-  and IDC's multi-formation decode / "mix" init.
+  and IDC's multi-formation decode / "mix" init;
+- :mod:`dscore.distill.config` — :class:`DistillConfig`, the papers' defaults and named presets;
+- :mod:`dscore.distill.engine` — :func:`distill`, the loop that puts the pieces together;
+- :mod:`dscore.distill.evaluate` — evaluation of synthetic sets and of coresets at the same IPC.
+
+Example::
+
+    cfg = preset("dreamplus", "fashion_mnist", ipc=10, iterations=20)
+    result = distill(ds.images, ds.labels, cfg, mean=ds.mean, std=ds.std)
+    acc = evaluate_result(result, test.images, test.labels, mean=ds.mean, std=ds.std, epochs=300)
 """
 from __future__ import annotations
 
-from . import init, losses, sampler
+from . import config, engine, evaluate, init, losses, sampler
+from .config import DistillConfig, default_config, preset
+from .engine import DistillResult, distill
+from .evaluate import evaluate_coreset_ipc, evaluate_result, evaluate_synthetic, select_coreset_ipc
 
-__all__ = ["init", "losses", "sampler"]
+__all__ = ["init", "losses", "sampler", "config", "engine", "evaluate", "distill", "DistillResult",
+           "DistillConfig", "default_config", "preset", "evaluate_synthetic", "evaluate_result",
+           "evaluate_coreset_ipc", "select_coreset_ipc"]
