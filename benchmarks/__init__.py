@@ -7,6 +7,7 @@ peak-memory numbers of one do not leak into another) and prints one table. Each 
 """
 from __future__ import annotations
 
+import argparse
 import json
 import platform
 import resource
@@ -56,3 +57,21 @@ def write_result(name: str, result: dict) -> Path:
     path = RESULTS_DIR / f"{name}.json"
     atomic_write_text(path, json.dumps({"name": name, "environment": environment(), **result}, indent=2) + "\n")
     return path
+
+
+def cli(name: str, run, argv: list[str] | None = None, *, description: str | None = None) -> int:
+    """Command line shared by every ``bench_*.py``: ``[--quick] [--threads N]``, then print and save."""
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.bench_{name}", description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    result = run(quick=args.quick)
+    path = write_result(name, result)
+    for r in result["rows"]:
+        value = f"{r['value']:.4g}" if isinstance(r["value"], float) else r["value"]
+        print(f"{r['case']:<48} {r['metric']:<36} {value} {r.get('unit', '')}")
+    print(f"written: {path}")
+    return 0 if result["ok"] else 1

@@ -17,7 +17,6 @@ and the clustering share of an inner step, with and without the network update.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 
 import torch
@@ -31,7 +30,7 @@ from dscore.distill.sampler import RepresentativeSampler, embed_images
 from dscore.models import create_model
 from dscore.train import cutmix
 
-from . import Timer, write_result
+from . import Timer, cli
 
 NAME = "clustering"
 
@@ -158,17 +157,7 @@ def run(quick: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_clustering", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    result = run(quick=args.quick)
-    path = write_result(NAME, result)
-    for r in result["rows"]:
-        value = f"{r['value']:.4g}" if isinstance(r["value"], float) else r["value"]
-        print(f"{r['case']:<48} {r['metric']:<36} {value} {r['unit']}")
-    print(f"written: {path}")
-    return 0 if result["ok"] else 1
+    return cli(NAME, run, argv, description=__doc__)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ The large cases run first so that the process's peak RSS before them is only the
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
@@ -23,7 +22,7 @@ from dscore.features import GradientFeatures, as_unit_rows
 from dscore.quantize import generate_bins
 from dscore.select import graphcut
 
-from . import Timer, peak_rss_mib, write_result
+from . import Timer, cli, peak_rss_mib
 
 NAME = "graphcut"
 
@@ -117,20 +116,7 @@ def run(quick: bool = False) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_graphcut", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    args = parser.parse_args(argv)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    result = run(quick=args.quick)
-    path = write_result(NAME, result)
-    for r in result["rows"]:
-        value = f"{r['value']:.4g}" if isinstance(r["value"], float) else r["value"]
-        print(f"{r['case']:<45} {r['metric']:<26} {value} {r['unit']}")
-    print(f"written: {path}")
-    return 0 if result["ok"] else 1
+    return cli(NAME, run, argv, description=__doc__)
 
 
 if __name__ == "__main__":

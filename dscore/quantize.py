@@ -245,7 +245,7 @@ def representativeness_scores(images: torch.Tensor, bins: Sequence[torch.Tensor]
     _check_texture_input(images, patch)
     batch_size = check_int("batch_size", batch_size, low=1)
     dev = images.device if device is None else resolve_device(device)
-    bins = _check_bins(bins, images.shape[0])
+    bins = check_bins(bins, images.shape[0])
     for k, b in enumerate(bins):
         if b.numel() == 0:
             raise ValueError(f"bin {k} is empty; representativeness is undefined for an empty bin")
@@ -289,7 +289,11 @@ def importance_scores(rs, ds) -> torch.Tensor:
 
 # ----------------------------------------------------------------------------------------- sampling
 
-def _check_bins(bins, n: int) -> list[torch.Tensor]:
+def check_bins(bins, n: int, *, min_size: int = 0, distinct: bool = False) -> list[torch.Tensor]:
+    """Validate a list of 1-D integer index tensors into a set of ``n`` items; returns them as int64.
+
+    ``min_size``: fewest members a bin may have; ``distinct``: reject a bin that lists an index twice.
+    """
     if isinstance(bins, torch.Tensor) or not isinstance(bins, Sequence) or len(bins) == 0:
         raise ValueError("bins must be a non-empty list of 1-D index tensors")
     out = []
@@ -298,8 +302,12 @@ def _check_bins(bins, n: int) -> list[torch.Tensor]:
         if b.dim() != 1 or (b.numel() and (b.is_floating_point() or b.dtype == torch.bool)):
             raise ValueError(f"bin {k} must be a 1-D tensor of integer indices, got dtype {b.dtype} shape {tuple(b.shape)}")
         b = b.long()
+        if b.numel() < min_size:
+            raise ValueError(f"bin {k} has {b.numel()} member(s); allowed: at least {min_size}")
         if b.numel() and (int(b.min()) < 0 or int(b.max()) >= n):
             raise ValueError(f"bin {k} has indices outside [0, {n}); allowed: 0 <= index < {n}")
+        if distinct and torch.unique(b).numel() != b.numel():
+            raise ValueError(f"bin {k} lists an index twice; bin members must be distinct")
         out.append(b)
     return out
 
@@ -316,7 +324,7 @@ def sample_from_bins(bins: Sequence[torch.Tensor], labels, budgets, *, seed: int
     """
     labels = torch.as_tensor(labels)
     labels = _check_labels(labels, labels.shape[0] if labels.dim() == 1 else -1)
-    bins = _check_bins(bins, labels.shape[0])
+    bins = check_bins(bins, labels.shape[0])
     budgets = _int_vector("budgets", budgets)
     seed = check_int("seed", seed, low=0)
     if budgets.numel() != len(bins):
@@ -390,7 +398,7 @@ def adq_select(bins: Sequence[torch.Tensor], labels, ratio: float, importance, *
     ``(indices, budgets)`` when ``return_budgets``.
     """
     labels = torch.as_tensor(labels)
-    bins = _check_bins(bins, labels.shape[0] if labels.dim() == 1 else 0)
+    bins = check_bins(bins, labels.shape[0] if labels.dim() == 1 else 0)
     temperature = check_float("temperature", temperature, low=0.0, high=math.inf, low_open=True, high_open=True)
     sizes = [b.numel() for b in bins]
     budget = budget_from_ratio(ratio, sum(sizes))

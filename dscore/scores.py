@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .features import as_unit_rows
-from .quantize import importance_scores, representativeness_scores
+from .quantize import check_bins, importance_scores, representativeness_scores
 from .train import batch_indices
 from .utils import autocast, check_float, check_int, make_generator, resolve_device
 
@@ -370,24 +370,8 @@ def project(model: nn.Module, head: ContrastiveHead, images: torch.Tensor, *, vi
 
 
 def _check_bin_list(bins, n: int, *, min_size: int) -> list[torch.Tensor]:
-    if isinstance(bins, torch.Tensor) or not isinstance(bins, Sequence) or len(bins) == 0:
-        raise ValueError("bins must be a non-empty list of 1-D index tensors")
-    out = []
-    for k, b in enumerate(bins):
-        b = torch.as_tensor(b)
-        if b.dim() != 1 or (b.numel() and (b.is_floating_point() or b.dtype == torch.bool)):
-            raise ValueError(f"bin {k} must be a 1-D tensor of integer indices, got dtype {b.dtype} "
-                             f"shape {tuple(b.shape)}")
-        b = b.long().cpu()
-        if b.numel() < min_size:
-            raise ValueError(f"bin {k} has {b.numel()} member(s); allowed: at least {min_size} "
-                             "(a score needs one other member to compare with)")
-        if int(b.min()) < 0 or int(b.max()) >= n:
-            raise ValueError(f"bin {k} has indices outside [0, {n}); allowed: 0 <= index < {n}")
-        if torch.unique(b).numel() != b.numel():
-            raise ValueError(f"bin {k} lists an index twice; bin members must be distinct")
-        out.append(b)
-    return out
+    # a diversity score needs at least one other member to compare with
+    return [b.cpu() for b in check_bins(bins, n, min_size=min_size, distinct=True)]
 
 
 def diversity_from_embeddings(z: torch.Tensor, z_pos: torch.Tensor, bins: Sequence[torch.Tensor], *,
