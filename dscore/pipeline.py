@@ -15,6 +15,7 @@ function                    cache kind            what
 :func:`bin_scores`          ``bin_scores``        RS, DS, IS per bin (+ the cosine-proxy diagnostic)
 :func:`mae_model`           ``mae``               the pixel-quantization MAE (state_dict)
 :func:`pixel_quantize`      ``pixelquant``        Grad-CAM keep-masks + kept patches of a selection
+:func:`dm_baseline_set`     ``dm_set``            DM synthetic set at a selection's budget
 ==========================  ====================  ==============================================
 
 :func:`dq_indices` and :func:`adq_indices` return the selected training indices and a report of the
@@ -52,6 +53,7 @@ from .train import train_model
 from .utils import check_choice, check_float, check_int, make_generator, resolve_device
 
 __all__ = [
+    "dm_baseline_set",
     "FEATURE_KINDS",
     "dataset_fingerprint",
     "model_fingerprint",
@@ -586,3 +588,51 @@ def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: i
     report = {"theta": theta, "patch": patch, "storage_ratio": storage_ratio(record["mask"]),
               "effective_keep_ratio": effective_keep_ratio(sample_ratio, theta)}
     return record, report
+
+
+# --------------------------------------------------------------------------- DM at the same budget
+
+def dm_baseline_set(dataset, ratio: float, *, iterations: int | None = None, seed: int = 0, device=None,
+                    image_size=None, root=None, cache: ArtifactCache | None = None, progress: bool = True,
+                    **overrides) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """The DM row of the ADQ tables: a distribution-matching synthetic set at the selections' budget.
+
+    DM needs the same number of images in every class, so ``ipc = max(1, round(ratio · n_min))`` with
+    ``n_min`` the smallest class (on balanced data ``ipc · C = round(ratio · N)`` up to rounding).
+    Hyper-parameters are :func:`dscore.distill.default_config` ("dm") with ``iterations`` (default:
+    the paper's 20 000) and any other ``overrides``. The synthetic set is cached under kind ``dm_set``.
+    Returns (images (C·ipc, ch, H, W) in [0, 1], labels, report).
+    """
+    from .distill import default_config, distill
+
+    ratio = check_float("ratio", ratio, low=0.0, high=1.0, low_open=True)
+    seed = check_int("seed", seed, low=0)
+    ds = _resolve_dataset(dataset, image_size, root)
+    n_min = int(ds.class_counts().min())
+    ipc = max(1, int(math.floor(ratio * n_min + 0.5)))
+    if iterations is not None:
+        overrides["iterations"] = check_int("iterations", iterations, low=1)
+    config = default_config("dm", ds.name, ipc, seed=seed, **overrides)
+    config.check_data(ds.class_counts().tolist())
+    store = _cache(cache)
+    key = {"dataset": dataset_fingerprint(ds), "config": _jsonable(config.to_dict())}
+
+    def compute():
+        result = distill(ds.images, ds.labels, config.replace(device=str(resolve_device(device))),
+                         num_classes=ds.num_classes, mean=ds.mean, std=ds.std, progress=progress)
+        return {"images": result.images, "labels": result.labels}
+
+    value = store.get_or_compute("dm_set", key, compute, version=VERSION)
+    report = {"method": "dm", "ratio": ratio, "ipc": ipc, "budget": ipc * ds.num_classes,
+              "iterations": config.iterations, "seed": seed}
+    return value["images"], value["labels"], report
+
+
+def _jsonable(value):
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

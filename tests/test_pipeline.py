@@ -192,3 +192,24 @@ def test_pixel_quantize_and_mae(digits, calls):
         pipeline.pixel_quantize("digits", idx, net, theta=1.0, image_size=SIZE)
     with pytest.raises(ValueError, match="divisible"):
         pipeline.pixel_quantize("digits", idx, net, patch=5, image_size=SIZE)
+
+
+def test_dm_baseline_set_matches_the_budget_and_is_cached(digits, tmp_path, monkeypatch):
+    from dscore import distill as distill_pkg
+
+    store = ArtifactCache(tmp_path / "dm-cache")
+    runs = []
+    original = distill_pkg.distill
+    monkeypatch.setattr(distill_pkg, "distill", lambda *a, **k: runs.append(1) or original(*a, **k))
+    kwargs = dict(iterations=2, seed=0, cache=store, progress=False, arch="convnet", arch_kwargs={"width": 8, "depth": 2},
+                  batch_real=16)
+    images, labels, report = pipeline.dm_baseline_set(digits, 0.05, **kwargs)
+    n_min = int(digits.class_counts().min())
+    assert report["ipc"] == round(0.05 * n_min) and report["budget"] == report["ipc"] * 10
+    assert images.shape == (report["budget"], *digits.image_shape)
+    assert torch.equal(torch.bincount(labels, minlength=10), torch.full((10,), report["ipc"]))
+    assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+    again, _, _ = pipeline.dm_baseline_set(digits, 0.05, **kwargs)
+    assert torch.equal(images, again) and len(runs) == 1
+    with pytest.raises(ValueError, match="ratio=1.5"):
+        pipeline.dm_baseline_set(digits, 1.5, **kwargs)
