@@ -90,12 +90,12 @@ def get_augmentation(name: str | None) -> Augmentation:
 # DSA code likewise copies sample 0's parameters to the whole batch), n = N means one set per
 # sample (used for evaluation training).
 #
-# Magnitudes follow the authors' code (DSA's ParamDiffAug, IDC's DiffAug). Note one difference of
-# space: those codes augment *normalised* images, this project augments [0, 1] pixels (models
-# normalise internally). Brightness ±0.5 is therefore about 4× stronger here than there (a
-# normalised unit is one std ≈ 0.25 of pixel range), and zero fill (crop, cutout, rotate, scale)
-# is black rather than the dataset mean. Pass ``DiffAugConfig(brightness=std)`` to mimic the
-# normalised-space strength. Outputs are not clamped to [0, 1] (neither are the originals').
+# Magnitudes follow the authors' code (DSA's ParamDiffAug, IDC's DiffAug), which augments
+# *normalised* images. This project keeps images in [0, 1] pixels (models normalise internally), so
+# the paper augmentations take ``mean``/``std``: given them, they normalise, augment and map back
+# (:func:`in_normalised_space`), which reproduces the authors' strength (brightness ±0.5 of a std,
+# zero fill = the dataset mean). The distillers and ``dscore.train`` pass the dataset's / model's
+# mean and std. Outputs are not clamped to [0, 1] (neither are the originals').
 # ---------------------------------------------------------------------------------------------
 
 DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
@@ -336,24 +336,46 @@ def _check_pair(real: torch.Tensor, syn: torch.Tensor) -> None:
                          "must have the same (C, H, W)")
 
 
+def _stats(value, x: torch.Tensor) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=x.dtype, device=x.device).reshape(-1)
+    if t.numel() not in (1, x.shape[1]):
+        raise ValueError(f"mean/std must have 1 or {x.shape[1]} values (one per channel), got {t.numel()}")
+    return t.reshape(1, -1, 1, 1)
+
+
+def in_normalised_space(apply: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, mean=None,
+                        std=None) -> torch.Tensor:
+    """``apply`` on ``(x − mean)/std``, mapped back to pixels; plain ``apply(x)`` when mean/std are None."""
+    if mean is None and std is None:
+        return apply(x)
+    m = _stats(0.0 if mean is None else mean, x)
+    s = _stats(1.0 if std is None else std, x)
+    return apply((x - m) / s) * s + m
+
+
 def siamese_dsa(real: torch.Tensor, syn: torch.Tensor, generator: torch.Generator | None = None,
-                strategy: str = DSA_STRATEGY, *, config: DiffAugConfig | None = None
+                strategy: str = DSA_STRATEGY, *, config: DiffAugConfig | None = None, mean=None, std=None
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """DSA with ONE parameter draw shared by every sample of both batches → (real_aug, syn_aug).
 
+    With ``mean``/``std`` the transform acts in normalised space (as the authors' code).
     Gradients flow to ``syn`` (and ``real`` if it requires grad)."""
     _check_pair(real, syn)
     params = dsa_sample_params(strategy, 1, generator, real.device, config=config)
-    return aug_apply(real, params), aug_apply(syn, params)
+    return (in_normalised_space(lambda x: aug_apply(x, params), real, mean, std),
+            in_normalised_space(lambda x: aug_apply(x, params), syn, mean, std))
 
 
 def siamese_idc(real: torch.Tensor, syn: torch.Tensor, generator: torch.Generator | None = None, *,
-                choices: tuple[str, ...] = IDC_CHOICES, cutout: bool = True, config: DiffAugConfig | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """IDC DiffAug with ONE parameter draw shared by both batches → (real_aug, syn_aug)."""
+                choices: tuple[str, ...] = IDC_CHOICES, cutout: bool = True, config: DiffAugConfig | None = None,
+                mean=None, std=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """IDC DiffAug with ONE parameter draw shared by both batches → (real_aug, syn_aug).
+
+    With ``mean``/``std`` the transform acts in normalised space (as the authors' code)."""
     _check_pair(real, syn)
     params = idc_sample_params(1, generator, real.device, choices=choices, cutout=cutout, config=config)
-    return aug_apply(real, params), aug_apply(syn, params)
+    return (in_normalised_space(lambda x: aug_apply(x, params), real, mean, std),
+            in_normalised_space(lambda x: aug_apply(x, params), syn, mean, std))
 
 
 def dsa_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -378,6 +400,10 @@ def idc_cutout_augment(x: torch.Tensor, generator: torch.Generator | None = None
     return aug_apply(x, idc_sample_params(x.shape[0], generator, x.device, cutout=True))
 
 
+# The paper augmentations are defined on normalised images: dscore.train applies them between the
+# model's own normalisation and its inverse (see `in_normalised_space`).
+for _fn in (dsa_augment, idc_augment, idc_cutout_augment):
+    _fn.normalised_space = True
 register_augmentation("dsa", dsa_augment)
 register_augmentation("idc", idc_augment)
 register_augmentation("idc_cutout", idc_cutout_augment)

@@ -46,6 +46,8 @@ def mmd2_multi(x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float], *, chu
                unbiased: bool = True) -> float:
     """Sum over bandwidths of the Gaussian-kernel MMD² (see :func:`mmd2`)."""
     min_rows = 2 if unbiased else 1
+    if torch.is_tensor(x) and torch.is_tensor(y) and x.device != y.device:
+        raise ValueError(f"x is on {x.device} but y is on {y.device}; put both on one device")
     x = _check_samples(x, "x", min_rows)
     y = _check_samples(y, "y", min_rows)
     if x.shape[1] != y.shape[1]:

@@ -128,6 +128,12 @@ def _resolve_dataset(dataset, image_size=None, root=None) -> ImageDataset:
     return load_dataset(dataset, "train", root, image_size=image_size, progress=False)
 
 
+def _precision(device) -> str:
+    """Numerics an artefact was computed with (bf16 autocast on CUDA, fp32 elsewhere): part of every key,
+    so CPU and GPU results never stand in for each other."""
+    return "bf16" if resolve_device(device).type == "cuda" else "fp32"
+
+
 def _cache(cache) -> ArtifactCache:
     if cache is None:
         return ArtifactCache()
@@ -221,7 +227,7 @@ def feature_extractor(dataset, *, arch: str = "convnet3", arch_kwargs: Mapping |
                     schedule="cosine", augment="crop_flip", device=dev, seed=cfg["seed"], progress=progress)
         return _state_dict_value(model)
 
-    key = {"dataset": dataset_fingerprint(ds), **cfg, "schedule": "cosine", "augment": "crop_flip",
+    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), **cfg, "schedule": "cosine", "augment": "crop_flip",
            "momentum": 0.9, "weight_decay": 5e-4}
     state = store.get_or_compute("feature_net", key, compute, version=VERSION)
     _load_state(model, state, "the cached feature network")
@@ -271,7 +277,7 @@ def dataset_features(dataset, model: nn.Module, *, batch_size: int = 512, device
     dev = resolve_device(device)
     store = _cache(cache)
     ds = _resolve_dataset(dataset, image_size, root)
-    key = {"dataset": dataset_fingerprint(ds), "model": model_fingerprint(model)}
+    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "model": model_fingerprint(model)}
 
     def compute():
         g = extract_gradient_features(model, ds.images, ds.labels, batch_size=batch_size, device=dev,
@@ -309,7 +315,7 @@ def dataset_bins(dataset, model: nn.Module, num_bins: int = 10, *, feature: str 
     store = _cache(cache)
     ds = _resolve_dataset(dataset, image_size, root)
     _check_bins_fit(ds, num_bins)
-    key = {"dataset": dataset_fingerprint(ds), "model": model_fingerprint(model), "num_bins": num_bins,
+    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "model": model_fingerprint(model), "num_bins": num_bins,
            "feature": feature, "lam": lam}
 
     def compute():
@@ -358,7 +364,7 @@ def contrastive_head(dataset, model: nn.Module, *, epochs: int = 5, batch_size: 
                                lr=cfg["lr"], device=dev, seed=cfg["seed"], progress=progress, head=head)
         return _state_dict_value(head)
 
-    key = {"dataset": dataset_fingerprint(ds), "model": model_fingerprint(model), **cfg}
+    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "model": model_fingerprint(model), **cfg}
     _load_state(head, store.get_or_compute("contrastive_head", key, compute, version=VERSION), "the cached head")
     return head.to(dev).eval()
 
@@ -402,7 +408,7 @@ def bin_scores(dataset, model: nn.Module, num_bins: int = 10, *, feature: str = 
     store = _cache(cache)
     ds = _resolve_dataset(dataset, image_size, root)
     _check_bins_fit(ds, num_bins)
-    key = {"dataset": dataset_fingerprint(ds), "model": model_fingerprint(model), "num_bins": num_bins,
+    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "model": model_fingerprint(model), "num_bins": num_bins,
            "feature": feature, "lam": lam, "patch": patch, "max_negatives": max_negatives, "head": head_cfg,
            "batch_size": batch_size}
 
@@ -541,7 +547,7 @@ def mae_model(dataset, *, patch: int = 4, mask_ratio: float = 0.75, epochs: int 
                             lr=cfg["lr"], device=dev, seed=cfg["seed"], progress=progress, **arch)
         return _state_dict_value(trained)
 
-    key = {"dataset": dataset_fingerprint(ds), **cfg}
+    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), **cfg}
     _load_state(mae, store.get_or_compute("mae", key, compute, version=VERSION), "the cached MAE")
     return mae.to(dev).eval()
 
@@ -575,7 +581,7 @@ def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: i
         raise ValueError(f"image size {ds.image_size} is not divisible by patch={patch}")
     if sample_ratio is None:
         sample_ratio = idx.numel() / len(ds)
-    key = {"dataset": dataset_fingerprint(ds), "model": model_fingerprint(model), "patch": patch, "theta": theta,
+    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "model": model_fingerprint(model), "patch": patch, "theta": theta,
            "indices": hashlib.sha256(_tensor_bytes(idx)).hexdigest()}
 
     def compute():
@@ -615,7 +621,7 @@ def dm_baseline_set(dataset, ratio: float, *, iterations: int | None = None, see
     config = default_config("dm", ds.name, ipc, seed=seed, **overrides)
     config.check_data(ds.class_counts().tolist())
     store = _cache(cache)
-    key = {"dataset": dataset_fingerprint(ds), "config": _jsonable(config.to_dict())}
+    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "config": _jsonable(config.to_dict())}
 
     def compute():
         result = distill(ds.images, ds.labels, config.replace(device=str(resolve_device(device))),

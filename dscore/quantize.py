@@ -112,9 +112,9 @@ def bin_budgets(bin_sizes, budget: int, importance=None, *, beta: float = 0.0) -
 
     The one-at-a-time hand-out is done in one vectorised pass: bin n's j-th extra unit has key
     ``r_n·M − (q_n + j)``, keys fall by one per unit, so the process hands out the ``M − Σq`` largest
-    keys (stable sort: equal keys in bin order). ``r_n·M`` is evaluated as
-    ``β·M·Î_n + (1−β)·(N(n)·M/ΣN)`` in float64, which is exact for β = 0 (one rounded division of
-    integers), so DQ's split never loses a unit to round-off.
+    keys (stable sort: equal keys in bin order). For β = 0 (DQ) everything is exact integer arithmetic
+    (keys scaled by ΣN), so equal remainders tie exactly and go to the lowest bin; for β > 0 the keys
+    are float64 rounded to 1e-9 of a unit before the comparison.
 
     Raises ValueError for β ∉ [0, 1], M ∉ [0, ΣN], importance missing while β > 0, or an
     importance whose shape is not (K,) or that is not finite.
@@ -139,19 +139,30 @@ def bin_budgets(bin_sizes, budget: int, importance=None, *, beta: float = 0.0) -
         weights = torch.softmax(imp, dim=0)
     if budget == 0:
         return torch.zeros(k, dtype=torch.long)
-    scaled = (beta * budget) * weights + (1.0 - beta) * (sizes.double() * budget / total)    # r_n·M
-    quota = torch.minimum(torch.floor(scaled).long(), sizes)
-    while int(quota.sum()) > budget:    # only reachable through round-off in r_n·M; take from the smallest key
-        key = (scaled - quota.double()).masked_fill(quota == 0, math.inf)
-        drop = (key.numel() - 1) - int(torch.argmin(key.flip(0)))
-        quota[drop] -= 1
+    if beta == 0.0:
+        # DQ: exact integer arithmetic, r_n·M = N(n)·M/ΣN, so equal remainders really are equal and the
+        # tie rule (lowest bin index) is honoured.
+        numer = sizes * budget                                          # r_n·M·ΣN
+        quota = torch.minimum(numer // total, sizes)
+        scaled_keys = numer                                             # key·ΣN = numer − q·ΣN
+        unit = total
+    else:
+        scaled = (beta * budget) * weights + (1.0 - beta) * (sizes.double() * budget / total)    # r_n·M
+        quota = torch.minimum(torch.floor(scaled).long(), sizes)
+        while int(quota.sum()) > budget:    # only reachable through round-off in r_n·M; take from the smallest key
+            key = (scaled - quota.double()).masked_fill(quota == 0, math.inf)
+            drop = (key.numel() - 1) - int(torch.argmin(key.flip(0)))
+            quota[drop] -= 1
+        # keys rounded to 1e-9 of a unit so that round-off cannot break an exact tie
+        scaled_keys = torch.round(scaled * 1e9).long()
+        unit = 10**9
     left = budget - int(quota.sum())
     if left > 0:
         slots = torch.minimum(sizes - quota, torch.full_like(sizes, left))
         owner = torch.repeat_interleave(torch.arange(k), slots)
         start = torch.cumsum(slots, 0) - slots
         extra = torch.arange(owner.numel()) - start[owner]
-        keys = scaled[owner] - (quota[owner] + extra).double()
+        keys = scaled_keys[owner] - (quota[owner] + extra) * unit
         order = torch.sort(keys, descending=True, stable=True).indices[:left]
         quota += torch.bincount(owner[order], minlength=k)
     return quota

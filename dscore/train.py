@@ -38,13 +38,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .augment import get_augmentation
+from .augment import get_augmentation, in_normalised_space
 from .utils import autocast, check_choice, check_float, check_int, resolve_device
 
 __all__ = [
     "SCHEDULES", "TrainResult", "TrainProtocol", "PROTOCOLS",
     "make_lr_schedule", "resolve_milestones", "batch_indices", "cutmix", "mixed_targets",
-    "seeded_model", "train_model", "evaluate", "train_with_protocol", "train_many",
+    "seeded_model", "train_model", "evaluate", "train_with_protocol", "train_many", "coreset_protocol",
 ]
 
 SCHEDULES = ("cosine", "multistep", "step", "constant")
@@ -258,12 +258,19 @@ def _check_test(test):
     return tuple(test)
 
 
-def _resolve_augment(augment) -> Callable:
+def _resolve_augment(augment, model: nn.Module | None = None) -> Callable:
     if callable(augment):
-        return augment
-    if augment is None or isinstance(augment, str):
-        return get_augmentation(augment)
-    raise ValueError(f"augment={augment!r} must be an augmentation name or a callable aug(x, generator)")
+        fn = augment
+    elif augment is None or isinstance(augment, str):
+        fn = get_augmentation(augment)
+    else:
+        raise ValueError(f"augment={augment!r} must be an augmentation name or a callable aug(x, generator)")
+    mean, std = getattr(model, "mean", None), getattr(model, "std", None)
+    if getattr(fn, "normalised_space", False) and torch.is_tensor(mean) and torch.is_tensor(std):
+        # paper augmentations (DSA, IDC DiffAug) act on normalised images: use the model's statistics
+        return lambda x, generator=None: in_normalised_space(lambda z: fn(z, generator), x,
+                                                             mean.to(x.device), std.to(x.device))
+    return fn
 
 
 def _to_device_if_fits(x: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -346,7 +353,7 @@ def train_model(model: nn.Module, train_images: torch.Tensor, train_labels: torc
         raise ValueError(f"amp={amp!r} and progress={progress!r} must be booleans")
     if cutmix_p > 0 and train_images.dim() != 4:
         raise ValueError(f"cutmix_p={cutmix_p} needs images of shape (N, C, H, W); got shape {tuple(train_images.shape)}")
-    aug = _resolve_augment(augment)
+    aug = _resolve_augment(augment, model)
     device = resolve_device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
@@ -545,6 +552,14 @@ PROTOCOLS: dict[str, TrainProtocol] = {
 }
 
 _RUN_OPTIONS = ("amp", "eval_every", "label_smoothing")
+
+
+def coreset_protocol(keep_ratio: float, **overrides) -> TrainProtocol:
+    """The DQ/ADQ evaluation protocol for a subset kept at ``keep_ratio`` of the training set:
+    ``PROTOCOLS["coreset"]`` with batch 16 below a 10 % keep ratio (128 otherwise), as DQ evaluates."""
+    keep_ratio = check_float("keep_ratio", keep_ratio, low=0.0, high=1.0, low_open=True)
+    batch = 16 if keep_ratio < 0.1 else 128
+    return PROTOCOLS["coreset"].replace(batch_size=batch, **overrides)
 
 
 def _resolve_protocol(protocol: str | TrainProtocol) -> TrainProtocol:

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -240,3 +241,42 @@ def test_property_siamese_draw_is_batch_independent(seed, n_real, n_syn, strateg
     params = dsa_sample_params(strategy, 1, torch.Generator().manual_seed(seed))
     joint = dsa_apply(torch.cat([real, syn]), params)
     assert torch.allclose(joint, torch.cat([ra, sa]), atol=1e-6)
+
+
+def test_paper_augmentations_act_in_normalised_space():
+    from dscore.augment import aug_apply, in_normalised_space, siamese_dsa
+
+    real, syn = torch.rand(4, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    mean, std = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)
+    got_real, got_syn = siamese_dsa(real, syn, torch.Generator().manual_seed(7), mean=mean, std=std)
+    from dscore.augment import DSA_STRATEGY, dsa_sample_params
+
+    params = dsa_sample_params(DSA_STRATEGY, 1, torch.Generator().manual_seed(7), real.device)
+    m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
+    assert torch.allclose(got_real, aug_apply((real - m) / s, params) * s + m, atol=1e-6)
+    assert torch.allclose(got_syn, aug_apply((syn - m) / s, params) * s + m, atol=1e-6)
+    # without statistics it is the plain transform; a constant shift of one normalised unit is one std in pixels
+    assert torch.equal(in_normalised_space(lambda z: z + 1.0, real), real + 1.0)
+    shifted = in_normalised_space(lambda z: z + 1.0, real, mean, std)
+    assert torch.allclose(shifted - real, s.expand_as(real), atol=1e-6)
+    with pytest.raises(ValueError, match="one per channel"):
+        in_normalised_space(lambda z: z, real, (0.1, 0.2), (1.0, 1.0))
+
+
+def test_train_applies_paper_augmentations_with_the_models_statistics():
+    from dscore import train as train_mod
+
+    seen = []
+
+    def probe(x, generator=None):
+        seen.append(x.detach().clone())
+        return x
+
+    probe.normalised_space = True
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 2))
+    model.register_buffer("mean", torch.full((1, 1, 1, 1), 0.5))
+    model.register_buffer("std", torch.full((1, 1, 1, 1), 0.25))
+    x = torch.full((4, 1, 2, 2), 0.75)
+    train_mod.train_model(model, x, torch.tensor([0, 1, 0, 1]), epochs=1, batch_size=4, lr=0.1, augment=probe,
+                          progress=False)
+    assert torch.allclose(seen[0], torch.ones_like(seen[0]))     # (0.75 − 0.5) / 0.25

@@ -146,3 +146,10 @@ def test_mmd2_property_matches_naive(m, n, d, sigma, seed):
     gen = torch.Generator().manual_seed(seed)
     x, y = torch.randn(m, d, generator=gen), torch.randn(n, d, generator=gen)
     assert mmd2(x, y, sigma, chunk_size=3) == pytest.approx(naive_mmd2(x, y, sigma), rel=1e-8, abs=1e-10)
+
+
+def test_mmd2_mixed_devices_get_a_clear_error():
+    x = torch.randn(4, 2)
+    y = torch.randn(4, 2, device="meta")
+    with pytest.raises(ValueError, match="put both on one device"):
+        mmd2(x, y, 1.0)

@@ -387,3 +387,29 @@ def test_dq_and_adq_select():
         budget_from_ratio(0.001, 10)
     g = GradientFeatures(torch.softmax(randn(2, n, 3), 1), x)
     assert dq_select(g, labels, 0.5, num_bins=2).numel() == round(0.5 * n)
+
+
+def _exact_bin_budgets(sizes, budget, importance=None, beta=0.0):
+    """The rule of DESIGN.md in exact rational arithmetic (β = 0) — the reference for ties."""
+    from fractions import Fraction
+
+    total = sum(sizes)
+    r = [Fraction(n * budget, total) for n in sizes]
+    q = [min(int(x), n) for x, n in zip(r, sizes)]
+    while sum(q) < budget:
+        best = max((i for i in range(len(sizes)) if q[i] < sizes[i]), key=lambda i: (r[i] - q[i], -i))
+        q[best] += 1
+    return q
+
+
+@pytest.mark.parametrize("sizes,budget", [([1, 1, 7], 3), ([1] * 9 + [6], 9), ([3, 3, 3, 5], 7), ([10] * 9 + [14], 17)])
+def test_bin_budgets_exact_ties_go_to_the_lowest_bin(sizes, budget):
+    assert bin_budgets(sizes, budget).tolist() == _exact_bin_budgets(sizes, budget)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 30), st.integers(0, 30), st.data())
+def test_bin_budgets_beta0_equals_exact_rational_rule(k, equal_size, extra, data):
+    sizes = [equal_size] * (k - 1) + [equal_size + extra]      # DQ-shaped: equal bins, a larger last one
+    budget = data.draw(st.integers(0, sum(sizes)))
+    assert bin_budgets(sizes, budget).tolist() == _exact_bin_budgets(sizes, budget)

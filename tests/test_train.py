@@ -535,3 +535,14 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     for a, b in zip(ddp["history"], history_without_time(single.history)):
         assert a["lr"] == b["lr"] and a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
     assert ddp["test"] == single.final_test_acc
+
+
+def test_coreset_protocol_uses_batch_16_below_ten_percent():
+    from dscore.train import PROTOCOLS, coreset_protocol
+
+    assert coreset_protocol(0.05).batch_size == 16
+    assert coreset_protocol(0.1).batch_size == 128
+    assert coreset_protocol(0.3, epochs=5).epochs == 5
+    assert coreset_protocol(0.3).lr == PROTOCOLS["coreset"].lr
+    with pytest.raises(ValueError, match="keep_ratio=0"):
+        coreset_protocol(0)

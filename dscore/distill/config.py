@@ -72,7 +72,8 @@ class DistillConfig:
       probability of network training on real data);
     * matching: ``batch_real`` (real images per class and step), ``siamese_augment`` (one shared
       draw for the real and synthetic batch: "none" | "dsa" | "idc");
-    * bookkeeping: ``seed``, ``device`` (None = CUDA if available), ``amp`` (bf16 autocast on CUDA),
+    * bookkeeping: ``seed``, ``device`` (None = CUDA if available), ``amp`` (bf16 autocast on CUDA; off by
+      default because distances between nearly matched gradients drown in bf16 round-off),
       ``diag_every`` (gradient/feature difference and batch MMD every k image steps; 0 = off),
       ``snapshot_every`` (keep the images every k iterations; 0 = off), ``checkpoint_every``
       (iterations between checkpoints when a path is given).
@@ -114,7 +115,7 @@ class DistillConfig:
     siamese_augment: str = "idc"
     seed: int = 0
     device: str | None = None
-    amp: bool = True
+    amp: bool = False
     diag_every: int = 0
     snapshot_every: int = 0
     checkpoint_every: int = 10

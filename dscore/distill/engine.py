@@ -24,7 +24,8 @@ in [0, 1] as its code does.
 Randomness is a pure function of ``(seed, iteration, step, class)``: networks, batches,
 augmentation draws, k-means seeds and network-training orders are each drawn from a generator
 seeded with a value derived from these integers. The same seed therefore gives the same images
-on the same device, and a run resumed from a checkpoint (taken between iterations) continues
+on the CPU (on CUDA, only where the kernels are deterministic: the backward passes of bilinear
+interpolation and grid sampling are not, unless ``torch.use_deterministic_algorithms(True)``), and a run resumed from a checkpoint (taken between iterations) continues
 exactly as an uninterrupted run — no RNG state needs saving.
 
 Costs per image step: O(C) forward/backward passes with double backward (gradient objectives) on
@@ -48,7 +49,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .. import models as _models
-from ..augment import get_augmentation, siamese_dsa, siamese_idc
+from ..augment import get_augmentation, in_normalised_space, siamese_dsa, siamese_idc
 from ..cache import config_key
 from ..metrics import feature_difference, gradient_difference, median_bandwidth, mmd2
 from ..train import batch_indices, cutmix
@@ -259,11 +260,17 @@ class _Distillation:
 
     def siamese(self, real: torch.Tensor, syn: torch.Tensor, gen: torch.Generator):
         kind = self.cfg.siamese_augment
+        # the augmentations act in the dataset's normalised space, as in the authors' codes
         if kind == "dsa":
-            return siamese_dsa(real, syn, gen)
+            return siamese_dsa(real, syn, gen, mean=self.mean, std=self.std)
         if kind == "idc":
-            return siamese_idc(real, syn, gen)
+            return siamese_idc(real, syn, gen, mean=self.mean, std=self.std)
         return real, syn
+
+    def augment_for_network(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        if getattr(self.net_augment, "normalised_space", False):
+            return in_normalised_space(lambda z: self.net_augment(z, gen), x, self.mean, self.std)
+        return self.net_augment(x, gen)
 
     def matched_params(self, net: nn.Module) -> list[nn.Parameter]:
         return matching_parameters(net) if self.cfg.grad_metric == "dc" else conv_parameters(net)
@@ -302,7 +309,7 @@ class _Distillation:
             idx = idx.to(self.device)
             x, y = images[idx], labels[idx]
             with torch.no_grad():
-                x = self.net_augment(x, aug_gen)
+                x = self.augment_for_network(x, aug_gen)
             partner, lam = y, 1.0
             if cfg.cutmix_p > 0:
                 x, partner, lam = cutmix(x, y, p=cfg.cutmix_p, generator=mix_gen)
