@@ -183,27 +183,34 @@ def _draw(ops: tuple[str, ...], n: int, generator, device, config) -> AugParams:
     return AugParams(ops=ops, values=values, n=n, config=config if config is not None else DiffAugConfig())
 
 
-def _pick(k: int, generator, device) -> int:
+def _pick(k: int, generator, device, choice_generator=None) -> int:
+    """A discrete choice. ``choice_generator`` (a CPU generator) avoids a device→host sync on CUDA."""
+    if choice_generator is not None:
+        return int(torch.randint(k, (1,), generator=choice_generator)[0])
     return int(torch.randint(k, (1,), generator=generator, device=device)[0])
 
 
 def dsa_sample_params(strategy: str = DSA_STRATEGY, n: int = 1, generator: torch.Generator | None = None,
-                      device: str | torch.device | None = None, *, config: DiffAugConfig | None = None) -> AugParams:
+                      device: str | torch.device | None = None, *, config: DiffAugConfig | None = None,
+                      choice_generator: torch.Generator | None = None) -> AugParams:
     """Draw DSA parameters: ONE family of ``strategy`` chosen uniformly, then its parameters.
 
     ``n = 1`` gives one parameter set shared by every sample (Siamese distillation); ``n = N``
-    one per sample. Randomness only from ``generator`` (on ``device``). O(n) work.
+    one per sample. Randomness only from ``generator`` (on ``device``), and from the CPU
+    ``choice_generator`` for the family if one is given (no host sync on CUDA). O(n) work.
     """
     families = _parse_strategy(strategy)
     n = _check_n(n)
     device = _resolve_device(generator, device)
-    family = families[_pick(len(families), generator, device)] if len(families) > 1 else families[0]
+    family = (families[_pick(len(families), generator, device, choice_generator)] if len(families) > 1
+              else families[0])
     return _draw(DSA_FAMILIES[family], n, generator, device, config)
 
 
 def idc_sample_params(n: int = 1, generator: torch.Generator | None = None, device: str | torch.device | None = None,
                       *, choices: tuple[str, ...] = IDC_CHOICES, cutout: bool = True, flip: bool = False,
-                      config: DiffAugConfig | None = None) -> AugParams:
+                      config: DiffAugConfig | None = None, choice_generator: torch.Generator | None = None
+                      ) -> AugParams:
     """Draw IDC DiffAug parameters: [flip →] colour → ONE of ``choices`` → [cutout].
 
     ``choices`` defaults to crop/scale/rotate (DESIGN.md); IDC's own default command line uses
@@ -216,7 +223,7 @@ def idc_sample_params(n: int = 1, generator: torch.Generator | None = None, devi
         raise ValueError(f"choices={choices!r} must be a non-empty subset of "
                          "('crop', 'scale', 'rotate', 'flip', 'cutout')")
     device = _resolve_device(generator, device)
-    middle = choices[_pick(len(choices), generator, device)] if len(choices) > 1 else choices[0]
+    middle = choices[_pick(len(choices), generator, device, choice_generator)] if len(choices) > 1 else choices[0]
     ops = ((("flip",) if flip else ()) + ("brightness", "saturation", "contrast", middle)
            + (("cutout",) if cutout else ()))
     return _draw(ops, n, generator, device, config)
@@ -354,26 +361,29 @@ def in_normalised_space(apply: Callable[[torch.Tensor], torch.Tensor], x: torch.
 
 
 def siamese_dsa(real: torch.Tensor, syn: torch.Tensor, generator: torch.Generator | None = None,
-                strategy: str = DSA_STRATEGY, *, config: DiffAugConfig | None = None, mean=None, std=None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                strategy: str = DSA_STRATEGY, *, config: DiffAugConfig | None = None, mean=None, std=None,
+                choice_generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """DSA with ONE parameter draw shared by every sample of both batches → (real_aug, syn_aug).
 
     With ``mean``/``std`` the transform acts in normalised space (as the authors' code).
     Gradients flow to ``syn`` (and ``real`` if it requires grad)."""
     _check_pair(real, syn)
-    params = dsa_sample_params(strategy, 1, generator, real.device, config=config)
+    params = dsa_sample_params(strategy, 1, generator, real.device, config=config,
+                               choice_generator=choice_generator)
     return (in_normalised_space(lambda x: aug_apply(x, params), real, mean, std),
             in_normalised_space(lambda x: aug_apply(x, params), syn, mean, std))
 
 
 def siamese_idc(real: torch.Tensor, syn: torch.Tensor, generator: torch.Generator | None = None, *,
                 choices: tuple[str, ...] = IDC_CHOICES, cutout: bool = True, config: DiffAugConfig | None = None,
-                mean=None, std=None) -> tuple[torch.Tensor, torch.Tensor]:
+                mean=None, std=None, choice_generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """IDC DiffAug with ONE parameter draw shared by both batches → (real_aug, syn_aug).
 
     With ``mean``/``std`` the transform acts in normalised space (as the authors' code)."""
     _check_pair(real, syn)
-    params = idc_sample_params(1, generator, real.device, choices=choices, cutout=cutout, config=config)
+    params = idc_sample_params(1, generator, real.device, choices=choices, cutout=cutout, config=config,
+                               choice_generator=choice_generator)
     return (in_normalised_space(lambda x: aug_apply(x, params), real, mean, std),
             in_normalised_space(lambda x: aug_apply(x, params), syn, mean, std))
 

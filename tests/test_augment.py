@@ -280,3 +280,17 @@ def test_train_applies_paper_augmentations_with_the_models_statistics():
     train_mod.train_model(model, x, torch.tensor([0, 1, 0, 1]), epochs=1, batch_size=4, lr=0.1, augment=probe,
                           progress=False)
     assert torch.allclose(seen[0], torch.ones_like(seen[0]))     # (0.75 − 0.5) / 0.25
+
+
+def test_choice_generator_picks_the_family_and_keeps_the_draw_reproducible():
+    from dscore.augment import dsa_sample_params
+
+    families = set()
+    for seed in range(30):
+        a = dsa_sample_params(DSA_STRATEGY, 1, torch.Generator().manual_seed(1),
+                              choice_generator=torch.Generator().manual_seed(seed))
+        b = dsa_sample_params(DSA_STRATEGY, 1, torch.Generator().manual_seed(1),
+                              choice_generator=torch.Generator().manual_seed(seed))
+        assert a.ops == b.ops and all(torch.equal(a.values[k], b.values[k]) for k in a.values)
+        families.add(a.ops)
+    assert len(families) == len(DSA_FAMILIES)      # the choice really comes from choice_generator

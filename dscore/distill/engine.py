@@ -74,7 +74,7 @@ HISTORY_KEYS = (
 _MMD_CLASS_POINTS = 512     # class sample the batch MMD compares against (bounded cost per class)
 
 # stream tags for derive_seed: every random draw has its own stream
-_NET, _PRETRAIN, _AUG, _NETTRAIN, _SYN_SUBSET, _INIT, _DIAG, _SAMPLER = range(1, 9)
+_NET, _PRETRAIN, _AUG, _NETTRAIN, _SYN_SUBSET, _INIT, _DIAG, _SAMPLER, _CHOICE = range(1, 10)
 _INIT_NETWORK = 2**31        # "iteration index" of the network that embeds the data for k-means init
 
 
@@ -258,13 +258,14 @@ class _Distillation:
             x = x[torch.randperm(x.shape[0], generator=gen)[:cfg.batch_syn].to(self.device)]
         return x, torch.full((x.shape[0],), c, dtype=torch.long, device=self.device)
 
-    def siamese(self, real: torch.Tensor, syn: torch.Tensor, gen: torch.Generator):
+    def siamese(self, real: torch.Tensor, syn: torch.Tensor, gen: torch.Generator, choice_gen: torch.Generator):
         kind = self.cfg.siamese_augment
-        # the augmentations act in the dataset's normalised space, as in the authors' codes
+        # the augmentations act in the dataset's normalised space, as in the authors' codes; the
+        # family is drawn from a CPU generator so that CUDA never waits on a host sync here
         if kind == "dsa":
-            return siamese_dsa(real, syn, gen, mean=self.mean, std=self.std)
+            return siamese_dsa(real, syn, gen, mean=self.mean, std=self.std, choice_generator=choice_gen)
         if kind == "idc":
-            return siamese_idc(real, syn, gen, mean=self.mean, std=self.std)
+            return siamese_idc(real, syn, gen, mean=self.mean, std=self.std, choice_generator=choice_gen)
         return real, syn
 
     def augment_for_network(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -384,6 +385,7 @@ class _Distillation:
         t0 = self.tick()
         clustering0, count0 = self._sampler_clock()
         gen = make_generator(derive_seed(cfg.seed, _AUG, step), self.device)
+        choice_gen = make_generator(derive_seed(cfg.seed, _AUG, step, _CHOICE))
         params = self.matched_params(net) if cfg.objective != "embedding" else None
         dm_batches = self.dm_real_batches(iteration, net) if cfg.method == "dm" else None
         total = torch.zeros((), device=self.device)
@@ -397,7 +399,7 @@ class _Distillation:
             real = self.class_images(c)[idx]
             y_real = torch.full((real.shape[0],), c, dtype=torch.long, device=self.device)
             syn, y_syn = self.syn_class(c, step)
-            real_aug, syn_aug = self.siamese(real, syn, gen)
+            real_aug, syn_aug = self.siamese(real, syn, gen, choice_gen)
             loss, parts = self.class_loss(net, params, self.model_input(real_aug), y_real,
                                           self.model_input(syn_aug), y_syn)
             grad = torch.autograd.grad(loss, self.param)[0]
