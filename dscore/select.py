@@ -80,6 +80,12 @@ class _CosineOracle:
     def cos_sum(self) -> torch.Tensor:
         return self._cos_sum
 
+    def subtract_row_(self, out: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        """``out -= cos(row j, all rows)`` in place (one fused mat-vec for dense features)."""
+        if self._unit is not None:
+            return out.addmv_(self._unit, self._unit.index_select(0, j).squeeze(0), alpha=-1.0)
+        return out.sub_(self.row(j))
+
     def row(self, j: torch.Tensor) -> torch.Tensor:
         """cos(row j, all rows) as an (N,) tensor; ``j`` is a 1-element index tensor (no host sync)."""
         if self._unit is not None:
@@ -91,8 +97,7 @@ class _CosineOracle:
 
 def _first_within(scores: torch.Tensor, tol: float) -> torch.Tensor:
     """Index (1-element tensor) of the first entry within ``tol`` of the maximum of ``scores``."""
-    best = scores.max()
-    return torch.argmax((scores >= best - tol).to(torch.uint8)).reshape(1)
+    return torch.argmax(scores.ge(scores.max() - tol).view(torch.uint8)).reshape(1)
 
 
 def _graphcut(oracle: _CosineOracle, n: int, budget: int, lam: float, device: torch.device,
@@ -104,13 +109,14 @@ def _graphcut(oracle: _CosineOracle, n: int, budget: int, lam: float, device: to
     # ½·lam·Σ_v cos(v,x) − Σ_{j∈S} cos(j,x) plus a term that does not depend on x; argmax on the latter.
     gains = (0.5 * lam) * oracle.cos_sum
     tol = TIE_RTOL * (0.5 * abs(lam) * n + budget + 1.0)
+    chosen = []
     for t in tqdm(range(budget), desc="graphcut", disable=not progress, leave=False):
         pick = _first_within(gains, tol)
-        picks[t : t + 1] = pick
+        chosen.append(pick)
         if t + 1 < budget:
-            gains.sub_(oracle.row(pick))
+            oracle.subtract_row_(gains, pick)
         gains.index_fill_(0, pick, -math.inf)
-    return picks
+    return torch.cat(chosen)
 
 
 def graphcut(features: Features, budget: int, *, lam: float = 1.0, progress: bool = False) -> torch.Tensor:
