@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .utils import check_float, check_int
@@ -26,8 +27,10 @@ __all__ = ["kmeans", "fit_kmeans", "kmeans_plusplus", "assign", "nearest_to_cent
 
 
 def _check_points(x, name: str = "x") -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
     if not torch.is_tensor(x):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (N, d), got {type(x).__name__}")
+        raise ValueError(f"{name} must be a torch.Tensor (or NumPy array) of shape (N, d), got {type(x).__name__}")
     if x.dim() != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{name} must have shape (N, d) with N, d >= 1, got shape {tuple(x.shape)}")
     if not x.is_floating_point():

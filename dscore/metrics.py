@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from .utils import check_float, check_int
@@ -18,8 +19,10 @@ __all__ = ["mmd2", "mmd2_multi", "median_bandwidth", "gradient_difference", "fea
 
 
 def _check_samples(x, name: str, min_rows: int = 1) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
     if not torch.is_tensor(x):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (N, D), got {type(x).__name__}")
+        raise ValueError(f"{name} must be a torch.Tensor (or NumPy array) of shape (N, D), got {type(x).__name__}")
     if x.dim() != 2:
         raise ValueError(f"{name} must have shape (N, D), got shape {tuple(x.shape)}")
     if x.shape[0] < min_rows:

@@ -215,3 +215,17 @@ def test_properties(n, d, k_frac, seed):
     if res.converged:
         assert int(torch.bincount(res.labels, minlength=k).min()) > 0
     assert np.isfinite(res.centroids.numpy()).all()
+
+
+def test_kmeans_and_mmd2_accept_numpy_arrays():
+    import numpy as np
+
+    from dscore.metrics import mmd2
+
+    rng = np.random.default_rng(0)
+    pts = np.concatenate([rng.normal(0, 0.1, (20, 2)), rng.normal(5, 0.1, (20, 2))]).astype(np.float32)
+    centroids, labels = kmeans(pts, 2, seed=0)
+    assert centroids.shape == (2, 2) and labels.shape == (40,)
+    assert len(set(labels[:20].tolist())) == 1 and labels[0] != labels[-1]
+    assert mmd2(pts[:20], pts[20:], 1.0) == pytest.approx(mmd2(torch.from_numpy(pts[:20]),
+                                                                torch.from_numpy(pts[20:]), 1.0))
