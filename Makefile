@@ -37,4 +37,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks
 
 clean-book:
-	rm -rf _build book/nb book/figures book/.manifest-*.json
+	rm -rf _build book/nb

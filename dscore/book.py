@@ -149,7 +149,11 @@ def _kernel_name() -> str:
     from jupyter_client.kernelspec import KernelSpecManager
 
     specs = KernelSpecManager().find_kernel_specs()
-    return KERNEL_NAME if KERNEL_NAME in specs else "python3"
+    if KERNEL_NAME in specs:
+        return KERNEL_NAME
+    print(f"[dscore.book] warning: no '{KERNEL_NAME}' Jupyter kernel is installed (make venv installs it); "
+          "executing with 'python3', which must be an environment where dscore imports", file=sys.stderr)
+    return "python3"
 
 
 def error_outputs(notebook: Path) -> list[str]:

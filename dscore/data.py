@@ -383,12 +383,16 @@ def _read_fashion_mnist(split: str, root: Path, download: bool, progress: bool) 
     reasons: list[str] = []
 
     # (1) torchvision's layout under root
+    layout_failed = False
     if raw_dir.is_dir():
         try:
             _unpack_idx_gz(raw_dir)
             return _mnist_like_raw(FashionMNIST(str(root), train=train, download=False))
         except Exception as exc:
-            reasons.append(f"{raw_dir}: {exc}")
+            layout_failed = True
+            present = [b for b in _IDX_FILES if (raw_dir / b).is_file()]
+            reasons.append(f"{raw_dir}: unusable ({type(exc).__name__}: {exc}); files present: "
+                           f"{', '.join(present) or 'none'}")
     else:
         reasons.append(f"{raw_dir}: no such folder")
 
@@ -402,7 +406,8 @@ def _read_fashion_mnist(split: str, root: Path, download: bool, progress: bool) 
     if len(sources) == len(_IDX_FILES):
         try:
             for base, src in sources.items():
-                if not (raw_dir / base).is_file():
+                # after a failed step (1) a raw file may be truncated or corrupt: replace them all
+                if layout_failed or not (raw_dir / base).is_file():
                     (_gunzip_atomic if src.suffix == ".gz" else _copy_atomic)(src, raw_dir / base)
             return _mnist_like_raw(FashionMNIST(str(root), train=train, download=False))
         except Exception as exc:
@@ -454,10 +459,11 @@ def _torchvision_reader(title: str, expected: Callable[[Path, str], list[Path]],
         paths = expected(root, split)
         if prepare is not None:
             prepare(root)
-        if download:
+        present = all(p.exists() for p in paths)
+        if not present:
+            if not download:
+                raise _not_found(title, split, paths, root, None)
             _print_download(title, paths[0].parent)
-        elif not all(p.exists() for p in paths):
-            raise _not_found(title, split, paths, root, None)
         try:
             return build(root, split, download)
         except (RuntimeError, OSError) as exc:

@@ -23,6 +23,7 @@ per-bin budgets actually used. Arguments are validated before any work.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
@@ -69,7 +70,28 @@ __all__ = [
 ]
 
 FEATURE_KINDS = ("gradient", "embedding")
-VERSION = "1"
+# Modules that only present, locate or store results; editing them never changes an artefact.
+_PRESENTATION_MODULES = ("book.py", "report.py", "paths.py", "cache.py")
+
+
+def code_version() -> str:
+    """Version tag of every cached artefact: "1+" a digest of the computing source files of dscore.
+
+    Any change to code that computes (data, models, train, select, quantize, distill …) gives new
+    cache keys, so a fix is never hidden behind an artefact computed by the old code.
+    """
+    return "1+" + _source_digest(Path(__file__).resolve().parent)
+
+
+@functools.lru_cache(maxsize=4)
+def _source_digest(package: Path) -> str:
+    digest = hashlib.sha256()
+    for src in sorted(package.rglob("*.py")):
+        if src.parent == package and src.name in _PRESENTATION_MODULES:
+            continue
+        digest.update(src.relative_to(package).as_posix().encode())
+        digest.update(src.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 # ------------------------------------------------------------------------------------ identities
@@ -229,7 +251,7 @@ def feature_extractor(dataset, *, arch: str = "convnet3", arch_kwargs: Mapping |
 
     key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), **cfg, "schedule": "cosine", "augment": "crop_flip",
            "momentum": 0.9, "weight_decay": 5e-4}
-    state = store.get_or_compute("feature_net", key, compute, version=VERSION)
+    state = store.get_or_compute("feature_net", key, compute, version=code_version())
     _load_state(model, state, "the cached feature network")
     return model.to(dev).eval()
 
@@ -284,7 +306,7 @@ def dataset_features(dataset, model: nn.Module, *, batch_size: int = 512, device
                                       progress=progress)
         return {"delta": g.delta, "embedding": g.embedding}
 
-    value = store.get_or_compute("features", key, compute, version=VERSION)
+    value = store.get_or_compute("features", key, compute, version=code_version())
     return {"embeddings": value["embedding"], "gradient": GradientFeatures(value["delta"], value["embedding"])}
 
 
@@ -324,7 +346,7 @@ def dataset_bins(dataset, model: nn.Module, num_bins: int = 10, *, feature: str 
         bins = generate_bins(x.to(resolve_device(device)), ds.labels, num_bins, lam=lam, progress=progress)
         return {"indices": torch.cat(bins).cpu(), "sizes": torch.tensor([b.numel() for b in bins])}
 
-    value = store.get_or_compute("bins", key, compute, version=VERSION)
+    value = store.get_or_compute("bins", key, compute, version=code_version())
     return list(torch.split(value["indices"], value["sizes"].tolist()))
 
 
@@ -365,7 +387,7 @@ def contrastive_head(dataset, model: nn.Module, *, epochs: int = 5, batch_size: 
         return _state_dict_value(head)
 
     key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "model": model_fingerprint(model), **cfg}
-    _load_state(head, store.get_or_compute("contrastive_head", key, compute, version=VERSION), "the cached head")
+    _load_state(head, store.get_or_compute("contrastive_head", key, compute, version=code_version()), "the cached head")
     return head.to(dev).eval()
 
 
@@ -426,7 +448,7 @@ def bin_scores(dataset, model: nn.Module, num_bins: int = 10, *, feature: str = 
         return {"rs": rs, "ds": ds_scores, "is_": importance_scores(rs, ds_scores).cpu(),
                 "ds_cosine_proxy": cosine_proxy_diversity(feats["embeddings"], bins)}
 
-    return store.get_or_compute("bin_scores", key, compute, version=VERSION)
+    return store.get_or_compute("bin_scores", key, compute, version=code_version())
 
 
 # ------------------------------------------------------------------------------------ selections
@@ -548,7 +570,7 @@ def mae_model(dataset, *, patch: int = 4, mask_ratio: float = 0.75, epochs: int 
         return _state_dict_value(trained)
 
     key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), **cfg}
-    _load_state(mae, store.get_or_compute("mae", key, compute, version=VERSION), "the cached MAE")
+    _load_state(mae, store.get_or_compute("mae", key, compute, version=code_version()), "the cached MAE")
     return mae.to(dev).eval()
 
 
@@ -590,7 +612,7 @@ def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: i
                                               progress=progress)
         return quantize_pixels(images, drop_mask(importance, theta), patch)
 
-    record = store.get_or_compute("pixelquant", key, compute, version=VERSION)
+    record = store.get_or_compute("pixelquant", key, compute, version=code_version())
     report = {"theta": theta, "patch": patch, "storage_ratio": storage_ratio(record["mask"]),
               "effective_keep_ratio": effective_keep_ratio(sample_ratio, theta)}
     return record, report
@@ -628,7 +650,7 @@ def dm_baseline_set(dataset, ratio: float, *, iterations: int | None = None, see
                          num_classes=ds.num_classes, mean=ds.mean, std=ds.std, progress=progress)
         return {"images": result.images, "labels": result.labels}
 
-    value = store.get_or_compute("dm_set", key, compute, version=VERSION)
+    value = store.get_or_compute("dm_set", key, compute, version=code_version())
     report = {"method": "dm", "ratio": ratio, "ipc": ipc, "budget": ipc * ds.num_classes,
               "iterations": config.iterations, "seed": seed}
     return value["images"], value["labels"], report

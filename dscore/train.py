@@ -445,7 +445,7 @@ def train_model(model: nn.Module, train_images: torch.Tensor, train_labels: torc
                 warned_nonfinite = True
             last = epoch + 1 == epochs
             if test is not None and (last or (eval_every and (epoch + 1) % eval_every == 0)):
-                record["test_acc"] = evaluate(model, *test, device=device)
+                record["test_acc"] = evaluate(model, *test, device=device, amp=use_amp)
             history.append(record)
             bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record['train_acc']:.3f}",
                             **({"test": f"{record['test_acc']:.3f}"} if "test_acc" in record else {}))
@@ -458,10 +458,11 @@ def train_model(model: nn.Module, train_images: torch.Tensor, train_labels: torc
 
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-             device: str | torch.device | None = None, batch_size: int = 512) -> float:
+             device: str | torch.device | None = None, batch_size: int = 512, amp: bool = True) -> float:
     """Top-1 accuracy in [0, 1] of ``model`` on (images (N, C, H, W), labels (N,)).
 
-    Eval mode, no gradients, ``batch_size`` samples at a time (bf16 autocast + channels_last on CUDA);
+    Eval mode, no gradients, ``batch_size`` samples at a time (bf16 autocast when ``amp`` and
+    channels_last on CUDA);
     the model's train/eval mode is restored afterwards. ``device=None`` uses the device the model's
     parameters are on (CPU for a parameter-free model); another device moves the model there.
     Cost: one forward pass over N samples; memory O(batch_size).
@@ -482,7 +483,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
         for start in range(0, len(images), batch_size):
             x = _to_model_input(images[start:start + batch_size], device)
             y = labels[start:start + batch_size].to(device, non_blocking=True)
-            with autocast(device):
+            with autocast(device, amp):
                 logits = model(x)
             if logits.dim() != 2 or len(logits) != len(y):
                 raise ValueError(f"the model must return logits of shape ({len(y)}, num_classes); "

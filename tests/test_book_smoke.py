@@ -16,7 +16,7 @@ def built_book(tmp_path_factory):
         shutil.copy(ROOT / name, root / name)
     for folder in ("notebooks", "params", "dscore"):
         shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
-    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("nb", "figures", ".manifest-*"))
+    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("nb"))
     logs = []
     index = book.build(root, "smoke", log=logs.append)
     return root, index, logs

@@ -229,3 +229,29 @@ def test_kmeans_and_mmd2_accept_numpy_arrays():
     assert len(set(labels[:20].tolist())) == 1 and labels[0] != labels[-1]
     assert mmd2(pts[:20], pts[20:], 1.0) == pytest.approx(mmd2(torch.from_numpy(pts[:20]),
                                                                 torch.from_numpy(pts[20:]), 1.0))
+
+
+def test_kmeans_plusplus_samples_proportionally_to_squared_distance():
+    # points 0, 1, 10 on a line, k = 2: the first start is uniform, the second ∝ D². The chance that the
+    # far point (index 2) is among the starts is (1/3)(100/101 + 81/82 + 1) ≈ 0.9929 under D² sampling,
+    # 0.936 under D sampling and 0.667 under uniform sampling.
+    x = torch.tensor([[0.0], [1.0], [10.0]])
+    trials = 3000
+    hits = sum(2 in kmeans_plusplus(x, 2, seed=s).tolist() for s in range(trials))
+    expected = (100 / 101 + 81 / 82 + 1) / 3
+    sd = (expected * (1 - expected) / trials) ** 0.5
+    assert abs(hits / trials - expected) < 5 * sd, (hits / trials, expected)
+    # given the first start at 0, the second is index 1 with probability 1/101
+    firsts = [kmeans_plusplus(x, 2, seed=s).tolist() for s in range(trials)]
+    from_zero = [p[1] for p in firsts if p[0] == 0]
+    assert 0 < len(from_zero) and sum(i == 1 for i in from_zero) / len(from_zero) < 0.05
+
+
+def test_kmeans_tolerance_is_relative_to_the_data_scale():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(200, 2, generator=gen) + 4, torch.randn(200, 2, generator=gen) - 4])
+    small = fit_kmeans(x, 3, seed=1, tol=1e-4)
+    scaled = fit_kmeans(x * 1000.0, 3, seed=1, tol=1e-4)
+    assert torch.equal(small.labels, scaled.labels) and small.n_iter == scaled.n_iter
+    loose = fit_kmeans(x, 3, seed=1, tol=10.0)
+    assert loose.n_iter <= small.n_iter

@@ -380,6 +380,24 @@ def test_fashion_debian_fallback(isolated, tmp_path, monkeypatch, gz):
     assert (raw / "train-labels-idx1-ubyte").read_bytes()[8:] == arrays["train-labels-idx1-ubyte"].tobytes()
 
 
+def test_fashion_corrupt_layout_file_is_replaced_from_debian(isolated, tmp_path, monkeypatch):
+    raw = isolated / "FashionMNIST" / "raw"
+    write_mnist_dir(raw, fashion_arrays(1, 0), gz=False)
+    (raw / "train-images-idx3-ubyte").write_bytes(b"\x00\x00")     # a truncated file, e.g. a killed copy
+    debian = tmp_path / "debian"
+    write_mnist_dir(debian, fashion_arrays(2, 1), gz=True)
+    monkeypatch.setenv(data.FASHION_MNIST_DEBIAN_DIR_ENV, str(debian))
+    ds = load_dataset("fashion_mnist", "train")
+    assert set(ds.labels.tolist()) == {2} and len(ds) == 20
+
+
+def test_download_message_only_when_something_is_downloaded(isolated, monkeypatch, capsys):
+    write_mnist_dir(isolated / "MNIST" / "raw", make_mnist_arrays(0), gz=False)
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", lambda self: None)
+    load_dataset("mnist", download=True)
+    assert "downloading" not in capsys.readouterr().out
+
+
 def test_fashion_layout_with_only_gz_files(isolated):
     write_mnist_dir(isolated / "FashionMNIST" / "raw", fashion_arrays(3, 0), gz=True)
     assert set(load_dataset("fashion_mnist").labels.tolist()) == {3}

@@ -213,3 +213,17 @@ def test_dm_baseline_set_matches_the_budget_and_is_cached(digits, tmp_path, monk
     assert torch.equal(images, again) and len(runs) == 1
     with pytest.raises(ValueError, match="ratio=1.5"):
         pipeline.dm_baseline_set(digits, 1.5, **kwargs)
+
+
+def test_cache_version_follows_the_computing_source_code(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "quantize.py").write_text("x = 1\n")
+    (pkg / "sub" / "engine.py").write_text("y = 1\n")
+    (pkg / "report.py").write_text("z = 1\n")
+    base = pipeline._source_digest.__wrapped__(pkg)
+    (pkg / "report.py").write_text("z = 2\n")                     # presentation only: same artefacts
+    assert pipeline._source_digest.__wrapped__(pkg) == base
+    (pkg / "sub" / "engine.py").write_text("y = 2\n")              # computing code: new keys
+    assert pipeline._source_digest.__wrapped__(pkg) != base
+    assert pipeline.code_version().startswith("1+")
