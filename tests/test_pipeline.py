@@ -227,3 +227,75 @@ def test_cache_version_follows_the_computing_source_code(tmp_path):
     (pkg / "sub" / "engine.py").write_text("y = 2\n")              # computing code: new keys
     assert pipeline._source_digest.__wrapped__(pkg) != base
     assert pipeline.code_version().startswith("1+")
+
+
+class _KeyRecorded(Exception):
+    pass
+
+
+def _key(monkeypatch, kind, fn, *args, **kwargs):
+    """The cache key ``fn(*args, **kwargs)`` asks ``kind`` for (dependencies still run for real)."""
+    real = ArtifactCache.get_or_compute
+
+    def recording(self, k, config, compute, version="1"):
+        if k == kind:
+            raise _KeyRecorded(config)
+        return real(self, k, config, compute, version)
+
+    monkeypatch.setattr(ArtifactCache, "get_or_compute", recording)
+    try:
+        fn(*args, **kwargs)
+    except _KeyRecorded as rec:
+        return rec.args[0]
+    finally:
+        monkeypatch.setattr(ArtifactCache, "get_or_compute", real)
+    raise AssertionError(f"{fn.__name__} never asked the cache for {kind!r}")
+
+
+def _assert_each_change_moves_the_key(monkeypatch, kind, fn, args, base, changes):
+    reference = _key(monkeypatch, kind, fn, *args, **base)
+    assert _key(monkeypatch, kind, fn, *args, **base) == reference
+    for name, value in changes.items():
+        changed = _key(monkeypatch, kind, fn, *args, **{**base, name: value})
+        assert changed != reference, f"changing {name} leaves the {kind!r} key unchanged"
+
+
+def test_every_argument_that_changes_an_artefact_changes_its_key(digits, monkeypatch, tmp_path):
+    store = ArtifactCache(tmp_path / "keys")
+    net = create_model("convnet", num_classes=10, in_channels=1, image_size=SIZE, width=8, depth=2, seed=0)
+    other = create_model("convnet", num_classes=10, in_channels=1, image_size=SIZE, width=8, depth=2, seed=1)
+    common = dict(device="cpu", progress=False, cache=store)
+    _assert_each_change_moves_the_key(
+        monkeypatch, "feature_net", pipeline.feature_extractor, (digits,),
+        dict(EXTRACTOR, **common),
+        {"epochs": 2, "arch_kwargs": {"width": 16}, "train_per_class": 20, "lr": 0.1, "seed": 1, "batch_size": 64})
+    _assert_each_change_moves_the_key(
+        monkeypatch, "bins", pipeline.dataset_bins, (digits, net),
+        dict(num_bins=4, feature="gradient", lam=1.0, **common),
+        {"num_bins": 3, "feature": "embedding", "lam": 0.5})
+    assert _key(monkeypatch, "bins", pipeline.dataset_bins, digits, other, num_bins=4, **common) != \
+        _key(monkeypatch, "bins", pipeline.dataset_bins, digits, net, num_bins=4, **common)
+    score_base = dict(num_bins=4, patch=8, head_epochs=1, head_batch_size=64, head_max_images=64, hidden_dim=16,
+                      max_negatives=32, **common)
+    _assert_each_change_moves_the_key(
+        monkeypatch, "bin_scores", pipeline.bin_scores, (digits, net), score_base,
+        {"num_bins": 3, "patch": 4, "tau": 0.2, "max_negatives": 16, "head_epochs": 2, "head_lr": 1e-2,
+         "head_max_images": 32, "hidden_dim": 8, "out_dim": 64, "seed": 1, "feature": "embedding", "lam": 2.0})
+    _assert_each_change_moves_the_key(
+        monkeypatch, "mae", pipeline.mae_model, (digits,),
+        dict(patch=4, epochs=1, embed_dim=16, depth=1, num_heads=2, decoder_dim=16, decoder_depth=1,
+             decoder_heads=2, **common),
+        {"patch": 8, "mask_ratio": 0.5, "epochs": 2, "lr": 1e-2, "embed_dim": 32, "depth": 2, "seed": 1})
+    idx = torch.arange(20)
+    _assert_each_change_moves_the_key(
+        monkeypatch, "pixelquant", pipeline.pixel_quantize, (digits,),
+        dict(indices=idx, model=net, patch=4, theta=0.25, **common),
+        {"indices": torch.arange(1, 21), "patch": 8, "theta": 0.5, "model": other})
+    _assert_each_change_moves_the_key(
+        monkeypatch, "dm_set", pipeline.dm_baseline_set, (digits, 0.05),
+        dict(iterations=1, seed=0, arch="convnet", arch_kwargs={"width": 8, "depth": 2}, **common),
+        {"iterations": 2, "seed": 1, "arch_kwargs": {"width": 16, "depth": 2}, "lr_img": 0.5})
+    # CPU (fp32) and CUDA (bf16) artefacts never stand in for each other
+    cpu_key = _key(monkeypatch, "features", pipeline.dataset_features, digits, net, **common)
+    monkeypatch.setattr(pipeline, "_precision", lambda device: "bf16")
+    assert _key(monkeypatch, "features", pipeline.dataset_features, digits, net, **common) != cpu_key
