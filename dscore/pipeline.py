@@ -105,8 +105,9 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
 
 
 def dataset_fingerprint(ds: ImageDataset) -> dict[str, Any]:
-    """Identity of a dataset for cache keys: name, split, shape, classes and a SHA-256 of all pixels
-    and labels (computed once per dataset object — O(N·C·H·W) the first time)."""
+    """Identity of a dataset for cache keys: name, split, shape, classes, the normalisation statistics
+    the models use, and a SHA-256 of all pixels and labels (computed once per dataset object —
+    O(N·C·H·W) the first time)."""
     if not isinstance(ds, ImageDataset):
         raise ValueError(f"expected an ImageDataset, got {type(ds).__name__}")
     digest = _DATASET_DIGESTS.get(ds)
@@ -118,7 +119,8 @@ def dataset_fingerprint(ds: ImageDataset) -> dict[str, Any]:
         digest = h.hexdigest()
         _DATASET_DIGESTS[ds] = digest
     return {"name": ds.name, "split": ds.split, "shape": [len(ds), *ds.image_shape],
-            "classes": list(ds.classes), "sha256": digest}
+            "classes": list(ds.classes), "mean": [float(m) for m in ds.mean], "std": [float(v) for v in ds.std],
+            "sha256": digest}
 
 
 def model_fingerprint(model: nn.Module) -> str:
