@@ -10,9 +10,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "augment", "baselines", "book", "cache", "cluster", "data", "distill", "features", "metrics",
-    "models", "paths", "pipeline", "pixelquant", "quantize", "report", "scores", "select", "train",
-    "trajectory", "utils",
+    "augment", "book", "cache", "cluster", "data", "distill", "features", "fingerprint", "metrics",
+    "models", "papers", "paths", "quantize", "report", "select", "train", "utils",
 )
 
 

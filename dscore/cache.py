@@ -106,3 +106,12 @@ class ArtifactCache:
         value = dict(compute())
         self.save(kind, config, value, version)
         return {k: (v.detach().cpu() if torch.is_tensor(v) else v) for k, v in value.items()}
+
+
+def as_cache(cache) -> ArtifactCache:
+    """``cache`` itself, or the default :class:`ArtifactCache` for ``None``."""
+    if cache is None:
+        return ArtifactCache()
+    if not isinstance(cache, ArtifactCache):
+        raise ValueError(f"cache must be an ArtifactCache or None, got {type(cache).__name__}")
+    return cache

@@ -55,7 +55,7 @@ from .utils import atomic_path, check_choice, check_int, make_generator
 
 __all__ = [
     "DatasetNotFoundError", "ImageDataset", "load_dataset", "list_datasets", "stratified_indices",
-    "stratified_subset", "clear_cache", "FASHION_MNIST_DEBIAN_DIR", "FASHION_MNIST_DEBIAN_DIR_ENV", "MEMO_SIZE",
+    "stratified_subset", "resolve_dataset", "clear_cache", "FASHION_MNIST_DEBIAN_DIR", "FASHION_MNIST_DEBIAN_DIR_ENV", "MEMO_SIZE",
 ]
 
 #: Where Debian's ``dataset-fashion-mnist`` package installs the gzipped idx files.
@@ -776,3 +776,15 @@ def _train_stats(name: str, root_path: Path, root_key: str, size, allow_download
     with _LOCK:
         _STATS[stats_key] = stats
     return stats
+
+
+def resolve_dataset(dataset, image_size=None, root=None, *, split: str = "train") -> "ImageDataset":
+    """``dataset`` itself if it is an :class:`ImageDataset` (checking ``image_size``), else the ``split``
+    of the registered dataset of that name loaded with :func:`load_dataset`."""
+    if isinstance(dataset, ImageDataset):
+        if image_size is not None and dataset.image_size != image_size:
+            raise ValueError(f"image_size={image_size} conflicts with the given dataset's size {dataset.image_size}")
+        return dataset
+    if not isinstance(dataset, str):
+        raise ValueError(f"dataset must be a dataset name or an ImageDataset, got {type(dataset).__name__}")
+    return load_dataset(dataset, split, root, image_size=image_size, progress=False)

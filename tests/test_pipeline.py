@@ -1,4 +1,4 @@
-"""Tests for dscore.pipeline on scikit-learn's digits (upscaled to 16 px) with tiny networks and a tmp cache."""
+"""Tests for dscore.quantize.pipeline on scikit-learn's digits (upscaled to 16 px) with tiny networks and a tmp cache."""
 from __future__ import annotations
 
 import math
@@ -7,12 +7,14 @@ from collections import Counter
 import pytest
 import torch
 
-import dscore.pipeline as pipeline
+import dscore.fingerprint as fingerprint
+import dscore.quantize.pipeline as pipeline
+from dscore.distill import dm_at_ratio
 from dscore.cache import ArtifactCache
 from dscore.data import load_dataset
 from dscore.features import extract_gradient_features
 from dscore.models import create_model
-from dscore.pixelquant import restore_pixels
+from dscore.quantize.pixelquant import restore_pixels
 
 SIZE = 16
 EXTRACTOR = {"arch": "convnet3", "arch_kwargs": {"width": 8}, "epochs": 1, "batch_size": 256}
@@ -143,7 +145,7 @@ def test_feature_extractor_subset_is_cached_and_seeded(digits, shared_cache):
     a = pipeline.feature_extractor("digits", seed=0, **kw)
     b = pipeline.feature_extractor("digits", seed=0, **kw)
     c = pipeline.feature_extractor("digits", seed=1, **kw)
-    assert pipeline.model_fingerprint(a) == pipeline.model_fingerprint(b) != pipeline.model_fingerprint(c)
+    assert fingerprint.model_fingerprint(a) == fingerprint.model_fingerprint(b) != fingerprint.model_fingerprint(c)
     with pytest.raises(ValueError, match="train_per_class"):
         pipeline.feature_extractor("digits", seed=0, **{**kw, "train_per_class": 10_000})
 
@@ -162,13 +164,13 @@ def test_dataset_features_match_direct_extraction(digits, shared_cache):
 def test_fingerprints_track_content(digits):
     a = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=0)
     b = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=0)
-    assert pipeline.model_fingerprint(a) == pipeline.model_fingerprint(b)
+    assert fingerprint.model_fingerprint(a) == fingerprint.model_fingerprint(b)
     with torch.no_grad():
         b.fc.bias[0] += 1e-3
-    assert pipeline.model_fingerprint(a) != pipeline.model_fingerprint(b)
-    fp = pipeline.dataset_fingerprint(digits)
-    assert fp == pipeline.dataset_fingerprint(digits)
-    assert fp["sha256"] != pipeline.dataset_fingerprint(digits.subset(torch.arange(100)))["sha256"]
+    assert fingerprint.model_fingerprint(a) != fingerprint.model_fingerprint(b)
+    fp = fingerprint.dataset_fingerprint(digits)
+    assert fp == fingerprint.dataset_fingerprint(digits)
+    assert fp["sha256"] != fingerprint.dataset_fingerprint(digits.subset(torch.arange(100)))["sha256"]
 
 
 def test_pixel_quantize_and_mae(digits, calls):
@@ -194,25 +196,25 @@ def test_pixel_quantize_and_mae(digits, calls):
         pipeline.pixel_quantize("digits", idx, net, patch=5, image_size=SIZE)
 
 
-def test_dm_baseline_set_matches_the_budget_and_is_cached(digits, tmp_path, monkeypatch):
-    from dscore import distill as distill_pkg
+def test_dm_at_ratio_matches_the_budget_and_is_cached(digits, tmp_path, monkeypatch):
+    import dscore.distill.cached as cached
 
     store = ArtifactCache(tmp_path / "dm-cache")
     runs = []
-    original = distill_pkg.distill
-    monkeypatch.setattr(distill_pkg, "distill", lambda *a, **k: runs.append(1) or original(*a, **k))
+    original = cached.distill
+    monkeypatch.setattr(cached, "distill", lambda *a, **k: runs.append(1) or original(*a, **k))
     kwargs = dict(iterations=2, seed=0, cache=store, progress=False, arch="convnet", arch_kwargs={"width": 8, "depth": 2},
                   batch_real=16)
-    images, labels, report = pipeline.dm_baseline_set(digits, 0.05, **kwargs)
+    images, labels, report = dm_at_ratio(digits, 0.05, **kwargs)
     n_min = int(digits.class_counts().min())
     assert report["ipc"] == round(0.05 * n_min) and report["budget"] == report["ipc"] * 10
     assert images.shape == (report["budget"], *digits.image_shape)
     assert torch.equal(torch.bincount(labels, minlength=10), torch.full((10,), report["ipc"]))
     assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
-    again, _, _ = pipeline.dm_baseline_set(digits, 0.05, **kwargs)
+    again, _, _ = dm_at_ratio(digits, 0.05, **kwargs)
     assert torch.equal(images, again) and len(runs) == 1
     with pytest.raises(ValueError, match="ratio=1.5"):
-        pipeline.dm_baseline_set(digits, 1.5, **kwargs)
+        dm_at_ratio(digits, 1.5, **kwargs)
 
 
 def test_cache_version_follows_the_computing_source_code(tmp_path):
@@ -221,12 +223,12 @@ def test_cache_version_follows_the_computing_source_code(tmp_path):
     (pkg / "quantize.py").write_text("x = 1\n")
     (pkg / "sub" / "engine.py").write_text("y = 1\n")
     (pkg / "report.py").write_text("z = 1\n")
-    base = pipeline._source_digest.__wrapped__(pkg)
+    base = fingerprint._source_digest.__wrapped__(pkg)
     (pkg / "report.py").write_text("z = 2\n")                     # presentation only: same artefacts
-    assert pipeline._source_digest.__wrapped__(pkg) == base
+    assert fingerprint._source_digest.__wrapped__(pkg) == base
     (pkg / "sub" / "engine.py").write_text("y = 2\n")              # computing code: new keys
-    assert pipeline._source_digest.__wrapped__(pkg) != base
-    assert pipeline.code_version().startswith("1+")
+    assert fingerprint._source_digest.__wrapped__(pkg) != base
+    assert fingerprint.code_version().startswith("1+")
 
 
 class _KeyRecorded(Exception):
@@ -292,10 +294,10 @@ def test_every_argument_that_changes_an_artefact_changes_its_key(digits, monkeyp
         dict(indices=idx, model=net, patch=4, theta=0.25, **common),
         {"indices": torch.arange(1, 21), "patch": 8, "theta": 0.5, "model": other})
     _assert_each_change_moves_the_key(
-        monkeypatch, "dm_set", pipeline.dm_baseline_set, (digits, 0.05),
+        monkeypatch, "distill_run", dm_at_ratio, (digits, 0.05),
         dict(iterations=1, seed=0, arch="convnet", arch_kwargs={"width": 8, "depth": 2}, **common),
         {"iterations": 2, "seed": 1, "arch_kwargs": {"width": 16, "depth": 2}, "lr_img": 0.5})
     # CPU (fp32) and CUDA (bf16) artefacts never stand in for each other
     cpu_key = _key(monkeypatch, "features", pipeline.dataset_features, digits, net, **common)
-    monkeypatch.setattr(pipeline, "_precision", lambda device: "bf16")
+    monkeypatch.setattr(pipeline, "precision_tag", lambda device: "bf16")
     assert _key(monkeypatch, "features", pipeline.dataset_features, digits, net, **common) != cpu_key

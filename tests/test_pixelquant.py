@@ -1,4 +1,4 @@
-"""Tests for dscore.pixelquant: Grad-CAM patch importance, patch dropping, the MAE and storage accounting."""
+"""Tests for dscore.quantize.pixelquant: Grad-CAM patch importance, patch dropping, the MAE and storage accounting."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dscore.models import create_model
-from dscore.pixelquant import (
+from dscore.quantize.pixelquant import (
     MaskedAutoencoder,
     drop_mask,
     effective_keep_ratio,

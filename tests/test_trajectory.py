@@ -1,4 +1,4 @@
-"""Tests for dscore.trajectory: texture tertiles and the expert/student parameter distances."""
+"""Tests for dscore.quantize.trajectory: texture tertiles and the expert/student parameter distances."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import torch
 
 from dscore.models import create_model
 from dscore.quantize import texture_level
-from dscore.trajectory import parameter_vector, texture_tertiles, texture_trajectories
+from dscore.quantize.trajectory import parameter_vector, texture_tertiles, texture_trajectories
 
 
 def rand(seed: int, *shape) -> torch.Tensor:

@@ -10,7 +10,8 @@ Submodules:
   and IDC's multi-formation decode / "mix" init;
 - :mod:`dscore.distill.config` — :class:`DistillConfig`, the papers' defaults and named presets;
 - :mod:`dscore.distill.engine` — :func:`distill`, the loop that puts the pieces together;
-- :mod:`dscore.distill.evaluate` — evaluation of synthetic sets and of coresets at the same IPC.
+- :mod:`dscore.distill.evaluate` — evaluation of synthetic sets and of coresets at the same IPC;
+- :mod:`dscore.distill.cached` — runs as cached, resumable artefacts, and DM at a keep ratio.
 
 Example::
 
@@ -20,11 +21,12 @@ Example::
 """
 from __future__ import annotations
 
-from . import config, engine, evaluate, init, losses, sampler
+from . import cached, config, engine, evaluate, init, losses, sampler
+from .cached import distill_cached, dm_at_ratio
 from .config import DistillConfig, default_config, preset
 from .engine import DistillResult, distill
 from .evaluate import evaluate_coreset_ipc, evaluate_result, evaluate_synthetic, select_coreset_ipc
 
-__all__ = ["init", "losses", "sampler", "config", "engine", "evaluate", "distill", "DistillResult",
+__all__ = ["cached", "distill_cached", "dm_at_ratio", "init", "losses", "sampler", "config", "engine", "evaluate", "distill", "DistillResult",
            "DistillConfig", "default_config", "preset", "evaluate_synthetic", "evaluate_result",
            "evaluate_coreset_ipc", "select_coreset_ipc"]

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from .. import models as _models
-from ..baselines import forgetting_scores, select_coreset
+from ..select import forgetting_scores, select_coreset
 from ..features import extract_embeddings
 from ..train import PROTOCOLS, train_many
 from ..utils import check_choice, check_int
@@ -134,9 +134,9 @@ def select_coreset_ipc(train_labels: torch.Tensor, ipc: int, method: str, *, emb
                        scores: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
     """``ipc`` real samples per class → global indices (classes ascending, each in pick order).
 
-    A thin IPC-budget front to :func:`dscore.baselines.select_coreset`: "random" (seeded uniform),
+    A thin IPC-budget front to :func:`dscore.select.select_coreset`: "random" (seeded uniform),
     "herding" and "kcenter" on ``embeddings`` (N, D), "forgetting" on ``scores`` (N,) from
-    :func:`dscore.baselines.forgetting_scores` (most forgotten first).
+    :func:`dscore.select.forgetting_scores` (most forgotten first).
     """
     check_choice("method", method, CORESET_METHODS)
     if not torch.is_tensor(train_labels) or train_labels.dim() != 1 or train_labels.numel() == 0:

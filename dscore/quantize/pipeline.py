@@ -15,7 +15,6 @@ function                    cache kind            what
 :func:`bin_scores`          ``bin_scores``        RS, DS, IS per bin (+ the cosine-proxy diagnostic)
 :func:`mae_model`           ``mae``               the pixel-quantization MAE (state_dict)
 :func:`pixel_quantize`      ``pixelquant``        Grad-CAM keep-masks + kept patches of a selection
-:func:`dm_baseline_set`     ``dm_set``            DM synthetic set at a selection's budget
 ==========================  ====================  ==============================================
 
 :func:`dq_indices` and :func:`adq_indices` return the selected training indices and a report of the
@@ -23,21 +22,24 @@ per-bin budgets actually used. Arguments are validated before any work.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
-import os
-import weakref
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
 
-from .cache import ArtifactCache
-from .data import ImageDataset, load_dataset, stratified_indices
-from .features import GradientFeatures, extract_gradient_features
-from .models import create_model, list_models, model_kwargs
+from ..cache import ArtifactCache, as_cache
+from ..data import ImageDataset, resolve_dataset, stratified_indices
+from ..features import GradientFeatures, extract_gradient_features
+from ..fingerprint import (code_version, dataset_fingerprint, load_state, model_fingerprint, precision_tag,
+                           read_checkpoint, state_dict_value, tensor_bytes)
+from ..models import create_model, list_models, model_kwargs
+from ..select import budget_from_ratio
+from ..train import train_model
+from ..utils import check_choice, check_float, check_int, make_generator, resolve_device
+from .bins import generate_bins
+from .diversity import ContrastiveHead, cosine_proxy_diversity, diversity_scores, train_contrastive_head
 from .pixelquant import (
     MaskedAutoencoder,
     drop_mask,
@@ -47,17 +49,11 @@ from .pixelquant import (
     storage_ratio,
     train_mae,
 )
-from .quantize import adq_select, bin_budgets, budget_from_ratio, generate_bins, importance_scores, \
-    representativeness_scores, sample_from_bins
-from .scores import ContrastiveHead, cosine_proxy_diversity, diversity_scores, train_contrastive_head
-from .train import train_model
-from .utils import check_choice, check_float, check_int, make_generator, resolve_device
+from .sampling import adq_select, bin_budgets, importance_scores, sample_from_bins
+from .texture import representativeness_scores
 
 __all__ = [
-    "dm_baseline_set",
     "FEATURE_KINDS",
-    "dataset_fingerprint",
-    "model_fingerprint",
     "feature_extractor",
     "dataset_features",
     "dataset_bins",
@@ -70,128 +66,6 @@ __all__ = [
 ]
 
 FEATURE_KINDS = ("gradient", "embedding")
-# Modules that only present, locate or store results; editing them never changes an artefact.
-_PRESENTATION_MODULES = ("book.py", "report.py", "paths.py", "cache.py")
-
-
-def code_version() -> str:
-    """Version tag of every cached artefact: "1+" a digest of the computing source files of dscore.
-
-    Any change to code that computes (data, models, train, select, quantize, distill …) gives new
-    cache keys, so a fix is never hidden behind an artefact computed by the old code.
-    """
-    return "1+" + _source_digest(Path(__file__).resolve().parent)
-
-
-@functools.lru_cache(maxsize=4)
-def _source_digest(package: Path) -> str:
-    digest = hashlib.sha256()
-    for src in sorted(package.rglob("*.py")):
-        if src.parent == package and src.name in _PRESENTATION_MODULES:
-            continue
-        digest.update(src.relative_to(package).as_posix().encode())
-        digest.update(src.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-# ------------------------------------------------------------------------------------ identities
-
-_DATASET_DIGESTS: "weakref.WeakKeyDictionary[ImageDataset, str]" = weakref.WeakKeyDictionary()
-
-
-def _tensor_bytes(t: torch.Tensor) -> bytes:
-    t = t.detach().cpu().reshape(-1).contiguous()
-    return t.view(torch.uint8).numpy().tobytes() if t.numel() else b""
-
-
-def dataset_fingerprint(ds: ImageDataset) -> dict[str, Any]:
-    """Identity of a dataset for cache keys: name, split, shape, classes, the normalisation statistics
-    the models use, and a SHA-256 of all pixels and labels (computed once per dataset object —
-    O(N·C·H·W) the first time)."""
-    if not isinstance(ds, ImageDataset):
-        raise ValueError(f"expected an ImageDataset, got {type(ds).__name__}")
-    digest = _DATASET_DIGESTS.get(ds)
-    if digest is None:
-        h = hashlib.sha256()
-        for start in range(0, len(ds), 8192):
-            h.update(_tensor_bytes(ds.images[start:start + 8192].float()))
-        h.update(_tensor_bytes(ds.labels.long()))
-        digest = h.hexdigest()
-        _DATASET_DIGESTS[ds] = digest
-    return {"name": ds.name, "split": ds.split, "shape": [len(ds), *ds.image_shape],
-            "classes": list(ds.classes), "mean": [float(m) for m in ds.mean], "std": [float(v) for v in ds.std],
-            "sha256": digest}
-
-
-def model_fingerprint(model: nn.Module) -> str:
-    """SHA-256 of a network's class, ``spec`` and every ``state_dict`` entry (names, dtypes, shapes, values)."""
-    h = hashlib.sha256(type(model).__qualname__.encode())
-    h.update(repr(sorted(getattr(model, "spec", {}).items())).encode())
-    h.update(repr(getattr(model, "config", "")).encode())
-    for name, t in sorted(model.state_dict().items()):
-        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(_tensor_bytes(t))
-    return h.hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _resolve_dataset(dataset, image_size=None, root=None) -> ImageDataset:
-    if isinstance(dataset, ImageDataset):
-        if image_size is not None and dataset.image_size != image_size:
-            raise ValueError(f"image_size={image_size} conflicts with the given dataset's size {dataset.image_size}")
-        return dataset
-    if not isinstance(dataset, str):
-        raise ValueError(f"dataset must be a dataset name or an ImageDataset, got {type(dataset).__name__}")
-    return load_dataset(dataset, "train", root, image_size=image_size, progress=False)
-
-
-def _precision(device) -> str:
-    """Numerics an artefact was computed with (bf16 autocast on CUDA, fp32 elsewhere): part of every key,
-    so CPU and GPU results never stand in for each other."""
-    return "bf16" if resolve_device(device).type == "cuda" else "fp32"
-
-
-def _cache(cache) -> ArtifactCache:
-    if cache is None:
-        return ArtifactCache()
-    if not isinstance(cache, ArtifactCache):
-        raise ValueError(f"cache must be an ArtifactCache or None, got {type(cache).__name__}")
-    return cache
-
-
-def _state_dict_value(module: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-
-
-def _load_state(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
-    state = {k: v for k, v in state.items() if torch.is_tensor(v)}
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"{what} does not fit the network: {exc}") from exc
-
-
-def _read_checkpoint(checkpoint) -> dict[str, torch.Tensor]:
-    path = Path(os.fspath(checkpoint)).expanduser()
-    if not path.is_file():
-        raise ValueError(f"checkpoint={str(path)!r} is not a file; pass a local state_dict saved with torch.save")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling refused or corrupt file
-        raise ValueError(f"checkpoint {path} could not be loaded safely (weights_only=True): {exc}") from exc
-    for key in ("state_dict", "model"):
-        if isinstance(obj, Mapping) and isinstance(obj.get(key), Mapping):
-            obj = obj[key]
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"checkpoint {path} holds a {type(obj).__name__}, not a state_dict")
-    return dict(obj)
 
 
 # ----------------------------------------------------------------------------- feature network
@@ -228,12 +102,12 @@ def feature_extractor(dataset, *, arch: str = "convnet3", arch_kwargs: Mapping |
     """
     cfg = _check_extractor_args(arch, arch_kwargs, epochs, batch_size, lr, seed, train_per_class)
     dev = resolve_device(device)
-    store = _cache(cache)
-    ds = _resolve_dataset(dataset, image_size, root)
+    store = as_cache(cache)
+    ds = resolve_dataset(dataset, image_size, root)
     model = create_model(arch, num_classes=ds.num_classes, in_channels=ds.channels, image_size=ds.image_size,
                          mean=ds.mean, std=ds.std, seed=cfg["seed"], **cfg["arch_kwargs"])
     if checkpoint is not None:
-        _load_state(model, _read_checkpoint(checkpoint), f"checkpoint {checkpoint}")
+        load_state(model, read_checkpoint(checkpoint), f"checkpoint {checkpoint}")
         return model.to(dev).eval()
     if cfg["train_per_class"] is not None:
         smallest = int(ds.class_counts().min())
@@ -249,12 +123,12 @@ def feature_extractor(dataset, *, arch: str = "convnet3", arch_kwargs: Mapping |
             images, labels = ds.images[idx], ds.labels[idx]
         train_model(model, images, labels, epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
                     schedule="cosine", augment="crop_flip", device=dev, seed=cfg["seed"], progress=progress)
-        return _state_dict_value(model)
+        return state_dict_value(model)
 
-    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), **cfg, "schedule": "cosine", "augment": "crop_flip",
+    key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), **cfg, "schedule": "cosine", "augment": "crop_flip",
            "momentum": 0.9, "weight_decay": 5e-4}
     state = store.get_or_compute("feature_net", key, compute, version=code_version())
-    _load_state(model, state, "the cached feature network")
+    load_state(model, state, "the cached feature network")
     return model.to(dev).eval()
 
 
@@ -299,9 +173,9 @@ def dataset_features(dataset, model: nn.Module, *, batch_size: int = 512, device
     """
     batch_size = check_int("batch_size", batch_size, low=1)
     dev = resolve_device(device)
-    store = _cache(cache)
-    ds = _resolve_dataset(dataset, image_size, root)
-    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "model": model_fingerprint(model)}
+    store = as_cache(cache)
+    ds = resolve_dataset(dataset, image_size, root)
+    key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), "model": model_fingerprint(model)}
 
     def compute():
         g = extract_gradient_features(model, ds.images, ds.labels, batch_size=batch_size, device=dev,
@@ -336,10 +210,10 @@ def dataset_bins(dataset, model: nn.Module, num_bins: int = 10, *, feature: str 
     Returns ``num_bins`` int64 CPU tensors of global indices.
     """
     num_bins, feature, lam = _check_bin_args(num_bins, feature, lam)
-    store = _cache(cache)
-    ds = _resolve_dataset(dataset, image_size, root)
+    store = as_cache(cache)
+    ds = resolve_dataset(dataset, image_size, root)
     _check_bins_fit(ds, num_bins)
-    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "model": model_fingerprint(model), "num_bins": num_bins,
+    key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), "model": model_fingerprint(model), "num_bins": num_bins,
            "feature": feature, "lam": lam}
 
     def compute():
@@ -370,13 +244,13 @@ def contrastive_head(dataset, model: nn.Module, *, epochs: int = 5, batch_size: 
                      progress: bool = True) -> ContrastiveHead:
     """The DS discriminator trained on the training set with ``model`` frozen, cached (``contrastive_head``).
 
-    :func:`dscore.scores.train_contrastive_head` on all training images, or on ``max_images`` of them
+    :func:`dscore.quantize.diversity.train_contrastive_head` on all training images, or on ``max_images`` of them
     drawn uniformly with ``seed``. Returns the head in eval mode on ``device``.
     """
     cfg = _check_head_args(epochs, batch_size, tau, lr, hidden_dim, out_dim, max_images, seed)
     dev = resolve_device(device)
-    store = _cache(cache)
-    ds = _resolve_dataset(dataset, image_size, root)
+    store = as_cache(cache)
+    ds = resolve_dataset(dataset, image_size, root)
     head = ContrastiveHead.for_model(model, hidden_dim=cfg["hidden_dim"], out_dim=cfg["out_dim"], seed=cfg["seed"])
 
     def compute():
@@ -386,10 +260,10 @@ def contrastive_head(dataset, model: nn.Module, *, epochs: int = 5, batch_size: 
             images = images[pick]
         train_contrastive_head(model, images, epochs=cfg["epochs"], batch_size=cfg["batch_size"], tau=cfg["tau"],
                                lr=cfg["lr"], device=dev, seed=cfg["seed"], progress=progress, head=head)
-        return _state_dict_value(head)
+        return state_dict_value(head)
 
-    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "model": model_fingerprint(model), **cfg}
-    _load_state(head, store.get_or_compute("contrastive_head", key, compute, version=code_version()), "the cached head")
+    key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), "model": model_fingerprint(model), **cfg}
+    load_state(head, store.get_or_compute("contrastive_head", key, compute, version=code_version()), "the cached head")
     return head.to(dev).eval()
 
 
@@ -429,10 +303,10 @@ def bin_scores(dataset, model: nn.Module, num_bins: int = 10, *, feature: str = 
     patch, max_negatives, head_cfg = checked["patch"], checked["max_negatives"], checked["head"]
     batch_size = check_int("batch_size", batch_size, low=1)
     dev = resolve_device(device)
-    store = _cache(cache)
-    ds = _resolve_dataset(dataset, image_size, root)
+    store = as_cache(cache)
+    ds = resolve_dataset(dataset, image_size, root)
     _check_bins_fit(ds, num_bins)
-    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "model": model_fingerprint(model), "num_bins": num_bins,
+    key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), "model": model_fingerprint(model), "num_bins": num_bins,
            "feature": feature, "lam": lam, "patch": patch, "max_negatives": max_negatives, "head": head_cfg,
            "batch_size": batch_size}
 
@@ -459,7 +333,7 @@ def _prepare(dataset, ratio, num_bins, seed, feature, lam, image_size, root):
     ratio = check_float("ratio", ratio, low=0.0, high=1.0, low_open=True)
     num_bins, feature, lam = _check_bin_args(num_bins, feature, lam)
     seed = check_int("seed", seed, low=0)
-    ds = _resolve_dataset(dataset, image_size, root)
+    ds = resolve_dataset(dataset, image_size, root)
     _check_bins_fit(ds, num_bins)
     budget = budget_from_ratio(ratio, len(ds))
     return ds, ratio, num_bins, seed, feature, lam, budget
@@ -481,7 +355,7 @@ def dq_indices(dataset, ratio: float, num_bins: int = 10, seed: int = 0, *, mode
                                                                image_size, root)
     batch_size = check_int("batch_size", batch_size, low=1)
     extractor = _check_extractor(model, extractor)
-    store = _cache(cache)
+    store = as_cache(cache)
     net = _extractor(ds, model, extractor, device, store, progress)
     bins = dataset_bins(ds, net, num_bins, feature=feature, lam=lam, batch_size=batch_size, device=device,
                         cache=store, progress=progress)
@@ -521,7 +395,7 @@ def adq_indices(dataset, ratio: float, num_bins: int = 10, beta: float = 0.6, te
             raise ValueError(f"scores must not set {reserved!r}; pass it to adq_indices itself")
     _check_score_args(**score_kwargs)
     extractor = _check_extractor(model, extractor)
-    store = _cache(cache)
+    store = as_cache(cache)
     net = _extractor(ds, model, extractor, device, store, progress)
     bins = dataset_bins(ds, net, num_bins, feature=feature, lam=lam, batch_size=batch_size, device=device,
                         cache=store, progress=progress)
@@ -555,24 +429,24 @@ def mae_model(dataset, *, patch: int = 4, mask_ratio: float = 0.75, epochs: int 
                decoder_depth=check_int("decoder_depth", decoder_depth, low=1),
                decoder_heads=check_int("decoder_heads", decoder_heads, low=1), seed=check_int("seed", seed, low=0))
     dev = resolve_device(device)
-    store = _cache(cache)
-    ds = _resolve_dataset(dataset, image_size, root)
+    store = as_cache(cache)
+    ds = resolve_dataset(dataset, image_size, root)
     arch = {k: cfg[k] for k in ("patch", "embed_dim", "depth", "num_heads", "decoder_dim", "decoder_depth",
                                 "decoder_heads")}
     if not isinstance(ds.image_size, int):
         raise ValueError(f"the MAE needs square images, got {ds.image_size}")
     mae = MaskedAutoencoder(image_size=ds.image_size, in_channels=ds.channels, mean=ds.mean, std=ds.std, **arch)
     if checkpoint is not None:
-        _load_state(mae, _read_checkpoint(checkpoint), f"checkpoint {checkpoint}")
+        load_state(mae, read_checkpoint(checkpoint), f"checkpoint {checkpoint}")
         return mae.to(dev).eval()
 
     def compute():
         trained = train_mae(ds.images, mask_ratio=cfg["mask_ratio"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
                             lr=cfg["lr"], device=dev, seed=cfg["seed"], progress=progress, **arch)
-        return _state_dict_value(trained)
+        return state_dict_value(trained)
 
-    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), **cfg}
-    _load_state(mae, store.get_or_compute("mae", key, compute, version=code_version()), "the cached MAE")
+    key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), **cfg}
+    load_state(mae, store.get_or_compute("mae", key, compute, version=code_version()), "the cached MAE")
     return mae.to(dev).eval()
 
 
@@ -582,7 +456,7 @@ def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: i
     """Pixel-quantize the selected images: Grad-CAM patch importance of ``model`` (true labels), drop the
     ⌊θ·P⌋ least important patches per image, keep the rest (cached, kind ``pixelquant``).
 
-    Returns ``(record, report)``: ``record`` from :func:`dscore.pixelquant.quantize_pixels` for the images
+    Returns ``(record, report)``: ``record`` from :func:`dscore.quantize.pixelquant.quantize_pixels` for the images
     ``indices`` (in the given order); ``report`` = ``{theta, patch, storage_ratio,
     effective_keep_ratio}`` where the effective keep ratio is ``sample_ratio·(1 − θ)`` with
     ``sample_ratio`` defaulting to ``len(indices)/N``. Refill with
@@ -592,8 +466,8 @@ def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: i
     theta = check_float("theta", theta, low=0.0, high=1.0, high_open=True)
     batch_size = check_int("batch_size", batch_size, low=1)
     dev = resolve_device(device)
-    store = _cache(cache)
-    ds = _resolve_dataset(dataset, image_size, root)
+    store = as_cache(cache)
+    ds = resolve_dataset(dataset, image_size, root)
     idx = torch.as_tensor(indices)
     if idx.dim() != 1 or idx.numel() == 0 or idx.is_floating_point() or idx.dtype == torch.bool:
         raise ValueError("indices must be a non-empty 1-D integer tensor")
@@ -605,8 +479,8 @@ def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: i
         raise ValueError(f"image size {ds.image_size} is not divisible by patch={patch}")
     if sample_ratio is None:
         sample_ratio = idx.numel() / len(ds)
-    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "model": model_fingerprint(model), "patch": patch, "theta": theta,
-           "indices": hashlib.sha256(_tensor_bytes(idx)).hexdigest()}
+    key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), "model": model_fingerprint(model), "patch": patch, "theta": theta,
+           "indices": hashlib.sha256(tensor_bytes(idx)).hexdigest()}
 
     def compute():
         images, labels = ds.images[idx], ds.labels[idx]
@@ -618,51 +492,3 @@ def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: i
     report = {"theta": theta, "patch": patch, "storage_ratio": storage_ratio(record["mask"]),
               "effective_keep_ratio": effective_keep_ratio(sample_ratio, theta)}
     return record, report
-
-
-# --------------------------------------------------------------------------- DM at the same budget
-
-def dm_baseline_set(dataset, ratio: float, *, iterations: int | None = None, seed: int = 0, device=None,
-                    image_size=None, root=None, cache: ArtifactCache | None = None, progress: bool = True,
-                    **overrides) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
-    """The DM row of the ADQ tables: a distribution-matching synthetic set at the selections' budget.
-
-    DM needs the same number of images in every class, so ``ipc = max(1, round(ratio · n_min))`` with
-    ``n_min`` the smallest class (on balanced data ``ipc · C = round(ratio · N)`` up to rounding).
-    Hyper-parameters are :func:`dscore.distill.default_config` ("dm") with ``iterations`` (default:
-    the paper's 20 000) and any other ``overrides``. The synthetic set is cached under kind ``dm_set``.
-    Returns (images (C·ipc, ch, H, W) in [0, 1], labels, report).
-    """
-    from .distill import default_config, distill
-
-    ratio = check_float("ratio", ratio, low=0.0, high=1.0, low_open=True)
-    seed = check_int("seed", seed, low=0)
-    ds = _resolve_dataset(dataset, image_size, root)
-    n_min = int(ds.class_counts().min())
-    ipc = max(1, int(math.floor(ratio * n_min + 0.5)))
-    if iterations is not None:
-        overrides["iterations"] = check_int("iterations", iterations, low=1)
-    config = default_config("dm", ds.name, ipc, seed=seed, **overrides)
-    config.check_data(ds.class_counts().tolist())
-    store = _cache(cache)
-    key = {"dataset": dataset_fingerprint(ds), "precision": _precision(device), "config": _jsonable(config.to_dict())}
-
-    def compute():
-        result = distill(ds.images, ds.labels, config.replace(device=str(resolve_device(device))),
-                         num_classes=ds.num_classes, mean=ds.mean, std=ds.std, progress=progress)
-        return {"images": result.images, "labels": result.labels}
-
-    value = store.get_or_compute("dm_set", key, compute, version=code_version())
-    report = {"method": "dm", "ratio": ratio, "ipc": ipc, "budget": ipc * ds.num_classes,
-              "iterations": config.iterations, "seed": seed}
-    return value["images"], value["labels"], report
-
-
-def _jsonable(value):
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)

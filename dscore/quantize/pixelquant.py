@@ -20,8 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .train import batch_indices, make_lr_schedule
-from .utils import autocast, check_float, check_int, make_generator, resolve_device
+from ..train import batch_indices, make_lr_schedule
+from ..utils import autocast, check_float, check_int, make_generator, resolve_device
 
 __all__ = [
     "default_gradcam_layer",
@@ -76,7 +76,7 @@ def default_gradcam_layer(model: nn.Module) -> nn.Module:
     the dense stages; MobileNetV2: ``features``; ConvNeXt: the stages. Transformers without a conv
     map (ViT, Swin) raise ``ValueError``: pass ``target_layer`` explicitly.
     """
-    from . import models as m
+    from .. import models as m
 
     if isinstance(model, m.ConvNet):
         layers = list(model.layers)

@@ -15,10 +15,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .features import GradientFeatures
-from .utils import check_float, check_int, make_generator
+from ..features import GradientFeatures
+from ..utils import check_float, check_int, make_generator
 
-__all__ = ["graphcut", "herding", "kcenter_greedy", "random_subset", "per_class", "TIE_RTOL"]
+__all__ = ["graphcut", "graphcut_order", "herding", "kcenter_greedy", "random_subset", "per_class", "TIE_RTOL",
+           "Features", "CosineOracle", "check_features", "check_labels", "num_rows", "subset_rows"]
 
 # Two GraphCut gains closer than TIE_RTOL · (largest possible |gain|) are treated as equal and the
 # lower index wins. Float64 round-off in the O(N·d) sums is far below this (~1e-14 relative), so
@@ -44,7 +45,7 @@ def _check_dense(name: str, x) -> torch.Tensor:
     return x
 
 
-def _check_features(x) -> Features:
+def check_features(x) -> Features:
     if isinstance(x, GradientFeatures):
         if not x.is_finite():
             raise ValueError("features (GradientFeatures) contain NaN or infinite values; all entries must be finite")
@@ -52,7 +53,7 @@ def _check_features(x) -> Features:
     return _check_dense("features", x)
 
 
-def _num_rows(x: Features) -> int:
+def num_rows(x: Features) -> int:
     return len(x) if isinstance(x, GradientFeatures) else x.shape[0]
 
 
@@ -60,7 +61,7 @@ def _device(x: Features) -> torch.device:
     return x.device
 
 
-class _CosineOracle:
+class CosineOracle:
     """float64 cosine geometry of the rows: Σ_v cos(v, ·) and one row cos(j, ·) at a time."""
 
     def __init__(self, features: Features):
@@ -100,7 +101,7 @@ def _first_within(scores: torch.Tensor, tol: float) -> torch.Tensor:
     return torch.argmax(scores.ge(scores.max() - tol).view(torch.uint8)).reshape(1)
 
 
-def _graphcut(oracle: _CosineOracle, n: int, budget: int, lam: float, device: torch.device,
+def graphcut_order(oracle: CosineOracle, n: int, budget: int, lam: float, device: torch.device,
               progress: bool) -> torch.Tensor:
     picks = torch.empty(budget, dtype=torch.long, device=device)
     if budget == 0:
@@ -135,14 +136,14 @@ def graphcut(features: Features, budget: int, *, lam: float = 1.0, progress: boo
 
     Returns an int64 (B,) tensor on the features' device. Time O(B·N·d), memory O(N·d).
     """
-    features = _check_features(features)
-    n = _num_rows(features)
+    features = check_features(features)
+    n = num_rows(features)
     budget = check_int("budget", budget, low=0, high=n)
     lam = check_float("lam", lam, low=-math.inf, high=math.inf, low_open=True, high_open=True)
     progress = bool(progress)
     if budget == 0:
         return torch.empty(0, dtype=torch.long, device=_device(features))
-    return _graphcut(_CosineOracle(features), n, budget, lam, _device(features), progress)
+    return graphcut_order(CosineOracle(features), n, budget, lam, _device(features), progress)
 
 
 def herding(features: torch.Tensor, budget: int, *, progress: bool = False) -> torch.Tensor:
@@ -237,7 +238,7 @@ def random_subset(n, budget: int, seed: int = 0) -> torch.Tensor:
     return torch.randperm(n, generator=make_generator(seed))[:budget].sort().values
 
 
-def _check_labels(labels, n: int) -> torch.Tensor:
+def check_labels(labels, n: int) -> torch.Tensor:
     labels = torch.as_tensor(labels)
     if labels.dim() != 1 or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         raise ValueError(f"labels must be a 1-D integer tensor, got dtype {labels.dtype} and shape {tuple(labels.shape)}")
@@ -246,7 +247,7 @@ def _check_labels(labels, n: int) -> torch.Tensor:
     return labels.long()
 
 
-def _subset_rows(features, idx: torch.Tensor):
+def subset_rows(features, idx: torch.Tensor):
     if isinstance(features, GradientFeatures):
         return features.subset(idx)
     return features.index_select(0, idx.to(features.device))
@@ -266,8 +267,8 @@ def per_class(selector: Callable, features: Features, labels, budget_per_class, 
         features = torch.from_numpy(features)
     if not isinstance(features, (torch.Tensor, GradientFeatures)):
         raise ValueError(f"features must be a tensor or GradientFeatures, got {type(features).__name__}")
-    n = _num_rows(features)
-    labels = _check_labels(labels, n)
+    n = num_rows(features)
+    labels = check_labels(labels, n)
     classes = torch.unique(labels).tolist()
     if isinstance(budget_per_class, (Sequence, torch.Tensor)):
         budgets = [check_int("budget_per_class", b, low=0) for b in list(budget_per_class)]
@@ -285,7 +286,7 @@ def per_class(selector: Callable, features: Features, labels, budget_per_class, 
         kwargs = dict(kw)
         if "seed" in kwargs:
             kwargs["seed"] = kwargs["seed"] + k
-        local = selector(_subset_rows(features, idx), b, **kwargs)
+        local = selector(subset_rows(features, idx), b, **kwargs)
         out.append(idx[torch.as_tensor(local, dtype=torch.long).to(idx.device)])
     if not out:
         return torch.zeros(0, dtype=torch.long, device=labels.device)

@@ -19,10 +19,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .augment import get_augmentation
-from .quantize import texture_level
-from .train import batch_indices, seeded_model
-from .utils import autocast, check_float, check_int, make_generator, resolve_device
+from ..augment import get_augmentation
+from ..train import batch_indices, seeded_model
+from ..utils import autocast, check_float, check_int, make_generator, resolve_device
+from .texture import texture_level
 
 __all__ = ["texture_tertiles", "texture_trajectories", "parameter_vector"]
 

@@ -26,10 +26,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .features import as_unit_rows
-from .quantize import check_bins, importance_scores, representativeness_scores
-from .train import batch_indices
-from .utils import autocast, check_float, check_int, make_generator, resolve_device
+from ..features import as_unit_rows
+from ..train import batch_indices
+from ..utils import autocast, check_float, check_int, make_generator, resolve_device
+from .bins import check_bins
+from .sampling import importance_scores
+from .texture import representativeness_scores
 
 __all__ = [
     "intermediate_layer",
@@ -62,7 +64,7 @@ def intermediate_layer(model: nn.Module) -> tuple[nn.Module, str] | None:
     * timm ViT: the output tokens of block ``depth // 2``; Swin: the second-to-last stage (NHWC);
       ConvNeXt: the second-to-last stage.
     """
-    from . import models as m
+    from .. import models as m
 
     if isinstance(model, m.ConvNet):
         layers = list(model.layers)

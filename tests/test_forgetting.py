@@ -1,4 +1,4 @@
-"""Tests for dscore.baselines: forgetting events, forgetting selection and the coreset dispatcher."""
+"""Tests for dscore.select's forgetting and coreset modules: forgetting events, forgetting selection and the coreset dispatcher."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dscore.baselines import (
+from dscore.select import (
     METHODS,
     ForgettingTracker,
     class_budgets,

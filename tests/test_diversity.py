@@ -1,4 +1,4 @@
-"""Tests for dscore.scores: contrastive diversity score DS, its head, views, NT-Xent and the cosine proxy."""
+"""Tests for dscore.quantize.diversity: contrastive diversity score DS, its head, views, NT-Xent and the cosine proxy."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dscore.models import create_model
 from dscore.quantize import importance_scores, representativeness_scores
-from dscore.scores import (
+from dscore.quantize.diversity import (
     ContrastiveHead,
     adq_scores,
     contrastive_views,

@@ -1,11 +1,9 @@
-"""One-shot coreset baselines of the papers' tables, class-balanced, at a given budget.
+"""Forgetting (Toneva et al. 2019), the coreset baseline of both papers' tables.
 
-* Forgetting (Toneva et al. 2019): train a network and count, per sample, the *forgetting events* —
-  presentations at which the sample is misclassified although it was classified correctly at its
-  previous presentation (:class:`ForgettingTracker`, :func:`forgetting_scores`); keep the most
-  forgotten samples of every class (:func:`forgetting_select`).
-* :func:`select_coreset` dispatches over ``random``, ``herding``, ``kcenter``, ``forgetting`` and
-  ``graphcut``, running :mod:`dscore.select`'s selectors inside every class on embeddings.
+Train a network and count, per sample, the *forgetting events* — presentations at which the sample
+is misclassified although it was classified correctly at its previous presentation
+(:class:`ForgettingTracker`, :func:`forgetting_scores`); keep the most forgotten samples of every
+class (:func:`forgetting_select`).
 """
 from __future__ import annotations
 
@@ -16,24 +14,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .augment import get_augmentation
-from .features import GradientFeatures
-from .quantize import bin_budgets, budget_from_ratio
-from .select import graphcut, herding, kcenter_greedy, per_class, random_subset
-from .train import batch_indices, make_lr_schedule
-from .utils import autocast, check_choice, check_float, check_int, make_generator, resolve_device
+from ..augment import get_augmentation
+from ..train import batch_indices, make_lr_schedule
+from ..utils import autocast, check_float, check_int, make_generator, resolve_device
+from .greedy import per_class
 
-__all__ = [
-    "METHODS",
-    "ForgettingTracker",
-    "count_forgetting_events",
-    "forgetting_scores",
-    "forgetting_select",
-    "class_budgets",
-    "select_coreset",
-]
-
-METHODS = ("random", "herding", "kcenter", "forgetting", "graphcut")
+__all__ = ["ForgettingTracker", "count_forgetting_events", "forgetting_scores", "forgetting_select"]
 
 
 # ----------------------------------------------------------------------------------- forgetting
@@ -182,70 +168,3 @@ def forgetting_select(scores: torch.Tensor, labels: torch.Tensor, budget_per_cla
     return per_class(_top_scores, scores, labels, budget_per_class)
 
 
-# -------------------------------------------------------------------------------------- dispatch
-
-def class_budgets(labels: torch.Tensor, ratio: float) -> torch.Tensor:
-    """Per-class budgets keeping ``M = round(ratio·N)`` samples in all, proportional to class sizes.
-
-    Floors of ``M·n_c/N`` plus the leftover units to the largest remainders (ties: lower class), as
-    :func:`dscore.quantize.bin_budgets` with β = 0 does for bins. Returns int64 (num distinct labels,)
-    in ascending label order; sums to M exactly.
-    """
-    labels = torch.as_tensor(labels)
-    if labels.dim() != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
-        raise ValueError("labels must be a 1-D integer tensor")
-    _, counts = torch.unique(labels.cpu(), return_counts=True)
-    return bin_budgets(counts, budget_from_ratio(ratio, labels.numel()))
-
-
-def select_coreset(method: str, labels: torch.Tensor, *, budget_per_class=None, ratio: float | None = None,
-                   features: torch.Tensor | GradientFeatures | None = None, forgetting: torch.Tensor | None = None,
-                   seed: int = 0, lam: float = 1.0, progress: bool = False) -> torch.Tensor:
-    """Class-balanced one-shot coreset by ``method`` ∈ :data:`METHODS`; returns global int64 indices.
-
-    The budget is ``budget_per_class`` (one int, or one per class in ascending label order) or
-    ``ratio`` (per-class budgets from :func:`class_budgets`, summing to round(ratio·N)) — exactly one of
-    them. Inside every class (:func:`dscore.select.per_class`):
-
-    * ``random`` — :func:`~dscore.select.random_subset` (class c uses ``seed + c``);
-    * ``herding`` — :func:`~dscore.select.herding` on ``features`` (dense (N, d));
-    * ``kcenter`` — :func:`~dscore.select.kcenter_greedy` on ``features`` (first centre from ``seed + c``);
-    * ``graphcut`` — :func:`~dscore.select.graphcut` on ``features`` (dense or GradientFeatures), ``lam``;
-    * ``forgetting`` — :func:`forgetting_select` on ``forgetting`` scores.
-
-    Output order: classes ascending, each class's indices in its selector's pick order.
-    Raises ValueError for an unknown method, a missing input, or an impossible budget, before any work.
-    """
-    check_choice("method", method, METHODS)
-    labels = torch.as_tensor(labels)
-    if labels.dim() != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
-        raise ValueError("labels must be a 1-D integer tensor")
-    seed = check_int("seed", seed, low=0)
-    if (budget_per_class is None) == (ratio is None):
-        raise ValueError("give exactly one of budget_per_class= and ratio=")
-    if ratio is not None:
-        budget_per_class = class_budgets(labels, ratio).tolist()
-    elif isinstance(budget_per_class, torch.Tensor):
-        budget_per_class = budget_per_class.tolist()
-    n = labels.shape[0]
-    if method in ("herding", "kcenter", "graphcut"):
-        if features is None:
-            raise ValueError(f"method={method!r} needs features= (embeddings of the {n} samples)")
-        if method != "graphcut" and isinstance(features, GradientFeatures):
-            raise ValueError(f"method={method!r} needs dense features (N, d); GradientFeatures work with graphcut only")
-        if len(features) != n:
-            raise ValueError(f"features has {len(features)} rows but labels has {n} entries")
-    if method == "forgetting":
-        if forgetting is None:
-            raise ValueError("method='forgetting' needs forgetting= scores from forgetting_scores")
-        if torch.as_tensor(forgetting).shape != (n,):
-            raise ValueError(f"forgetting must have shape ({n},), got {tuple(torch.as_tensor(forgetting).shape)}")
-        return forgetting_select(forgetting, labels, budget_per_class)
-    if method == "random":
-        return per_class(random_subset, torch.arange(n, device=labels.device), labels, budget_per_class, seed=seed)
-    if method == "herding":
-        return per_class(herding, features, labels, budget_per_class, progress=progress)
-    if method == "kcenter":
-        return per_class(kcenter_greedy, features, labels, budget_per_class, seed=seed, progress=progress)
-    lam = check_float("lam", lam)
-    return per_class(graphcut, features, labels, budget_per_class, lam=lam, progress=progress)

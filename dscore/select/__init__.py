@@ -1,0 +1,22 @@
+"""Selection shared by both papers: GraphCut, Herding, k-Center, random, forgetting, budgets.
+
+* :mod:`dscore.select.greedy` — the greedy selectors (GraphCut in pick order, Herding, k-Center),
+  random subsets and :func:`per_class`;
+* :mod:`dscore.select.budget` — keep ratio → budget, proportional integer splits;
+* :mod:`dscore.select.forgetting` — forgetting events and the most-forgotten selection;
+* :mod:`dscore.select.coreset` — :func:`select_coreset`, one dispatcher for the coreset baselines.
+"""
+from __future__ import annotations
+
+from . import budget, coreset, forgetting, greedy
+from .budget import budget_from_ratio, class_budgets, hand_out_remainder, int_vector, proportional_budgets
+from .coreset import METHODS, select_coreset
+from .forgetting import ForgettingTracker, count_forgetting_events, forgetting_scores, forgetting_select
+from .greedy import (TIE_RTOL, CosineOracle, Features, check_features, check_labels, graphcut, graphcut_order, herding,
+                     kcenter_greedy, num_rows, per_class, random_subset, subset_rows)
+
+__all__ = ["greedy", "budget", "forgetting", "coreset", "graphcut", "graphcut_order", "herding", "kcenter_greedy",
+           "random_subset", "per_class", "TIE_RTOL", "Features", "CosineOracle", "check_features", "check_labels",
+           "num_rows", "subset_rows", "budget_from_ratio", "class_budgets", "hand_out_remainder", "int_vector",
+           "proportional_budgets", "METHODS", "select_coreset", "ForgettingTracker", "count_forgetting_events",
+           "forgetting_scores", "forgetting_select"]
