@@ -231,7 +231,9 @@ def welch_test(a: Any, b: Any, *, alpha: float = 0.05) -> WelchResult:
         raise ValueError(f"Welch's test needs at least 2 values per side, got n_a={len(a)}, n_b={len(b)}")
     na, nb = len(a), len(b)
     diff = float(a.mean() - b.mean())
-    va, vb = float(a.var(ddof=1)) / na, float(b.var(ddof=1)) / nb
+    # A constant sample has exactly zero variance (np.var can leave rounding noise of its mean).
+    va = 0.0 if a.min() == a.max() else float(a.var(ddof=1)) / na
+    vb = 0.0 if b.min() == b.max() else float(b.var(ddof=1)) / nb
     se2 = va + vb
     if se2 <= 0.0:
         if diff == 0.0:
@@ -335,7 +337,7 @@ def verdict(ours_a: Any, ours_b: Any, *, claim_sign: int = +1, alpha: float = 0.
                            reason="zero variance on both sides and equal means: the test is undefined", **common)
         outside = p < alpha
     else:
-        if float(a.var()) == 0.0 and float(b.var()) == 0.0 and diff == 0.0:
+        if a.min() == a.max() and b.min() == b.max() and diff == 0.0:
             return Verdict("inconclusive", diff, None, None,
                            reason="zero variance on both sides and equal means: the test is undefined", **common)
         ci, p, _ = bootstrap_diff(a, b, alpha=alpha, n_boot=n_boot, seed=seed)
