@@ -51,11 +51,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .paths import data_root
-from .utils import atomic_path, check_choice, check_int, make_generator
+from .utils import atomic_path, check_choice, check_float, check_int, make_generator
 
 __all__ = [
     "DatasetNotFoundError", "ImageDataset", "load_dataset", "list_datasets", "stratified_indices",
-    "stratified_subset", "resolve_dataset", "clear_cache", "FASHION_MNIST_DEBIAN_DIR", "FASHION_MNIST_DEBIAN_DIR_ENV", "MEMO_SIZE",
+    "stratified_subset", "train_val_split", "resolve_dataset", "clear_cache", "FASHION_MNIST_DEBIAN_DIR", "FASHION_MNIST_DEBIAN_DIR_ENV", "MEMO_SIZE",
 ]
 
 #: Where Debian's ``dataset-fashion-mnist`` package installs the gzipped idx files.
@@ -232,6 +232,41 @@ def stratified_subset(ds: ImageDataset, per_class: int, seed: int = 0) -> ImageD
     Raises ``ValueError`` when ``per_class`` exceeds the smallest class, naming both.
     """
     return ds.subset(stratified_indices(ds.labels, per_class, seed, num_classes=ds.num_classes))
+
+
+def train_val_split(ds: ImageDataset, fraction: float, seed: int = 0) -> tuple[ImageDataset, ImageDataset]:
+    """Class-stratified split of ``ds`` into ``(train, val)``, disjoint, covering ``ds``, deterministic.
+
+    Class c with n_c samples gives ``v_c = round(fraction·n_c)`` of them (half up), clipped to
+    ``[1, n_c − 1]``, to the validation part, chosen uniformly at random by one seeded stream of keys
+    (same ``seed`` → same split); the rest stay in the training part. Both parts keep ``ds``'s
+    order (ascending indices), classes and normalisation statistics — the statistics of the full
+    train split, so a network sees the same input scaling on both parts. Anything tuned on the
+    validation part never touches the test split. Empty classes stay empty on both sides.
+
+    Raises ValueError for ``fraction`` ∉ (0, 1) or when a non-empty class has fewer than 2 samples
+    (it cannot appear on both sides). O(N log N).
+    """
+    if not isinstance(ds, ImageDataset):
+        raise ValueError(f"ds must be an ImageDataset, got {type(ds).__name__}")
+    fraction = check_float("fraction", fraction, low=0.0, high=1.0, low_open=True, high_open=True)
+    seed = check_int("seed", seed, low=0)
+    labels = ds.labels.cpu()
+    counts = torch.bincount(labels, minlength=ds.num_classes)
+    small = [c for c, n in enumerate(counts.tolist()) if n == 1]
+    if small:
+        raise ValueError(f"class {small[0]} has 1 sample; train_val_split needs >= 2 samples in every "
+                         "non-empty class so that both parts hold it")
+    val_counts = torch.floor(fraction * counts.double() + 0.5).long().clamp(min=1)
+    val_counts = torch.minimum(val_counts, counts - 1).clamp(min=0)
+    keys = torch.rand(labels.shape[0], generator=make_generator(seed))
+    order = torch.argsort(keys)
+    order = order[torch.argsort(labels[order], stable=True)]                 # by class, random within a class
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(order.numel()) - starts[labels[order]]
+    is_val = torch.zeros(labels.shape[0], dtype=torch.bool)
+    is_val[order[rank < val_counts[labels[order]]]] = True
+    return ds.subset(~is_val.to(ds.labels.device)), ds.subset(is_val.to(ds.labels.device))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections import Counter
 import gzip
 import os
 import pickle
@@ -633,3 +635,59 @@ def test_mean_std_of_test_split_needs_train(isolated):
     data.clear_cache()
     train = load_dataset("mnist", "train")
     assert load_dataset("mnist", "test").mean == train.mean == first.mean
+
+
+# ------------------------------------------------------------------------------------ train/val split
+
+def _split_ds(labels):
+    from dscore.data import ImageDataset
+    labels = torch.tensor(labels, dtype=torch.long)
+    images = torch.arange(len(labels), dtype=torch.float32).view(-1, 1, 1, 1).expand(-1, 1, 2, 2).contiguous()
+    return ImageDataset("toy", "train", images, labels, tuple(str(c) for c in range(int(labels.max()) + 1)), (0.5,), (0.2,))
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5, 0.9])
+@pytest.mark.parametrize("seed", [0, 3])
+def test_train_val_split_is_stratified_disjoint_covering_and_seeded(fraction, seed):
+    from dscore.data import train_val_split
+    labels = [0] * 10 + [1] * 7 + [2] * 23 + [3] * 2
+    ds = _split_ds(labels)
+    train, val = train_val_split(ds, fraction, seed)
+    ids_train = train.images[:, 0, 0, 0].long().tolist()
+    ids_val = val.images[:, 0, 0, 0].long().tolist()
+    assert not set(ids_train) & set(ids_val) and sorted(ids_train + ids_val) == list(range(len(labels)))
+    assert ids_train == sorted(ids_train) and ids_val == sorted(ids_val)
+    for c, n in Counter(labels).items():
+        want = min(max(math.floor(fraction * n + 0.5), 1), n - 1)
+        assert int((val.labels == c).sum()) == want and int((train.labels == c).sum()) == n - want
+    assert torch.equal(train.labels, ds.labels[ids_train]) and torch.equal(val.labels, ds.labels[ids_val])
+    assert train.mean == val.mean == ds.mean and train.classes == ds.classes
+    again_train, again_val = train_val_split(ds, fraction, seed)
+    assert torch.equal(again_val.images, val.images) and torch.equal(again_train.images, train.images)
+
+
+def test_train_val_split_seeds_differ_and_reach_every_sample():
+    from dscore.data import train_val_split
+    ds = _split_ds([0] * 20 + [1] * 20)
+    seen = set()
+    vals = []
+    for seed in range(40):
+        _, val = train_val_split(ds, 0.25, seed)
+        vals.append(tuple(val.images[:, 0, 0, 0].long().tolist()))
+        seen |= set(vals[-1])
+    assert len(set(vals)) > 30 and seen == set(range(40))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.2, 1.5, float("nan"), "a"])
+def test_train_val_split_rejects_bad_fraction(fraction):
+    from dscore.data import train_val_split
+    with pytest.raises(ValueError, match="fraction"):
+        train_val_split(_split_ds([0, 0, 1, 1]), fraction, 0)
+
+
+def test_train_val_split_rejects_singleton_class_and_bad_seed():
+    from dscore.data import train_val_split
+    with pytest.raises(ValueError, match="class 1 has 1 sample"):
+        train_val_split(_split_ds([0, 0, 1, 2, 2]), 0.5, 0)
+    with pytest.raises(ValueError, match="seed"):
+        train_val_split(_split_ds([0, 0, 1, 1]), 0.5, -1)

@@ -14,7 +14,9 @@ from dscore.models import create_model
 from dscore.quantize.pixelquant import (
     MaskedAutoencoder,
     drop_mask,
+    DEFAULT_THETA,
     effective_keep_ratio,
+    image_fraction_for,
     gradcam,
     gradcam_patch_importance,
     patchify,
@@ -295,3 +297,35 @@ def test_storage_accounting():
         effective_keep_ratio(0.0, 0.25)
     with pytest.raises(ValueError, match="theta"):
         effective_keep_ratio(0.5, 1.0)
+
+
+def test_default_theta_is_the_authors_mask_ratio_everywhere():
+    import inspect
+
+    import dscore.quantize as quantize
+    import dscore.quantize.pipeline as pipeline
+
+    assert DEFAULT_THETA == quantize.DEFAULT_THETA == 0.2
+    for fn in (pipeline.pixel_quantize, effective_keep_ratio, image_fraction_for, drop_mask):
+        assert inspect.signature(fn).parameters["theta"].default == 0.2, fn.__name__
+    assert quantize.effective_keep_ratio is effective_keep_ratio and quantize.image_fraction_for is image_fraction_for
+
+
+@pytest.mark.parametrize("effective, theta, fraction", [(0.1, 0.2, 0.125), (0.8, 0.2, 1.0), (0.3, 0.0, 0.3),
+                                                        (0.05, 0.5, 0.1), (0.01, 0.2, 0.0125)])
+def test_image_fraction_for_inverts_effective_keep_ratio(effective, theta, fraction):
+    # the authors' "10%" CIFAR-10 set: 12.5% of the images, 80% of their patches
+    got = image_fraction_for(effective, theta)
+    assert got == pytest.approx(fraction, rel=1e-12)
+    assert effective_keep_ratio(got, theta) == pytest.approx(effective, rel=1e-12)
+    for sample in (0.125, 0.37, 1.0):
+        assert image_fraction_for(effective_keep_ratio(sample, theta), theta) == pytest.approx(sample, rel=1e-12)
+    assert image_fraction_for(0.1) == pytest.approx(0.125) and effective_keep_ratio(0.125) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("effective, theta, word", [(0.0, 0.2, "effective_ratio"), (0.81, 0.2, "effective_ratio"),
+                                                    (-0.1, 0.2, "effective_ratio"), (0.1, 1.0, "theta"),
+                                                    (0.1, -0.1, "theta"), (float("nan"), 0.2, "effective_ratio")])
+def test_image_fraction_for_rejects_impossible_targets(effective, theta, word):
+    with pytest.raises(ValueError, match=word):
+        image_fraction_for(effective, theta)

@@ -9,7 +9,12 @@ function here uses that order.
 * :func:`quantize_pixels` / :func:`restore_pixels` — the stored record (kept patches + mask) and back.
 * :class:`MaskedAutoencoder`, :func:`train_mae`, :func:`reconstruct` — a small ViT MAE (timm blocks)
   that fills the dropped patches.
-* :func:`storage_ratio`, :func:`effective_keep_ratio` — accounting.
+* :func:`storage_ratio`, :func:`effective_keep_ratio`, :func:`image_fraction_for` — accounting.
+
+θ (the fraction of patches dropped) defaults to :data:`DEFAULT_THETA` = 0.2, the authors' mask ratio
+(their released reconstruction keeps 80% of the patches). The keep ratios quoted in the DQ/ADQ
+papers are effective ratios: the authors' "10%" CIFAR-10 set is 12.5% of the images × 0.8 of the
+patches; :func:`image_fraction_for` gives the image fraction for a target effective ratio.
 """
 from __future__ import annotations
 
@@ -23,7 +28,11 @@ from tqdm.auto import tqdm
 from ..train import batch_indices, make_lr_schedule
 from ..utils import autocast, check_float, check_int, make_generator, resolve_device
 
+#: Default fraction θ of patches dropped per image: the authors' mask ratio 0.2.
+DEFAULT_THETA = 0.2
+
 __all__ = [
+    "DEFAULT_THETA",
     "default_gradcam_layer",
     "gradcam",
     "gradcam_patch_importance",
@@ -38,6 +47,7 @@ __all__ = [
     "reconstruct",
     "quantize_pixels",
     "restore_pixels",
+    "image_fraction_for",
     "storage_ratio",
     "effective_keep_ratio",
 ]
@@ -196,7 +206,7 @@ def gradcam_patch_importance(model: nn.Module, images: torch.Tensor, labels: tor
     return F.avg_pool2d(maps.unsqueeze(1), patch).flatten(1)
 
 
-def drop_mask(importance: torch.Tensor, theta: float) -> torch.Tensor:
+def drop_mask(importance: torch.Tensor, theta: float = DEFAULT_THETA) -> torch.Tensor:
     """Keep-mask (N, P) bool: per image, drop the ``⌊θ·P⌋`` patches of lowest importance.
 
     Ties: among equal importances the lower patch index is dropped first (stable ascending sort).
@@ -588,9 +598,24 @@ def storage_ratio(keep_mask: torch.Tensor) -> float:
     return float(keep_mask.sum()) / keep_mask.numel()
 
 
-def effective_keep_ratio(sample_ratio: float, theta: float) -> float:
+def effective_keep_ratio(sample_ratio: float, theta: float = DEFAULT_THETA) -> float:
     """The fraction of the original pixels kept by sampling ``sample_ratio`` and dropping θ of the patches:
-    ``sample_ratio · (1 − θ)``, with sample_ratio ∈ (0, 1] and θ ∈ [0, 1)."""
+    ``sample_ratio · (1 − θ)``, with sample_ratio ∈ (0, 1] and θ ∈ [0, 1) (default 0.2, the authors')."""
     sample_ratio = check_float("sample_ratio", sample_ratio, low=0.0, high=1.0, low_open=True)
     theta = check_float("theta", theta, low=0.0, high=1.0, high_open=True)
     return sample_ratio * (1.0 - theta)
+
+
+def image_fraction_for(effective_ratio: float, theta: float = DEFAULT_THETA) -> float:
+    """The image (sample) fraction whose :func:`effective_keep_ratio` with θ is ``effective_ratio``:
+    ``effective_ratio / (1 − θ)``. E.g. 0.1 with θ = 0.2 gives 0.125 — the authors' "10%" set.
+
+    ``effective_ratio`` ∈ (0, 1 − θ] (at most every image, each keeping 1 − θ of its patches);
+    θ ∈ [0, 1). Raises ValueError naming the value and the allowed range otherwise.
+    """
+    theta = check_float("theta", theta, low=0.0, high=1.0, high_open=True)
+    effective_ratio = check_float("effective_ratio", effective_ratio, low=0.0, low_open=True)
+    if effective_ratio > (1.0 - theta) * (1.0 + 1e-12):
+        raise ValueError(f"effective_ratio={effective_ratio!r} is out of range; allowed: effective_ratio in "
+                         f"(0, {1.0 - theta:g}] for theta={theta:g} (keeping every image gives 1 - theta)")
+    return min(effective_ratio / (1.0 - theta), 1.0)
