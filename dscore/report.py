@@ -311,8 +311,13 @@ def verdict(ours_a: Any, ours_b: Any, *, claim_sign: int = +1, alpha: float = 0.
         raise ValueError(f"claim_sign must be +1 or -1, got {claim_sign!r}")
     if method not in VERDICT_METHODS:
         raise ValueError(f"method must be one of {VERDICT_METHODS}, got {method!r}")
-    if not (isinstance(alpha, (int, float)) and 0.0 < alpha < 1.0):
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    try:
+        alpha_ok = 0.0 < float(alpha) < 1.0
+    except (TypeError, ValueError):
+        alpha_ok = False
+    if not alpha_ok:
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    alpha = float(alpha)
     if claimed_diff is not None:
         claimed_diff = float(claimed_diff)
         if not math.isfinite(claimed_diff):

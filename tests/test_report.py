@@ -216,6 +216,7 @@ def test_bootstrap_interval_matches_a_loop_reference():
     (dict(method="mannwhitney"), "method must be one of"),
     (dict(alpha=1.5), "alpha"),
     (dict(alpha=0), "alpha"),
+    (dict(alpha="5%"), "alpha"),
 ])
 def test_verdict_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -310,6 +311,18 @@ def test_speedup_results_are_finite():
         r = speedup_factor(BASE_X, BASE_ACC, mx, my)
         for v in (r.factor, r.base_x, r.method_x, r.target):
             assert v is None or math.isfinite(v)
+
+
+def test_speedup_uses_the_first_crossing():
+    # The method reaches 67.5 at x = 20 (interpolated), falls back, and crosses again later.
+    r = speedup_factor(BASE_X, BASE_ACC, [10, 30, 50, 70], [60.0, 75.0, 50.0, 80.0])
+    assert r.method_x == pytest.approx(10 + 20 * 7.5 / 15) and r.reason == "crossed"
+
+
+def test_speedup_baseline_at_its_first_point_is_flagged():
+    r = speedup_factor([5, 10], [70.0, 71.0], [0, 1, 2], [0.0, 60.0, 80.0], target=70.0)
+    assert r.base_at_first_point and r.base_x == 5.0
+    assert r.factor == pytest.approx(5.0 / 1.5)
 
 
 def test_speedup_equal_curves_give_one():
