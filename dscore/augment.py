@@ -107,7 +107,8 @@ DSA_FAMILIES = {
     "scale": ("scale",),
     "rotate": ("rotate",),
 }
-IDC_CHOICES = ("crop", "scale", "rotate")
+IDC_CHOICES = ("crop", "scale", "rotate")   # the single-choice group of IDC's full strategy string
+IDC_MATCH_CHOICES = ("crop",)                # IDC's matching strategy "color_crop_cutout": colour → crop → cutout
 # number of uniforms each primitive op draws per parameter set
 _OP_WIDTH = {"brightness": 1, "saturation": 1, "contrast": 1, "crop": 2, "cutout": 2, "flip": 1, "scale": 2,
              "rotate": 1}
@@ -213,8 +214,8 @@ def idc_sample_params(n: int = 1, generator: torch.Generator | None = None, devi
                       ) -> AugParams:
     """Draw IDC DiffAug parameters: [flip →] colour → ONE of ``choices`` → [cutout].
 
-    ``choices`` defaults to crop/scale/rotate (DESIGN.md); IDC's own default command line uses
-    only crop. ``cutout=False`` drops the cutout (IDC does so when CutMix is used for network
+    ``choices`` defaults to crop/scale/rotate (the single-choice group of IDC's full strategy, used
+    by its evaluation); its matching strategy uses only crop (:data:`IDC_MATCH_CHOICES`). ``cutout=False`` drops the cutout (IDC does so when CutMix is used for network
     training); ``flip=True`` prepends a flip as IDC does when "flip" is in its strategy.
     """
     n = _check_n(n)
@@ -375,12 +376,16 @@ def siamese_dsa(real: torch.Tensor, syn: torch.Tensor, generator: torch.Generato
 
 
 def siamese_idc(real: torch.Tensor, syn: torch.Tensor, generator: torch.Generator | None = None, *,
-                choices: tuple[str, ...] = IDC_CHOICES, cutout: bool = True, config: DiffAugConfig | None = None,
-                mean=None, std=None, choice_generator: torch.Generator | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+                choices: tuple[str, ...] = IDC_MATCH_CHOICES, cutout: bool = True,
+                config: DiffAugConfig | None = None, mean=None, std=None,
+                choice_generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """IDC DiffAug with ONE parameter draw shared by both batches → (real_aug, syn_aug).
 
-    With ``mean``/``std`` the transform acts in normalised space (as the authors' code)."""
+    Default: colour → crop → cutout, the authors' matching augmentation (IDC's and DREAM's
+    ``aug_type = "color_crop_cutout"``, applied once to the concatenated real and synthetic batch).
+    ``choices=IDC_CHOICES`` gives the earlier variant colour → one of crop/scale/rotate → cutout
+    (the distillers' ``siamese_augment="idc_multi"``). With ``mean``/``std`` the transform acts in
+    normalised space (as the authors' code)."""
     _check_pair(real, syn)
     params = idc_sample_params(1, generator, real.device, choices=choices, cutout=cutout, config=config,
                                choice_generator=choice_generator)
@@ -396,24 +401,46 @@ def dsa_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> to
 
 
 def idc_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Registry entry "idc" (evaluation training): colour → one of crop/scale/rotate per call, with
-    per-sample parameters and WITHOUT cutout. Decision: IDC evaluates with per-sample DiffAug and
-    CutMix, and its code removes cutout from the evaluation augmentation when CutMix is on
-    (the evaluation protocol here uses CutMix p = 0.5). "idc_cutout" keeps the cutout."""
+    """Registry entry "idc" (evaluation of IDC-family sets): flip → colour → one of crop/scale/rotate
+    (one choice per call) with per-sample parameters, WITHOUT cutout.
+
+    This is the authors' evaluation augmentation: IDC's and DREAM's ``dsa_strategy =
+    "color_crop_cutout_flip_scale_rotate"`` applied per sample (flip p = 0.5 first, then colour,
+    then one single-choice op), with cutout removed because evaluation uses CutMix (their
+    ``mixup == "cut"`` branch). Their code also drops the flip for SVHN and MNIST: use
+    "idc_noflip" there. "idc_cutout" keeps the cutout (the chain without CutMix)."""
     _check_batch(x)
-    return aug_apply(x, idc_sample_params(x.shape[0], generator, x.device, cutout=False))
+    return aug_apply(x, idc_sample_params(x.shape[0], generator, x.device, cutout=False, flip=True))
+
+
+def idc_noflip_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Registry entry "idc_noflip": "idc" without the flip (the authors' evaluation of SVHN / MNIST)."""
+    _check_batch(x)
+    return aug_apply(x, idc_sample_params(x.shape[0], generator, x.device, cutout=False, flip=False))
 
 
 def idc_cutout_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Registry entry "idc_cutout": the full per-sample IDC chain colour → crop/scale/rotate → cutout."""
+    """Registry entry "idc_cutout": the full per-sample chain flip → colour → crop/scale/rotate → cutout
+    (the authors' evaluation augmentation when CutMix is off)."""
     _check_batch(x)
-    return aug_apply(x, idc_sample_params(x.shape[0], generator, x.device, cutout=True))
+    return aug_apply(x, idc_sample_params(x.shape[0], generator, x.device, cutout=True, flip=True))
+
+
+def idc_net_augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Registry entry "idc_net": colour → crop with per-sample parameters (no flip, scale, rotate or
+    cutout). This is how the authors' IDC and DREAM codes augment the real data while training the
+    network during distillation: the matching strategy "color_crop_cutout" minus the cutout (removed
+    because that training uses CutMix), drawn per sample."""
+    _check_batch(x)
+    return aug_apply(x, idc_sample_params(x.shape[0], generator, x.device, choices=("crop",), cutout=False))
 
 
 # The paper augmentations are defined on normalised images: dscore.train applies them between the
 # model's own normalisation and its inverse (see `in_normalised_space`).
-for _fn in (dsa_augment, idc_augment, idc_cutout_augment):
+for _fn in (dsa_augment, idc_augment, idc_noflip_augment, idc_cutout_augment, idc_net_augment):
     _fn.normalised_space = True
 register_augmentation("dsa", dsa_augment)
 register_augmentation("idc", idc_augment)
+register_augmentation("idc_noflip", idc_noflip_augment)
 register_augmentation("idc_cutout", idc_cutout_augment)
+register_augmentation("idc_net", idc_net_augment)

@@ -192,9 +192,9 @@ def test_per_sample_draw_equals_individual_application():
 
 
 def test_registry_and_evaluation_augmentations():
-    assert {"none", "crop_flip", "dsa", "idc", "idc_cutout"} <= set(list_augmentations())
+    assert {"none", "crop_flip", "dsa", "idc", "idc_noflip", "idc_cutout", "idc_net"} <= set(list_augmentations())
     x = images(n=5, h=16, w=16)
-    for name in ("dsa", "idc", "idc_cutout"):
+    for name in ("dsa", "idc", "idc_noflip", "idc_cutout", "idc_net"):
         fn = get_augmentation(name)
         a = fn(x, torch.Generator().manual_seed(3))
         assert a.shape == x.shape and torch.isfinite(a).all()
@@ -294,3 +294,38 @@ def test_choice_generator_picks_the_family_and_keeps_the_draw_reproducible():
         assert a.ops == b.ops and all(torch.equal(a.values[k], b.values[k]) for k in a.values)
         families.add(a.ops)
     assert len(families) == len(DSA_FAMILIES)      # the choice really comes from choice_generator
+
+
+def test_idc_evaluation_augmentation_flips_per_sample_like_the_authors(monkeypatch):
+    """The "idc" evaluation chain (PROTOCOLS["idc"]) is the authors' per-sample DiffAug: flip → colour →
+    one of crop/scale/rotate, no cutout (CutMix replaces it); "idc_noflip" (SVHN/MNIST) drops the flip."""
+    import dscore.augment as A
+    from dscore.train import PROTOCOLS
+
+    assert PROTOCOLS["idc"].augment == "idc" and PROTOCOLS["idc"].cutmix_p == 0.5
+    drawn = []
+    real_apply = A.aug_apply
+
+    def spy(x, params):
+        drawn.append(params)
+        return real_apply(x, params)
+
+    monkeypatch.setattr(A, "aug_apply", spy)
+    x = images(n=64, h=8, w=8)
+    for seed in range(30):
+        get_augmentation("idc")(x, torch.Generator().manual_seed(seed))
+    assert all(p.ops[:4] == ("flip", "brightness", "saturation", "contrast") and len(p.ops) == 5 and p.n == 64
+               for p in drawn)
+    assert {p.ops[4] for p in drawn} == {"crop", "scale", "rotate"}
+    # the flip is drawn per sample: about half of a batch is mirrored
+    flipped = (drawn[0].values["flip"][:, 0] < 0.5).float().mean()
+    assert 0.2 < float(flipped) < 0.8
+    drawn.clear()
+    get_augmentation("idc_noflip")(x, torch.Generator().manual_seed(0))
+    get_augmentation("idc_cutout")(x, torch.Generator().manual_seed(0))
+    assert "flip" not in drawn[0].ops and drawn[1].ops[0] == "flip" and drawn[1].ops[-1] == "cutout"
+    # with only the flip in effect the output is the mirrored image for exactly the flagged samples
+    p = A.AugParams(ops=("flip",), values={"flip": torch.tensor([[0.1], [0.9]])}, n=2)
+    two = images(n=2, h=8, w=8)
+    out = real_apply(two, p)
+    assert torch.equal(out[0], two[0].flip(2)) and torch.equal(out[1], two[1])
