@@ -537,12 +537,41 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     assert ddp["test"] == single.final_test_acc
 
 
-def test_coreset_protocol_uses_batch_16_below_ten_percent():
+def test_coreset_protocol_defaults_to_the_adq_batch_and_offers_dqs_small_batch_rule():
     from dscore.train import PROTOCOLS, coreset_protocol
 
-    assert coreset_protocol(0.05).batch_size == 16
-    assert coreset_protocol(0.1).batch_size == 128
+    # ADQ's paper: batch 128 at every keep ratio (the default)
+    assert coreset_protocol(0.05).batch_size == 128
+    assert coreset_protocol(0.01).batch_size == 128
+    # DQ's README rule as a parameter: batch 16 strictly below the threshold
+    assert coreset_protocol(0.05, small_batch_below=0.1).batch_size == 16
+    assert coreset_protocol(0.1, small_batch_below=0.1).batch_size == 128
+    assert coreset_protocol(0.05, small_batch_below=0.1, small_batch=8).batch_size == 8
+    assert coreset_protocol(0.05, small_batch_below=0.1, batch_size=32).batch_size == 32   # explicit wins
     assert coreset_protocol(0.3, epochs=5).epochs == 5
     assert coreset_protocol(0.3).lr == PROTOCOLS["coreset"].lr
-    with pytest.raises(ValueError, match="keep_ratio=0"):
+    with pytest.raises(ValueError, match="keep_ratio"):
         coreset_protocol(0)
+    with pytest.raises(ValueError, match="small_batch_below"):
+        coreset_protocol(0.5, small_batch_below=1.5)
+
+
+def test_best_of_checks_is_the_max_of_the_periodic_checks_and_never_the_reported_number():
+    x, y = blobs(40, seed=0)
+    xt, yt = blobs(30, seed=1)
+    torch.manual_seed(0)
+    model = TinyMLP()
+    res = T.train_model(model, x, y, test=(xt, yt), epochs=6, batch_size=8, lr=0.5, device="cpu", progress=False,
+                      eval_every=2, augment="none")
+    checks = [h["test_acc"] for h in res.history if "test_acc" in h]
+    assert [h["epoch"] for h in res.history if "test_acc" in h] == [2, 4, 6]
+    assert res.best_of_checks == max(checks) and res.check_every == 2
+    assert res.final_test_acc == checks[-1]                 # the reported number stays the final epoch
+    res0 = T.train_model(TinyMLP(), x, y, test=(xt, yt), epochs=2, batch_size=8, lr=0.5, device="cpu",
+                       progress=False, augment="none")
+    assert res0.best_of_checks is None and res0.check_every == 0
+    out = T.train_many(lambda s: TinyMLP(), x, y, seeds=(0, 1), test=(xt, yt), epochs=4, batch_size=8, lr=0.5,
+                     device="cpu", progress=False, eval_every=2, augment="none")
+    assert len(out["best_of_checks"]) == 2 and all(b >= a for a, b in zip(out["accs"], out["best_of_checks"]))
+    assert out["best_of_checks_mean"] == pytest.approx(sum(out["best_of_checks"]) / 2)
+    assert out["mean"] == pytest.approx(sum(out["accs"]) / 2)
