@@ -114,30 +114,37 @@ def test_parameter_selection():
         L.conv_parameters(TinyLinear())
 
 
-@pytest.mark.parametrize("metric", ["dc", "mse", "l1"])
-def test_bidirectional_loss_equals_hand_computation(metric):
+@pytest.mark.parametrize("metric, embed_metric, expected_embed", [
+    ("dc", None, "mse"),     # DC's metric gets the squared-L2 embedding term by default
+    ("dc", "dc", "dc"),      # the 1 − cos form on request
+    ("mse", None, "mse"), ("l1", None, "l1"), ("mse", "l1", "l1")])
+def test_bidirectional_loss_equals_hand_computation(metric, embed_metric, expected_embed):
     model = TinyLinear()
     gen = torch.Generator().manual_seed(3)
     real_x, real_y = torch.randn(6, 4, generator=gen), torch.tensor([0, 1, 0, 1, 1, 0])
     syn_x = torch.randn(2, 4, generator=gen).requires_grad_(True)
     syn_y = torch.tensor([0, 1])
     params = [model.A, model.B]
-    loss, parts = L.bidirectional_loss(model, real_x, real_y, syn_x, syn_y, params=params, grad_metric=metric)
+    loss, parts = L.bidirectional_loss(model, real_x, real_y, syn_x, syn_y, params=params, grad_metric=metric,
+                                       embed_metric=embed_metric, embed_weight=0.7)
 
     e_r, g_r = hand_ce_grads(model, real_x, real_y)
     e_s, g_s = hand_ce_grads(model, syn_x, syn_y)
     mr, ms = e_r.detach().mean(0), e_s.mean(0)
-    if metric == "dc":
+    if expected_embed == "dc":
         embed = 1 - (mr @ ms) / (mr.norm() * ms.norm() + 1e-6)
+    elif expected_embed == "mse":
+        embed = ((mr - ms) ** 2).sum()
+    else:
+        embed = (mr - ms).abs().sum()
+    if metric == "dc":
         grad = sum((1 - (a.detach() * b).sum(1) / (a.detach().norm(dim=1) * b.norm(dim=1) + 1e-6)).sum()
                    for a, b in zip(g_r, g_s))
     elif metric == "mse":
-        embed = ((mr - ms) ** 2).sum()
         grad = sum(((a.detach() - b) ** 2).sum() for a, b in zip(g_r, g_s))
     else:
-        embed = (mr - ms).abs().sum()
         grad = sum((a.detach() - b).abs().sum() for a, b in zip(g_r, g_s))
-    expected = embed + grad
+    expected = 0.7 * embed + grad
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert parts["embed"].item() == pytest.approx(embed.item(), rel=1e-5)
     assert parts["grad"].item() == pytest.approx(grad.item(), rel=1e-5)
@@ -203,7 +210,7 @@ def test_reclusters_exactly_every_interval_steps_and_on_restart(monkeypatch):
         return real_fit(*args, **kwargs)
 
     monkeypatch.setattr(S, "fit_kmeans", spy)
-    sampler = S.RepresentativeSampler(num_clusters=4, interval=10, seed=0)
+    sampler = S.RepresentativeSampler(num_clusters=4, interval=10, seed=0, warm_start=True)
     batches = [sampler.batch(step, 0, x, model) for step in range(25)]
     assert len(calls) == 3 and sampler.timings["count"] == 3 and model.calls == 3      # steps 0, 10, 20
     assert all(torch.equal(batches[s], batches[0]) for s in range(10))

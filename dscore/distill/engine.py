@@ -15,8 +15,9 @@ the real data (DREAM+), then
 * **DM** takes one image step per (frozen) network: per class, squared L2 between the mean
   embeddings of the Siamese-DSA-augmented real batch and synthetic images.
 
-Pixels of the stored images are clamped to [0, 1] at the start of every outer iteration and at
-the end. Decision: dc/dsa/dm optimise the images in the *normalised* space of the paper codes
+For the IDC family (``config.clamp_images``) pixels of the stored images are clamped to [0, 1] at the
+start of every outer iteration and at the end; dc/dsa/dm are not clamped by default (their authors
+never clamp), so their images may leave [0, 1]. Decision: dc/dsa/dm optimise the images in the *normalised* space of the paper codes
 (``z = (x − mean) / std``; the model sees ``x = z·std + mean``, which it normalises back to
 ``z``), so the papers' image learning rates (0.1, 1.0) keep their meaning; IDC optimises pixels
 in [0, 1] as its code does.
@@ -49,7 +50,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .. import models as _models
-from ..augment import get_augmentation, in_normalised_space, siamese_dsa, siamese_idc
+from ..augment import IDC_CHOICES, get_augmentation, in_normalised_space, siamese_dsa, siamese_idc
 from ..cache import config_key
 from ..metrics import feature_difference, gradient_difference, median_bandwidth, mmd2
 from ..train import batch_indices, cutmix
@@ -204,7 +205,8 @@ class _Distillation:
         if cfg.sampler == "representative":
             self.sampler = RepresentativeSampler(cfg.clusters, cfg.subsample, cfg.interval,
                                                  seed=derive_seed(cfg.seed, _SAMPLER) & 0x7FFFFFFF,
-                                                 warm_start=cfg.warm_start, kmeans_iters=cfg.kmeans_iters)
+                                                 warm_start=cfg.warm_start, kmeans_iters=cfg.kmeans_iters,
+                                                 amp=cfg.amp)
         else:
             self.sampler = RandomSampler(batch_size=cfg.batch_real, seed=derive_seed(cfg.seed, _SAMPLER) & 0x7FFFFFFF)
         self.net_augment = get_augmentation(cfg.net_augment)
@@ -238,11 +240,16 @@ class _Distillation:
         return x
 
     def stored_pixels(self) -> torch.Tensor:
-        """(C·ipc, ch, H, W) clamped pixels on the CPU."""
+        """(C·ipc, ch, H, W) pixels on the CPU (clamped to [0, 1] when the config clamps)."""
         with torch.no_grad():
-            return self.to_pixels(self.param).clamp(0, 1).float().cpu()
+            pixels = self.to_pixels(self.param)
+            if self.cfg.clamp_images:
+                pixels = pixels.clamp(0, 1)
+            return pixels.float().cpu()
 
     def clamp_(self) -> None:
+        if not self.cfg.clamp_images:
+            return
         with torch.no_grad():
             self.param.copy_(torch.maximum(torch.minimum(self.param, self.space_high), self.space_low))
 
@@ -264,8 +271,11 @@ class _Distillation:
         # family is drawn from a CPU generator so that CUDA never waits on a host sync here
         if kind == "dsa":
             return siamese_dsa(real, syn, gen, mean=self.mean, std=self.std, choice_generator=choice_gen)
-        if kind == "idc":
+        if kind == "idc":          # the authors' colour → crop → cutout
             return siamese_idc(real, syn, gen, mean=self.mean, std=self.std, choice_generator=choice_gen)
+        if kind == "idc_multi":    # colour → one of crop/scale/rotate → cutout
+            return siamese_idc(real, syn, gen, choices=IDC_CHOICES, mean=self.mean, std=self.std,
+                               choice_generator=choice_gen)
         return real, syn
 
     def augment_for_network(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -347,10 +357,10 @@ class _Distillation:
 
     # ---------------------------------------------------------------- matching
 
-    def real_batch(self, c: int, step: int, local_step: int, net: nn.Module) -> torch.Tensor:
+    def real_batch(self, c: int, step: int, local_step: int, net: nn.Module, iteration: int) -> torch.Tensor:
         if isinstance(self.sampler, RandomSampler):
             return self.sampler.batch(step, c, self.class_images(c))
-        return self.sampler.batch(local_step, c, self.class_images(c), net)
+        return self.sampler.batch(local_step, c, self.class_images(c), net, iteration=iteration)
 
     def dm_real_batches(self, iteration: int, net: nn.Module) -> list[torch.Tensor]:
         """DM's batches: random per iteration, or representative re-clustered every ``interval``
@@ -360,7 +370,7 @@ class _Distillation:
         block = iteration - iteration % self.cfg.interval
         if self._dm_block != block:
             block_net = net if block == iteration else self.new_network(block)[0]
-            self._dm_batches = [self.sampler.batch(block, c, self.class_images(c), block_net)
+            self._dm_batches = [self.sampler.batch(block, c, self.class_images(c), block_net, iteration=block)
                                 for c in range(self.num_classes)]
             self._dm_block = block
         return self._dm_batches
@@ -372,11 +382,11 @@ class _Distillation:
                 return gradient_matching_loss(net, real, y_real, syn, y_syn, params=params, metric=cfg.grad_metric)
             if cfg.objective == "bidirectional":
                 return bidirectional_loss(net, real, y_real, syn, y_syn, params=params, grad_metric=cfg.grad_metric,
-                                          embed_weight=cfg.embed_weight)
+                                          embed_weight=cfg.embed_weight, embed_metric=cfg.embedding_metric)
             with torch.no_grad():
                 emb_real = net.embed(real).float()
             emb_syn = net.embed(syn).float()
-        embed = embedding_distance(emb_real, emb_syn, cfg.grad_metric)
+        embed = embedding_distance(emb_real, emb_syn, cfg.embedding_metric)
         return embed, {"embed": embed.detach()}
 
     def image_step(self, net, iteration: int, ol: int, step: int) -> None:
@@ -394,7 +404,7 @@ class _Distillation:
         grad_acc = None
         batches = []
         for c in range(self.num_classes):
-            idx = dm_batches[c] if dm_batches is not None else self.real_batch(c, step, ol, net)
+            idx = dm_batches[c] if dm_batches is not None else self.real_batch(c, step, ol, net, iteration)
             batches.append(idx)
             real = self.class_images(c)[idx]
             y_real = torch.full((real.shape[0],), c, dtype=torch.long, device=self.device)
@@ -458,8 +468,8 @@ class _Distillation:
             gdiff.append(gradient_difference(grads[0], grads[1]))
             fdiff.append(feature_difference(embs[0], embs[1]))
             if real.shape[0] >= 2:
-                class_emb = embed_images(net, self.class_images(c)[self.diag_subsets[c]])
-                batch_emb = embed_images(net, real)
+                class_emb = embed_images(net, self.class_images(c)[self.diag_subsets[c]], amp=self.cfg.amp)
+                batch_emb = embed_images(net, real, amp=self.cfg.amp)
                 sigma = median_bandwidth(batch_emb, class_emb)
                 mmds.append(mmd2(batch_emb, class_emb, sigma))
         with torch.no_grad():
@@ -479,9 +489,16 @@ class _Distillation:
     def initialise(self) -> None:
         cfg = self.cfg
         t0 = self.tick()
+        shape = (self.num_classes * cfg.ipc, self.channels, self.size, self.size)
+        if cfg.init == "noise" and cfg.method != "idc":
+            # DC/DSA/DM: standard Gaussian in the normalised space, as the authors' torch.randn init
+            gen = make_generator(derive_seed(cfg.seed, _INIT) & 0x7FFFFFFF, self.device)
+            with torch.no_grad():
+                self.param.copy_(torch.randn(shape, generator=gen, device=self.device))
+            self.history["time_init"].append(self.tick() - t0)
+            return
         if cfg.init == "noise":
-            pixels = dinit.init_noise((self.num_classes * cfg.ipc, self.channels, self.size, self.size),
-                                      seed=derive_seed(cfg.seed, _INIT) & 0x7FFFFFFF, device=self.device)
+            pixels = dinit.init_noise(shape, seed=derive_seed(cfg.seed, _INIT) & 0x7FFFFFFF, device=self.device)
         else:
             net = self.new_network(_INIT_NETWORK)[0] if cfg.init in ("kmeans", "kmeans_mix") else None
             parts = []
@@ -493,7 +510,7 @@ class _Distillation:
                 elif cfg.init == "mix":
                     parts.append(dinit.idc_mix_init(images, cfg.ipc, cfg.factor, seed))
                 else:
-                    emb = embed_images(net, images)
+                    emb = embed_images(net, images, amp=cfg.amp)
                     if cfg.init == "kmeans":
                         parts.append(dinit.init_kmeans_centres(emb, images, cfg.ipc, seed, iters=cfg.kmeans_iters))
                     else:

@@ -161,21 +161,32 @@ def gradient_matching_loss(model: nn.Module, real_x: torch.Tensor, real_y: torch
 
 def bidirectional_loss(model: nn.Module, real_x: torch.Tensor, real_y: torch.Tensor, syn_x: torch.Tensor,
                        syn_y: torch.Tensor, *, params: Sequence[nn.Parameter] | None = None, grad_metric: str = "dc",
-                       embed_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """DREAM+ bidirectional matching on one class: embedding term + gradient term, same metric.
+                       embed_weight: float = 1.0, embed_metric: str | None = None
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """DREAM+ bidirectional matching on one class: embedding term + gradient term.
 
     One forward pass per batch: ``emb = model.embed(x)``, ``logits = model.classify(emb)``; the
-    embeddings give ``embedding_distance(emb_real, emb_syn, grad_metric)`` (forward direction) and
-    the cross-entropy gradients give the gradient distance (backward direction). Real quantities
-    are detached targets. ``loss = embed_weight · embed + grad`` (weight 1:1 by default).
+    embeddings give ``embedding_distance(emb_real, emb_syn, embed_metric)`` (forward direction) and
+    the cross-entropy gradients give the gradient distance with ``grad_metric`` (backward
+    direction). Real quantities are detached targets. ``loss = embed_weight · embed + grad``.
+
+    ``embed_metric`` None = the gradient metric for "mse"/"l1" (DREAM+'s code: the same metric,
+    weight 1:1) and squared L2 ("mse") for "dc": with DC's layer-wise 1 − cos, a 1 − cos of the two
+    mean embeddings has a gradient on the synthetic images ~2000× smaller than the gradient term's,
+    so it would do nothing (see :class:`~dscore.distill.config.DistillConfig`); pass
+    ``embed_metric="dc"`` for that form anyway.
     Returns (loss, parts) with parts ``embed``, ``grad``, ``ce_real``, ``ce_syn`` detached.
     """
     embed_weight = check_float("embed_weight", embed_weight, low=0.0)
+    check_choice("grad_metric", grad_metric, GRAD_METRICS)
+    if embed_metric is None:
+        embed_metric = "mse" if grad_metric == "dc" else grad_metric
+    check_choice("embed_metric", embed_metric, GRAD_METRICS)
     params = _prepare(model, real_x, real_y, syn_x, syn_y, params, grad_metric)
     emb_real, ce_real, g_real = _forward_grads(model, real_x, real_y, params, create_graph=False)
     emb_syn, ce_syn, g_syn = _forward_grads(model, syn_x, syn_y, params, create_graph=True)
     grad = _grad_distance([g.detach() for g in g_real], g_syn, grad_metric)
-    embed = embedding_distance(emb_real.detach(), emb_syn, grad_metric)
+    embed = embedding_distance(emb_real.detach(), emb_syn, embed_metric)
     loss = embed_weight * embed + grad
     return loss, {"embed": embed.detach(), "grad": grad.detach(), "ce_real": ce_real.detach(),
                   "ce_syn": ce_syn.detach()}

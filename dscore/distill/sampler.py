@@ -2,8 +2,14 @@
 (DREAM/DREAM+: samples nearest to k-means sub-cluster centres of the class, re-clustered every
 ``interval`` steps).
 
-Both expose ``batch(step, class_index, class_images, model) -> LongTensor`` of indices into
-``class_images`` (on its device), so a distillation loop can switch between them freely.
+Both expose ``batch(step, class_index, class_images, model, *, iteration=0) -> LongTensor`` of
+indices into ``class_images`` (on its device), so a distillation loop can switch between them freely.
+
+Batch convention of the representative sampler (the authors' ``query_match(batch_real, subsample)``):
+``num_clusters = batch_real // subsample`` sub-clusters and the ``subsample`` samples nearest to each
+centre, so the real batch keeps ``batch_real`` samples whatever ``subsample`` is
+(:meth:`RepresentativeSampler.for_batch` builds a sampler that way; ``DistillConfig.clusters`` does
+the same unless ``num_clusters`` is given).
 """
 from __future__ import annotations
 
@@ -39,15 +45,18 @@ def _mix_seed(*parts: int) -> int:
 
 
 @torch.no_grad()
-def embed_images(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+def embed_images(model: nn.Module, images: torch.Tensor, batch_size: int = 512, *, amp: bool = False) -> torch.Tensor:
     """``model.embed`` over ``images`` in batches, in eval mode and without grad → (N, D) float32.
 
-    The model's training flag is restored afterwards. bf16 autocast on CUDA."""
+    The model's training flag is restored afterwards. bf16 autocast on CUDA only when ``amp``
+    (the distillers pass their ``amp`` setting; fp32 otherwise)."""
     batch_size = check_int("batch_size", batch_size, low=1)
+    if not isinstance(amp, bool):
+        raise ValueError(f"amp={amp!r} must be True or False")
     was_training = model.training
     model.eval()
     try:
-        with autocast(images.device):
+        with autocast(images.device, amp):
             parts = [model.embed(images[i:i + batch_size]).float() for i in range(0, images.shape[0], batch_size)]
     finally:
         model.train(was_training)
@@ -70,7 +79,7 @@ class RandomSampler:
         self.seed = check_int("seed", seed, low=0)
 
     def batch(self, step: int, class_index: int, class_images: torch.Tensor,
-              model: nn.Module | None = None) -> torch.Tensor:
+              model: nn.Module | None = None, *, iteration: int = 0) -> torch.Tensor:
         n = _check_class_images(class_images, class_index)
         step = check_int("step", step, low=0)
         if self.images_per_class is not None:
@@ -91,38 +100,68 @@ class RepresentativeSampler:
     """DREAM's representative matching: the samples nearest to sub-cluster centres.
 
     For each class, at the first call of every block of ``interval`` steps (``step // interval``
-    changes), when ``step`` goes back (a new inner loop), when the model object changes, or after
-    :meth:`reset`, the class images are embedded
-    with ``model.embed`` (eval mode, no grad, batched) and clustered with k-means into
-    ``num_clusters`` sub-clusters (warm-started from the previous centroids of that class when
-    ``warm_start`` and the model is the same object); the batch is the ``subsample`` nearest samples
-    to each centroid, (num_clusters·subsample,) indices in centroid order (a sample may serve two
-    centroids, as in DREAM's code). Between re-clusterings the cached batch is returned.
-    Call :meth:`reset` when the model's weights are re-initialised in place.
+    changes), when ``step`` goes back (a new inner loop), when ``iteration`` or the model object
+    changes, or after :meth:`reset`, the class images are embedded with ``model.embed`` (eval mode,
+    no grad, batched; bf16 on CUDA only when ``amp``) and clustered with k-means into
+    ``num_clusters`` sub-clusters; the batch is the ``subsample`` nearest samples to each centroid,
+    (num_clusters·subsample,) indices in centroid order (a sample may serve two centroids, as in
+    DREAM's code). Between re-clusterings the cached batch is returned. Call :meth:`reset` when the
+    model's weights are re-initialised in place.
+
+    Re-clustering starts fresh by default (``warm_start=False``), as the authors' code runs a new,
+    randomly started k-means each time; its k-means++ seed is derived from ``(seed, iteration, step,
+    class_index)``, so two re-clusterings in different iterations or steps use different seeds.
+    ``warm_start=True`` (an option, not the authors' behaviour) starts from the previous centroids of
+    the class when the model is the same object — cheaper, but later clusterings then depend on
+    earlier ones.
+
+    Batch size: ``num_clusters·subsample``. The authors keep the real batch at ``batch_real`` by
+    clustering into ``batch_real // subsample`` sub-clusters: :meth:`for_batch` does that.
 
     ``timings``: seconds spent embedding (``"embed"``), clustering (``"kmeans"``), selecting the
-    nearest samples (``"select"``), and the number of clusterings (``"count"``), summed over calls.
+    nearest samples (``"select"``), and the number of clusterings (``"count"``), summed over calls;
+    ``seeds_used``: the k-means seeds of the clusterings, in order (bookkeeping for tests and logs).
     Cost per clustering: O(N·forward) + O(iters·N·K·D).
     """
 
     def __init__(self, num_clusters: int = 128, subsample: int = 1, interval: int = 10, seed: int = 0,
-                 warm_start: bool = True, *, kmeans_iters: int = 100, tol: float = 1e-4, embed_batch_size: int = 512,
-                 chunk_size: int = 4096):
+                 warm_start: bool = False, *, kmeans_iters: int = 100, tol: float = 1e-4, embed_batch_size: int = 512,
+                 chunk_size: int = 4096, amp: bool = False):
         self.num_clusters = check_int("num_clusters", num_clusters, low=1)
         self.subsample = check_int("subsample", subsample, low=1)
         self.interval = check_int("interval", interval, low=1)
         self.seed = check_int("seed", seed, low=0)
-        self.warm_start = bool(warm_start)
+        if not isinstance(warm_start, bool) or not isinstance(amp, bool):
+            raise ValueError(f"warm_start={warm_start!r} and amp={amp!r} must be True or False")
+        self.warm_start = warm_start
+        self.amp = amp
         self.kmeans_iters = check_int("kmeans_iters", kmeans_iters, low=0)
         self.tol = float(tol)
         self.embed_batch_size = check_int("embed_batch_size", embed_batch_size, low=1)
         self.chunk_size = check_int("chunk_size", chunk_size, low=1)
         self.timings: dict[str, float] = {"embed": 0.0, "kmeans": 0.0, "select": 0.0, "count": 0}
+        self.seeds_used: list[int] = []
         self._batches: dict[int, torch.Tensor] = {}
-        self._blocks: dict[int, int] = {}
-        self._last_step: dict[int, int] = {}
+        self._blocks: dict[int, tuple[int, int]] = {}
+        self._last_step: dict[int, tuple[int, int]] = {}
         self._centroids: dict[int, torch.Tensor] = {}
         self._model_ref = None
+
+    @classmethod
+    def for_batch(cls, batch_real: int, subsample: int = 1, **kwargs) -> "RepresentativeSampler":
+        """The authors' convention: ``batch_real // subsample`` sub-clusters × ``subsample`` nearest
+        samples each, so the batch keeps ``batch_real`` samples (fewer only when ``subsample`` does
+        not divide it). ``subsample > batch_real`` → ValueError."""
+        batch_real = check_int("batch_real", batch_real, low=1)
+        subsample = check_int("subsample", subsample, low=1)
+        if subsample > batch_real:
+            raise ValueError(f"subsample={subsample} exceeds batch_real={batch_real}; allowed: "
+                             f"1 <= subsample <= batch_real")
+        return cls(batch_real // subsample, subsample, **kwargs)
+
+    def clustering_seed(self, iteration: int, step: int, class_index: int) -> int:
+        """k-means seed of the clustering at (iteration, step, class): a pure function of these and ``seed``."""
+        return _mix_seed(self.seed, iteration, step, class_index) & 0x7FFFFFFF
 
     @property
     def clustering_seconds(self) -> float:
@@ -147,9 +186,11 @@ class RepresentativeSampler:
             torch.cuda.synchronize(device)
         return time.perf_counter()
 
-    def batch(self, step: int, class_index: int, class_images: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    def batch(self, step: int, class_index: int, class_images: torch.Tensor, model: nn.Module, *,
+              iteration: int = 0) -> torch.Tensor:
         n = _check_class_images(class_images, class_index)
         step = check_int("step", step, low=0)
+        iteration = check_int("iteration", iteration, low=0)
         if self.num_clusters > n:
             raise ValueError(f"num_clusters={self.num_clusters} exceeds the {n} images of class {class_index}; "
                              f"allowed: num_clusters <= class size ({n})")
@@ -161,22 +202,22 @@ class RepresentativeSampler:
         if self._model_ref is None or self._model_ref() is not model:
             self.reset()
             self._model_ref = weakref.ref(model)
-        block = step // self.interval
+        block = (iteration, step // self.interval)
         last = self._last_step.get(class_index)
-        self._last_step[class_index] = step
-        restarted = last is not None and step < last     # a new inner loop began
+        self._last_step[class_index] = (iteration, step)
+        restarted = last is not None and (iteration, step) < last     # a new inner loop began
         if class_index in self._batches and self._blocks[class_index] == block and not restarted:
             return self._batches[class_index]
 
         device = class_images.device
         t0 = self._tick(device)
-        emb = embed_images(model, class_images, self.embed_batch_size)
+        emb = embed_images(model, class_images, self.embed_batch_size, amp=self.amp)
         t1 = self._tick(device)
         init = self._centroids.get(class_index) if self.warm_start else None
         if init is not None and init.shape != (self.num_clusters, emb.shape[1]):
             init = None
-        result = fit_kmeans(emb, self.num_clusters, iters=self.kmeans_iters, tol=self.tol,
-                            seed=_mix_seed(self.seed, class_index, step) & 0x7FFFFFFF, init=init,
+        seed = self.clustering_seed(iteration, step, class_index)
+        result = fit_kmeans(emb, self.num_clusters, iters=self.kmeans_iters, tol=self.tol, seed=seed, init=init,
                             chunk_size=self.chunk_size)
         t2 = self._tick(device)
         idx = nearest_to_centroids(emb, result.centroids, self.subsample, self.chunk_size).reshape(-1)
@@ -186,6 +227,7 @@ class RepresentativeSampler:
         self.timings["kmeans"] += t2 - t1
         self.timings["select"] += t3 - t2
         self.timings["count"] += 1
+        self.seeds_used.append(seed)
         self._centroids[class_index] = result.centroids
         self._batches[class_index] = idx
         self._blocks[class_index] = block
