@@ -15,8 +15,7 @@ IDS = ["adq", "dreamplus"]
 
 
 def _papers_dir() -> Path | None:
-    candidates = [os.environ.get("DSCORE_PAPERS"), ROOT / "shared" / "papers", ROOT.parent / "shared" / "papers",
-                  "/work/shared/papers"]
+    candidates = [os.environ.get("DSCORE_PAPERS"), ROOT / "shared" / "papers", ROOT.parent / "shared" / "papers"]
     for c in candidates:
         if c and Path(c, "dreamplus.txt").is_file() and Path(c, "adq-aaai2025.txt").is_file():
             return Path(c)
