@@ -68,8 +68,9 @@ class RandomSampler:
 
     ``batch`` returns ``min(batch_size, class size)`` distinct indices. The draw is a pure
     function of ``(seed, class_index, step)``, so the same step gives the same batch whatever
-    the call order. ``images_per_class`` (optional class sizes) is checked against the images
-    passed in. ``model`` is accepted for interface parity and unused.
+    the call order (the engine passes the global image step, which already identifies the
+    iteration). ``images_per_class`` (optional class sizes) is checked against the images passed in.
+    ``model`` and ``iteration`` are accepted for interface parity and unused.
     """
 
     def __init__(self, images_per_class: Sequence[int] | None = None, batch_size: int = 256, seed: int = 0):
