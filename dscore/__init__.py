@@ -10,8 +10,8 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "augment", "book", "cache", "cluster", "data", "distill", "features", "fingerprint", "metrics",
-    "models", "papers", "paths", "quantize", "report", "select", "train", "utils",
+    "augment", "book", "cache", "cluster", "data", "distill", "evaluation", "features", "fingerprint",
+    "metrics", "models", "papers", "paths", "quantize", "report", "select", "studies", "train", "utils",
 )
 
 

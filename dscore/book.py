@@ -36,6 +36,8 @@ CELL_TIMEOUT = {"smoke": 900, "default": 3600, "paper": None}
 KERNEL_NAME = "dscore"
 OUTPUT_DIR = Path("book") / "nb"
 MANIFEST = OUTPUT_DIR / ".manifest.json"
+TIMINGS = OUTPUT_DIR / ".timings.json"
+TIMINGS_PAGE = OUTPUT_DIR / "timings.md"
 
 
 class BookError(RuntimeError):
@@ -205,11 +207,46 @@ def execute(root: Path, name: str, profile: str, *, force: bool = False, log=pri
             os.environ.pop("DSCORE_PROFILE", None)
         else:
             os.environ["DSCORE_PROFILE"] = env_backup
+    seconds = time.perf_counter() - start
     manifest = _read_manifest(root)
     manifest[name] = key
     atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
-    log(f"[dscore.book] {name}: done in {time.perf_counter() - start:.1f} s")
+    timings = _read_json(root / TIMINGS)
+    timings[name] = {"seconds": round(seconds, 1), "profile": profile,
+                     "finished": time.strftime("%Y-%m-%d %H:%M", time.localtime())}
+    atomic_write_text(root / TIMINGS, json.dumps(timings, indent=1, sort_keys=True))
+    log(f"[dscore.book] {name}: done in {seconds:.1f} s")
     return True
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def write_timings_page(root: Path, names: list[str], profile: str) -> Path:
+    """``book/nb/timings.md``: the wall time of every page's last execution (included by the
+    reproducing page), generated from the runner's records, never typed."""
+    timings = _read_json(root / TIMINGS)
+    lines = [f"Last build of this book: profile `{profile}`. Wall time of each page's last execution "
+             "(a page that was up to date keeps the time of the run that produced it; cached artefacts make a "
+             "page that runs after another cheaper).", "", "| page | profile | seconds | executed |", "|---|---|---:|---|"]
+    total = 0.0
+    for name in names:
+        t = timings.get(name)
+        if t is None:
+            lines.append(f"| `{name}` | – | – | not executed |")
+            continue
+        total += float(t["seconds"])
+        lines.append(f"| `{name}` | `{t['profile']}` | {float(t['seconds']):.1f} | {t['finished']} |")
+    lines.append(f"| **all pages** | | **{total:.1f}** | |")
+    path = root / TIMINGS_PAGE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
 
 
 def build_html(root: Path, *, log=print) -> Path:
@@ -239,6 +276,7 @@ def build(root: Path, profile: str, *, only: list[str] | None = None, force: boo
     for name in names:
         execute(root, name, profile, force=force, log=log)
     log(f"[dscore.book] notebooks ready in {time.perf_counter() - start:.1f} s")
+    write_timings_page(root, check_all(root), profile)
     if not html:
         return None
     index = build_html(root, log=log)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -69,6 +70,10 @@ class ArtifactCache:
     def __init__(self, root: str | os.PathLike | None = None, *, enabled: bool = True):
         self.root = Path(root) if root is not None else cache_root()
         self.enabled = enabled
+        #: one record per :meth:`get_or_compute` call of this instance: ``{"kind", "key", "computed",
+        #: "seconds"}`` — ``seconds`` is the compute time measured when the artefact was made (also for
+        #: artefacts loaded from disk, from their sidecar), so a page can report what each stage cost.
+        self.ledger: list[dict[str, Any]] = []
 
     def path(self, kind: str, config: Mapping[str, Any], version: str = "1") -> Path:
         key = config_key(kind, config, version)
@@ -81,7 +86,17 @@ class ArtifactCache:
         path = self.path(kind, config, version)
         return torch.load(path, map_location="cpu", weights_only=True)
 
-    def save(self, kind: str, config: Mapping[str, Any], value: Mapping[str, Any], version: str = "1") -> Path:
+    def compute_seconds(self, kind: str, config: Mapping[str, Any], version: str = "1") -> float | None:
+        """Seconds the artefact took to compute, as recorded in its sidecar (None if unknown)."""
+        try:
+            meta = json.loads(self.path(kind, config, version).with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            return None
+        seconds = meta.get("seconds")
+        return float(seconds) if isinstance(seconds, (int, float)) else None
+
+    def save(self, kind: str, config: Mapping[str, Any], value: Mapping[str, Any], version: str = "1",
+             *, seconds: float | None = None) -> Path:
         if not isinstance(value, Mapping):
             raise TypeError(f"cached values must be dicts, got {type(value).__name__}")
         path = self.path(kind, config, version)
@@ -90,7 +105,7 @@ class ArtifactCache:
         value = {k: (v.detach().cpu() if torch.is_tensor(v) else v) for k, v in value.items()}
         with atomic_path(path) as tmp:
             torch.save(value, tmp)
-        meta = {"kind": kind, "version": str(version), "config": _canonical(config)}
+        meta = {"kind": kind, "version": str(version), "config": _canonical(config), "seconds": seconds}
         with atomic_path(path.with_suffix(".json")) as tmp:
             tmp.write_text(json.dumps(meta, indent=1, sort_keys=True))
         return path
@@ -98,13 +113,21 @@ class ArtifactCache:
     def get_or_compute(self, kind: str, config: Mapping[str, Any], compute: Callable[[], Mapping[str, Any]],
                        version: str = "1") -> dict:
         """Load the artefact if present, else call ``compute()``, store its dict and return it."""
+        key = config_key(kind, config, version)
         if self.exists(kind, config, version):
             try:
-                return self.load(kind, config, version)
+                value = self.load(kind, config, version)
             except Exception:  # a corrupt entry (e.g. disk full) is recomputed, never trusted
                 self.path(kind, config, version).unlink(missing_ok=True)
+            else:
+                self.ledger.append({"kind": kind, "key": key, "computed": False,
+                                    "seconds": self.compute_seconds(kind, config, version)})
+                return value
+        start = time.perf_counter()
         value = dict(compute())
-        self.save(kind, config, value, version)
+        seconds = time.perf_counter() - start
+        self.save(kind, config, value, version, seconds=seconds)
+        self.ledger.append({"kind": kind, "key": key, "computed": True, "seconds": seconds})
         return {k: (v.detach().cpu() if torch.is_tensor(v) else v) for k, v in value.items()}
 
 

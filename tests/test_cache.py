@@ -93,3 +93,21 @@ def test_save_is_atomic_when_interrupted(tmp_path, monkeypatch):
 def test_cache_root_follows_env(tmp_path, monkeypatch):
     monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "elsewhere"))
     assert ArtifactCache().root == tmp_path / "elsewhere"
+
+
+def test_ledger_records_compute_seconds_also_for_loaded_artefacts(tmp_path):
+    import time as _time
+
+    store = ArtifactCache(tmp_path)
+
+    def slow():
+        _time.sleep(0.05)
+        return {"x": torch.ones(2)}
+
+    store.get_or_compute("k", {"a": 1}, slow)
+    assert store.ledger[-1]["computed"] is True and store.ledger[-1]["seconds"] >= 0.05
+    again = ArtifactCache(tmp_path)
+    again.get_or_compute("k", {"a": 1}, lambda: pytest.fail("must load, not compute"))
+    rec = again.ledger[-1]
+    assert rec["computed"] is False and rec["seconds"] == pytest.approx(store.ledger[-1]["seconds"])
+    assert again.compute_seconds("k", {"a": 2}) is None

@@ -1,0 +1,401 @@
+"""The ADQ chapter's experiments: one :class:`ADQStudy` per page, sharing every artefact through the cache.
+
+Every ADQ page declares the same *setup* parameters (:data:`SETUP_KEYS`: data scale, feature network, bins,
+scores, evaluation protocol, tuning grid, DM settings, device); identical setups give identical artefacts,
+so the feature network, the bins, the scores, the (β, T) chosen on the validation split and every
+evaluation run are computed once for the whole chapter. A page adds only what it varies (methods, keep
+ratios, architectures, seeds).
+
+Methods (:data:`METHODS`) and what "keep ratio r" means for each (a fraction of the training set's images):
+
+=============  ============================================================================================
+``full``       the whole training set (r = 1)
+``random``     a class-balanced uniform random subset (:func:`dscore.select.select_coreset`)
+``graphcut``   the GraphCut coreset on DQ's gradient features, per class (deterministic)
+``dm``         a DM synthetic set with ipc = round(r · n_min) (:func:`dscore.distill.dm_at_ratio`)
+``dq``         DQ: bins, the same fraction of every bin (β = 0)
+``adq``        ADQ: budgets from IS = z(RS) + z(DS) with the (β, T) chosen on the validation split
+``adq_rs``     the ablation "+RS": importance z(RS) only, same (β, T)
+``adq_ds``     the ablation "+DS": importance z(DS) only, same (β, T)
+=============  ============================================================================================
+
+Accuracies are final-epoch accuracies of networks trained from scratch (:mod:`dscore.evaluation`); the
+best of the periodic checks is kept beside them as the authors' protocol, never used to choose.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ..cache import ArtifactCache, as_cache
+from ..data import list_datasets
+from ..distill import dm_at_ratio
+from ..evaluation import evaluate_cached, summarise_runs
+from ..quantize import adq_select, pipeline, zscore
+from ..select import select_coreset
+from ..train import PROTOCOLS
+from ..utils import check_choice, check_float, check_int, resolve_device
+from .common import ArchSpec, Splits, arch_specs, claim_row, dry_run, eval_protocol, make_splits
+
+__all__ = ["METHODS", "SETUP_KEYS", "ADQStudy", "setup_from", "method_label", "summarise"]
+
+METHODS = ("full", "random", "graphcut", "dm", "dq", "adq", "adq_rs", "adq_ds")
+SETUP_KEYS = ("dataset", "pool_per_class", "val_fraction", "test_per_class", "split_seed", "extractor", "num_bins",
+              "scores", "evaluation", "tuning", "dm", "device")
+_LABELS = {"full": "full data", "random": "Random", "graphcut": "GraphCut", "dm": "DM", "dq": "DQ", "adq": "ADQ",
+           "adq_rs": "DQ + RS", "adq_ds": "DQ + DS"}
+
+
+# bin_scores' keyword arguments → the contrastive_head arguments they configure
+_HEAD_ARGS = {"head_epochs": "epochs", "head_batch_size": "batch_size", "tau": "tau", "head_lr": "lr",
+              "hidden_dim": "hidden_dim", "out_dim": "out_dim", "head_max_images": "max_images", "seed": "seed"}
+
+
+def _head_kwargs(score_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    return {_HEAD_ARGS[k]: v for k, v in score_kwargs.items() if k in _HEAD_ARGS}
+
+
+def setup_from(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The setup keys (:data:`SETUP_KEYS`) of a page's parameters, e.g. ``setup_from(globals())`` in a notebook."""
+    missing = [k for k in SETUP_KEYS if k not in namespace]
+    if missing:
+        raise ValueError(f"the page does not define the setup parameter(s) {missing}; every ADQ page declares "
+                         f"{list(SETUP_KEYS)}")
+    return {k: namespace[k] for k in SETUP_KEYS}
+
+
+def method_label(method: str) -> str:
+    """The name a table shows for ``method``."""
+    return _LABELS[check_choice("method", method, METHODS)]
+
+
+class ADQStudy:
+    """The shared state of the ADQ chapter for one setup (see the module docstring).
+
+    ``setup``: a mapping with exactly the keys of :data:`SETUP_KEYS` (a page passes its parameters);
+    ``archs``: ``{label: {"arch": name, **kwargs}}`` of the evaluation networks the page uses.
+    Everything is computed lazily and cached in ``cache`` (default: ``$DSCORE_CACHE``).
+    """
+
+    def __init__(self, setup: Mapping[str, Any], archs: Mapping[str, Mapping[str, Any]], *,
+                 cache: ArtifactCache | None = None, progress: bool = True):
+        missing = sorted(set(SETUP_KEYS) - set(setup))
+        unknown = sorted(set(setup) - set(SETUP_KEYS))
+        if missing or unknown:
+            raise ValueError(f"setup must have exactly the keys {list(SETUP_KEYS)}; missing {missing}, unknown {unknown}")
+        self.setup = dict(setup)
+        check_choice("dataset", setup["dataset"], list_datasets())
+        for key in ("pool_per_class", "test_per_class"):
+            if setup[key] is not None:
+                check_int(key, setup[key], low=2)
+        check_float("val_fraction", setup["val_fraction"], low=0.0, high=1.0, low_open=True, high_open=True)
+        check_int("split_seed", setup["split_seed"], low=0)
+        if setup["device"] != "auto":
+            check_choice("device", str(setup["device"]).split(":")[0], ("cpu", "cuda"))
+        self.archs: dict[str, ArchSpec] = arch_specs(archs)
+        self.device = resolve_device(None if setup["device"] == "auto" else setup["device"])
+        self.cache = as_cache(cache)
+        self.progress = progress
+        self.num_bins = check_int("num_bins", setup["num_bins"], low=1)
+        for key in ("extractor", "scores", "evaluation", "tuning", "dm"):
+            if not isinstance(setup[key], Mapping):
+                raise ValueError(f"setup[{key!r}]={setup[key]!r} must be a mapping")
+        self.extractor = dict(setup["extractor"])
+        self.scores_kwargs = dict(setup["scores"])
+        if dry_run():
+            self.extractor["epochs"] = 1
+            self.scores_kwargs["head_epochs"] = 1
+        evaluation = dict(setup["evaluation"])
+        #: every how many epochs the test set is also checked (the authors' best-of-checks; 0 = never)
+        self.check_every = check_int("evaluation['check_every']", evaluation.pop("check_every", 0), low=0)
+        self.protocol = eval_protocol(evaluation, base=PROTOCOLS["coreset"])
+        self.tuning = self._check_tuning(setup["tuning"])
+        self._splits: Splits | None = None
+        self._choice: dict[float, dict] = {}
+
+    # ------------------------------------------------------------------------------------- shared artefacts
+
+    def _check_tuning(self, tuning: Mapping[str, Any]) -> dict[str, Any]:
+        allowed = {"ratios", "betas", "temperatures", "seeds", "arch", "epochs", "batch_size", "lr", "choose"}
+        unknown = sorted(set(tuning) - allowed)
+        if unknown:
+            raise ValueError(f"tuning has unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+        t = {"ratios": (0.1, 0.2, 0.3), "betas": (0.3, 0.6, 0.9), "temperatures": (1.0, 2.0, 4.0, 8.0), "seeds": (0, 1, 2), "arch": None,
+             "epochs": self.protocol.epochs, "batch_size": self.protocol.batch_size, "lr": self.protocol.lr,
+             "choose": "within_noise", **tuning}
+        if t["arch"] is None:
+            t["arch"] = next(iter(self.archs))
+        if t["arch"] not in self.archs:
+            raise ValueError(f"tuning['arch']={t['arch']!r} is not one of the page's archs {list(self.archs)}")
+        t["ratios"] = tuple(check_float("tuning['ratios']", r, low=0.0, high=1.0, low_open=True) for r in t["ratios"])
+        if not t["ratios"]:
+            raise ValueError("tuning['ratios'] must list at least one keep ratio")
+        if dry_run():
+            t.update(epochs=1, betas=tuple(t["betas"])[:1], temperatures=tuple(t["temperatures"])[:1],
+                     seeds=tuple(t["seeds"])[:1])
+        return t
+
+    @property
+    def splits(self) -> Splits:
+        if self._splits is None:
+            s = self.setup
+            self._splits = make_splits(s["dataset"], pool_per_class=s["pool_per_class"], val_fraction=s["val_fraction"],
+                                       test_per_class=s["test_per_class"], seed=s["split_seed"])
+        return self._splits
+
+    def feature_net(self):
+        """DQ/ADQ's feature network, trained on the training part (cached)."""
+        return pipeline.feature_extractor(self.splits.train, device=self.device, cache=self.cache,
+                                          progress=self.progress, **self.extractor)
+
+    def bins(self) -> list[torch.Tensor]:
+        return pipeline.dataset_bins(self.splits.train, self.feature_net(), self.num_bins, device=self.device,
+                                     cache=self.cache, progress=self.progress)
+
+    def scores(self) -> dict[str, torch.Tensor]:
+        """RS, DS, IS (and the authors' cosine-proxy DS) per bin (cached)."""
+        return pipeline.bin_scores(self.splits.train, self.feature_net(), self.num_bins, device=self.device,
+                                   cache=self.cache, progress=self.progress, **self.scores_kwargs)
+
+    def gradient_features(self):
+        return pipeline.dataset_features(self.splits.train, self.feature_net(), device=self.device, cache=self.cache,
+                                         progress=self.progress)["gradient"]
+
+    def tuned_ratio(self, ratio: float) -> float:
+        """The tuned keep ratio whose (β, T) ADQ uses at ``ratio``: ``ratio`` itself when it is one of
+        ``tuning['ratios']``, else the nearest of them on a log scale (ties: the smaller)."""
+        ratio = check_float("ratio", ratio, low=0.0, high=1.0, low_open=True)
+        return min(self.tuning["ratios"], key=lambda r: (abs(math.log(r / ratio)), r))
+
+    def choice(self, ratio: float) -> dict[str, Any]:
+        """(β, T) for ADQ at ``ratio``, chosen on the validation split by :func:`dscore.quantize.pipeline.tune_adq`
+        at :meth:`tuned_ratio` (its full result: the grid of validation accuracies, the choice and why)."""
+        ratio = self.tuned_ratio(ratio)
+        if ratio not in self._choice:
+            t = self.tuning
+            spec = self.archs[t["arch"]]
+            s = self.setup
+            pool = self._pool()
+            self._choice[ratio] = pipeline.tune_adq(
+                pool, ratio, t["betas"], t["temperatures"], val_fraction=s["val_fraction"], split_seed=s["split_seed"],
+                seeds=t["seeds"], num_bins=self.num_bins, extractor=self.extractor, scores=self.scores_kwargs,
+                eval_arch=spec.name, eval_arch_kwargs=spec.kwargs, eval_epochs=t["epochs"],
+                eval_batch_size=t["batch_size"], eval_lr=t["lr"], choose=t["choose"], device=self.device,
+                cache=self.cache, progress=self.progress)
+        return self._choice[ratio]
+
+    def _pool(self):
+        """The training part and the validation part together, in the order train_val_split expects."""
+        from ..data import load_dataset, stratified_subset
+
+        s = self.setup
+        pool = load_dataset(s["dataset"], "train", progress=False)
+        per_class = s["pool_per_class"]
+        if dry_run():
+            per_class = min(per_class or 20, 20)
+        return pool if per_class is None else stratified_subset(pool, per_class, seed=s["split_seed"])
+
+    def bin_score_curves(self, extractor_seeds: Sequence[int]) -> pd.DataFrame:
+        """RS, DS, IS and the authors' cosine-proxy DS of every bin, for feature networks trained with each of
+        ``extractor_seeds`` (seed s also seeds the DS head and views), over all classes and per class.
+
+        Returns one row per (seed, scope, bin): ``seed, scope`` (``"all"`` or a class name), ``bin, size, rs, ds,
+        is, ds_proxy`` (``ds_proxy`` only for ``"all"``). The ``"all"`` rows are the cached
+        :func:`~dscore.quantize.pipeline.bin_scores`; per class, RS and DS are taken over each bin's members of
+        that class (DS with negatives from the same class), and IS = z(RS) + z(DS) over the bins of the class.
+        """
+        from ..quantize import importance_scores, representativeness_scores
+        from ..quantize.diversity import diversity_scores
+
+        train = self.splits.train
+        rows = []
+        for seed in extractor_seeds:
+            seed = check_int("extractor seed", seed, low=0)
+            net = pipeline.feature_extractor(train, device=self.device, cache=self.cache, progress=self.progress,
+                                             **{**self.extractor, "seed": seed})
+            bins = pipeline.dataset_bins(train, net, self.num_bins, device=self.device, cache=self.cache,
+                                         progress=self.progress)
+            score_kwargs = {**self.scores_kwargs, "seed": seed}
+            s = pipeline.bin_scores(train, net, self.num_bins, device=self.device, cache=self.cache,
+                                    progress=self.progress, **score_kwargs)
+            for k, b in enumerate(bins):
+                rows.append({"seed": seed, "scope": "all", "bin": k, "size": b.numel(), "rs": float(s["rs"][k]),
+                             "ds": float(s["ds"][k]), "is": float(s["is_"][k]),
+                             "ds_proxy": float(s["ds_cosine_proxy"][k])})
+            head = pipeline.contrastive_head(train, net, device=self.device, cache=self.cache, progress=self.progress,
+                                             **_head_kwargs(score_kwargs))
+            patch = score_kwargs.get("patch", 32)
+            for c, name in enumerate(train.classes):
+                sub = [b[train.labels[b] == c] for b in bins]
+                if min(x.numel() for x in sub) < 2:
+                    continue
+                rs = representativeness_scores(train.images, sub, patch)
+                ds = diversity_scores(net, head, train.images, sub, tau=score_kwargs.get("tau", 0.1), seed=seed,
+                                      device=self.device)
+                is_ = importance_scores(rs, ds)
+                for k, x in enumerate(sub):
+                    rows.append({"seed": seed, "scope": name, "bin": k, "size": x.numel(), "rs": float(rs[k]),
+                                 "ds": float(ds[k]), "is": float(is_[k]), "ds_proxy": float("nan")})
+        return pd.DataFrame(rows)
+
+    @staticmethod
+    def bin_shape_claims(curves: pd.DataFrame) -> list[dict[str, Any]]:
+        """The shape claims of Fig. 2 tested on :meth:`bin_score_curves` (all classes), one value per seed each:
+        RS falls (first half of the bins vs the second), DS rises (second half vs first), IS rises then falls
+        (the middle half of the bins vs the outer quarters)."""
+        from ..papers import adq as paper
+
+        overall = curves[curves.scope == "all"]
+        k = int(overall.bin.max()) + 1
+        if k < 4:
+            raise ValueError(f"the shape claims need at least 4 bins, got {k}")
+        half, quarter = k // 2, k // 4
+        middle = (overall.bin >= quarter) & (overall.bin < k - quarter)
+
+        def per_seed(mask, col):
+            return overall[mask].groupby("seed")[col].mean().sort_index().tolist()
+
+        early, late = overall.bin < half, overall.bin >= half
+        fig2 = paper.claim("importance-rise-fall")
+        return [
+            claim_row("DQ's premise: early bins are more representative (RS, first half − second half of the bins)",
+                      f"{fig2.source}: RS falls unevenly", per_seed(early, "rs"), per_seed(late, "rs"), scale=1.0,
+                      unit=""),
+            claim_row("DQ's premise: late bins are more diverse (DS, second half − first half of the bins)",
+                      f"{fig2.source}: DS rises unevenly", per_seed(late, "ds"), per_seed(early, "ds"), scale=1.0,
+                      unit=""),
+            claim_row("IS first rises, then falls (IS, middle half − outer quarters of the bins)",
+                      f"{fig2.source}: {fig2.text}", per_seed(middle, "is"), per_seed(~middle, "is"), scale=1.0,
+                      unit=""),
+        ]
+
+    def budgets_at(self, ratio: float, *, beta: float | None = None, temperature: float | None = None
+                   ) -> dict[str, Any]:
+        """Per-bin budgets and rates (budget / DQ's uniform budget) of ADQ at ``ratio`` with (β, T) (default:
+        the validation choice), beside DQ's."""
+        from ..quantize import bin_budgets
+        from ..select import budget_from_ratio
+
+        chosen = self.choice(ratio) if beta is None or temperature is None else {}
+        beta = chosen.get("beta", beta) if beta is None else beta
+        temperature = chosen.get("temperature", temperature) if temperature is None else temperature
+        sizes = [b.numel() for b in self.bins()]
+        m = budget_from_ratio(ratio, sum(sizes))
+        adq = bin_budgets(sizes, m, self.scores()["is_"] / temperature, beta=beta)
+        dq = bin_budgets(sizes, m)
+        return {"beta": beta, "temperature": temperature, "bin_sizes": sizes, "adq": adq.tolist(), "dq": dq.tolist(),
+                "rates": pipeline.bin_rates(sizes, adq)}
+
+    # ------------------------------------------------------------------------------------------ selections
+
+    def importance(self, method: str) -> torch.Tensor:
+        s = self.scores()
+        if method == "adq":
+            return s["is_"]
+        if method == "adq_rs":
+            return zscore(s["rs"])
+        if method == "adq_ds":
+            return zscore(s["ds"])
+        raise ValueError(f"method={method!r} has no importance score; allowed: adq, adq_rs, adq_ds")
+
+    def select(self, method: str, ratio: float, seed: int, *, beta: float | None = None,
+               temperature: float | None = None) -> dict[str, Any]:
+        """The compressed training set of ``method`` at keep ratio ``ratio`` with ``seed``.
+
+        Returns ``{"images", "labels", "indices" (None for DM), "budgets" (per bin, bin methods only),
+        "beta", "temperature"}``. For the ADQ methods (β, T) default to :meth:`choice` at ``ratio``.
+        """
+        check_choice("method", method, METHODS)
+        seed = check_int("seed", seed, low=0)
+        train = self.splits.train
+        if method == "full":
+            return {"images": train.images, "labels": train.labels, "indices": torch.arange(len(train)),
+                    "budgets": None, "beta": None, "temperature": None}
+        ratio = check_float("ratio", ratio, low=0.0, high=1.0, low_open=True)
+        out: dict[str, Any] = {"budgets": None, "beta": None, "temperature": None}
+        if method == "random":
+            idx = select_coreset("random", train.labels, ratio=ratio, seed=seed)
+        elif method == "graphcut":
+            idx = select_coreset("graphcut", train.labels, ratio=ratio, features=self.gradient_features())
+        elif method == "dm":
+            d = dict(self.setup["dm"])
+            if dry_run():
+                d["iterations"] = 1
+            images, labels, _ = dm_at_ratio(train, ratio, seed=seed, device=self.device, cache=self.cache,
+                                            progress=self.progress, **d)
+            return {**out, "images": images, "labels": labels, "indices": None}
+        else:
+            if method == "dq":
+                beta, temperature, importance = 0.0, 1.0, self.scores()["is_"]
+            else:
+                if beta is None or temperature is None:
+                    chosen = self.choice(ratio)
+                    beta = chosen["beta"] if beta is None else beta
+                    temperature = chosen["temperature"] if temperature is None else temperature
+                importance = self.importance(method)
+            idx, budgets = adq_select(self.bins(), train.labels, ratio, importance, beta=beta, temperature=temperature,
+                                      seed=seed, return_budgets=True)
+            out.update(budgets=budgets.tolist(), beta=beta, temperature=temperature)
+        idx = idx.cpu()
+        return {**out, "images": train.images[idx], "labels": train.labels[idx], "indices": idx}
+
+    # ------------------------------------------------------------------------------------------ evaluation
+
+    def run(self, method: str, ratio: float, arch: str, seed: int, *, split: str = "test", **select_kwargs
+            ) -> dict[str, Any]:
+        """Train ``arch`` (a label of the page's archs) on :meth:`select`'s set and score it on ``split``
+        (``"test"``, or ``"val"`` while tuning); cached per (set, arch, protocol, seed)."""
+        check_choice("arch", arch, self.archs)
+        check_choice("split", split, ("test", "val"))
+        spec = self.archs[arch]
+        chosen = self.select(method, ratio, seed, **select_kwargs)
+        evaluation = self.splits.test if split == "test" else self.splits.val
+        out = evaluate_cached(chosen["images"], chosen["labels"], evaluation, arch=spec.name, arch_kwargs=spec.kwargs,
+                              protocol=self.protocol, seed=seed, eval_every=self.check_every, device=self.device,
+                              cache=self.cache)
+        return {**out, "method": method, "ratio": 1.0 if method == "full" else ratio, "arch": arch, "split": split,
+                "beta": chosen["beta"], "temperature": chosen["temperature"], "budgets": chosen["budgets"]}
+
+    def grid(self, methods: Sequence[str], ratios: Sequence[float], archs: Sequence[str], seeds: Sequence[int], *,
+             split: str = "test", **select_kwargs) -> pd.DataFrame:
+        """One row per (method, ratio, arch, seed) run: ``method, ratio, arch, seed, acc, best_of_checks,
+        seconds, num_train``. ``full`` is run once per (arch, seed) whatever ``ratios`` holds."""
+        cells = []
+        for arch in archs:
+            for method in methods:
+                for ratio in ([1.0] if method == "full" else ratios):
+                    for seed in seeds:
+                        cells.append((method, ratio, arch, seed))
+        rows = []
+        for method, ratio, arch, seed in tqdm(cells, desc="runs", disable=not self.progress):
+            r = self.run(method, ratio, arch, seed, split=split, **select_kwargs)
+            rows.append({k: r[k] for k in ("method", "ratio", "arch", "seed", "acc", "best_of_checks", "seconds",
+                                             "num_train")})
+        return pd.DataFrame(rows)
+
+    # ---------------------------------------------------------------------------------------- descriptions
+
+    def describe(self) -> dict[str, Any]:
+        """What this study ran at, for the page banner."""
+        p = self.protocol
+        return {"data": self.splits.describe(), "bins": self.num_bins,
+                "evaluation": f"{p.epochs} epochs, batch {p.batch_size}, lr {p.lr} ({p.schedule}), {p.augment}",
+                "device": str(self.device), "archs": ", ".join(f"{k} = {v.name}{dict(v.kwargs) or ''}"
+                                                              for k, v in self.archs.items())}
+
+
+def summarise(df: pd.DataFrame, by: Sequence[str] = ("method", "ratio", "arch")) -> pd.DataFrame:
+    """Mean ± sample std of the final accuracy (and of the best-of-checks) per group of :meth:`ADQStudy.grid` rows."""
+    out = []
+    for key, g in df.groupby(list(by), sort=False):
+        s = summarise_runs(g.to_dict("records"))
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        row.update(mean=s["mean"], std=s["std"], n=s["n"], accs=s["accs"])
+        if "best_mean" in s:
+            row.update(best_mean=s["best_mean"], best_std=s["best_std"])
+        out.append(row)
+    return pd.DataFrame(out)

@@ -1,0 +1,146 @@
+"""Pieces shared by the chapters' studies: data splits, the dry-run switch, page timing, result grids."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..data import ImageDataset, list_datasets, load_dataset, stratified_subset
+from ..models import list_models, model_kwargs
+from ..train import TrainProtocol
+from ..utils import check_choice, check_float, check_int
+
+__all__ = ["DRY_RUN_ENV", "dry_run", "Splits", "make_splits", "ArchSpec", "arch_specs", "eval_protocol",
+           "PageClock", "claim_row"]
+
+#: ``DSCORE_DRY_RUN=1`` shrinks every study to one tiny step (a handful of images, one epoch, one iteration) so
+#: that a profile's parameters can be checked end to end on a CPU in seconds; the numbers mean nothing then.
+DRY_RUN_ENV = "DSCORE_DRY_RUN"
+
+
+def dry_run() -> bool:
+    """True when :data:`DRY_RUN_ENV` is set to a non-empty value other than ``0``."""
+    return os.environ.get(DRY_RUN_ENV, "") not in ("", "0")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The three sets a study uses: ``train`` (what is compressed), ``val`` (what tuning scores on; carved
+    from the training split, class-stratified, disjoint from ``train``) and ``test`` (scores only what was
+    already chosen)."""
+
+    train: ImageDataset
+    val: ImageDataset
+    test: ImageDataset
+
+    def describe(self) -> str:
+        return (f"{self.train.name}: {len(self.train)} training images ({len(self.train) // self.train.num_classes} "
+                f"per class), {len(self.val)} validation images carved from the training split, "
+                f"{len(self.test)} test images")
+
+
+def make_splits(dataset: str, *, pool_per_class: int | None, val_fraction: float, test_per_class: int | None,
+                seed: int = 0) -> Splits:
+    """Load ``dataset`` and cut it into train / val / test.
+
+    The pool is ``pool_per_class`` random training images per class (None: the whole training split); a
+    class-stratified ``val_fraction`` of the pool becomes the validation split
+    (:func:`dscore.data.train_val_split`), the rest the training set. ``test_per_class`` random test images
+    per class (None: the whole test split). Same arguments → same splits. Under a dry run every part is
+    capped to a few images per class.
+    """
+    from ..data import train_val_split
+
+    check_choice("dataset", dataset, list_datasets())
+    if pool_per_class is not None:
+        pool_per_class = check_int("pool_per_class", pool_per_class, low=2)
+    if test_per_class is not None:
+        test_per_class = check_int("test_per_class", test_per_class, low=1)
+    val_fraction = check_float("val_fraction", val_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
+    seed = check_int("seed", seed, low=0)
+    if dry_run():
+        pool_per_class = min(pool_per_class or 20, 20)
+        test_per_class = min(test_per_class or 10, 10)
+    train = load_dataset(dataset, "train", progress=False)
+    test = load_dataset(dataset, "test", progress=False)
+    if pool_per_class is not None:
+        train = stratified_subset(train, pool_per_class, seed=seed)
+    if test_per_class is not None:
+        test = stratified_subset(test, test_per_class, seed=seed)
+    train, val = train_val_split(train, val_fraction, seed)
+    return Splits(train=train, val=val, test=test)
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """An evaluation architecture: a registry ``name`` of :func:`dscore.models.create_model`, its keyword
+    arguments and the label a table shows (e.g. ``"ResNet-18 (width 16)"``)."""
+
+    name: str
+    kwargs: Mapping[str, Any]
+    label: str
+
+
+def arch_specs(archs: Mapping[str, Mapping[str, Any]]) -> dict[str, ArchSpec]:
+    """Parse a page's ``archs`` parameter: ``{label: {"arch": name, **kwargs}}`` → ``{label: ArchSpec}``.
+
+    Raises ValueError naming the label for an unknown architecture or keyword argument.
+    """
+    if not isinstance(archs, Mapping) or not archs:
+        raise ValueError(f"archs={archs!r} must be a non-empty mapping label -> {{'arch': name, ...kwargs}}")
+    out = {}
+    for label, spec in archs.items():
+        if not isinstance(spec, Mapping) or "arch" not in spec:
+            raise ValueError(f"archs[{label!r}]={spec!r} must be a mapping with an 'arch' key")
+        name = spec["arch"]
+        check_choice(f"archs[{label!r}]['arch']", name, list_models())
+        kwargs = {k: v for k, v in spec.items() if k != "arch"}
+        unknown = sorted(set(kwargs) - set(model_kwargs(name)))
+        if unknown:
+            raise ValueError(f"archs[{label!r}] has unknown key(s) {unknown} for {name!r}; "
+                             f"allowed: {', '.join(model_kwargs(name)) or 'none'}")
+        out[str(label)] = ArchSpec(name=name, kwargs=dict(kwargs), label=str(label))
+    return out
+
+
+def eval_protocol(settings: Mapping[str, Any], *, base: TrainProtocol) -> TrainProtocol:
+    """``base`` with the page's evaluation ``settings`` (protocol fields such as ``epochs``, ``lr``,
+    ``batch_size``) applied; one epoch under a dry run."""
+    if not isinstance(settings, Mapping):
+        raise ValueError(f"evaluation settings {settings!r} must be a mapping of protocol fields")
+    proto = base.replace(**dict(settings))
+    return proto.replace(epochs=1) if dry_run() else proto
+
+
+class PageClock:
+    """Wall time of a page: ``clock = PageClock("adq_bins")`` at the top, ``clock.done()`` at the end prints
+    and returns the seconds (and glues them as ``<name>_seconds`` for the reproducing page)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.start = time.perf_counter()
+
+    def done(self) -> float:
+        from ..report import glue
+
+        seconds = time.perf_counter() - self.start
+        glue(f"{self.name}_seconds", round(seconds, 1))
+        print(f"page {self.name}: {seconds:.1f} s wall time")
+        return seconds
+
+
+def claim_row(claim: str, paper: str, ours_a, ours_b, *, claim_sign: int = +1, scale: float = 100.0,
+              unit: str = "points", claimed_diff: float | None = None) -> dict[str, Any]:
+    """One row of a page's claims table: the paper's statement, what the paper reports, our difference
+    mean(A) − mean(B) over seeds with its 95% interval, and the verdict of :func:`dscore.report.verdict`.
+
+    ``ours_a``/``ours_b``: per-seed values (accuracies in [0, 1] are shown ×``scale`` in ``unit``);
+    ``claimed_diff``: the paper's A − B in the same units as ``ours_*`` (checked against our interval).
+    """
+    from ..report import verdict
+
+    v = verdict(ours_a, ours_b, claim_sign=claim_sign, claimed_diff=claimed_diff)
+    ci = "" if v.ci is None else f" [{v.ci[0] * scale:+.2f}, {v.ci[1] * scale:+.2f}]"
+    return {"claim": claim, "paper": paper, "ours (A − B)": f"{v.diff * scale:+.2f}{ci} {unit}".strip(),
+            "seeds": f"{v.n_a} / {v.n_b}", "verdict": v.verdict, "why": v.reason}
