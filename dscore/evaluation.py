@@ -80,8 +80,7 @@ def evaluate_cached(train_images: torch.Tensor, train_labels: torch.Tensor, eval
                                      test=(evaluation.images, evaluation.labels), device=dev, seed=seed,
                                      progress=progress, eval_every=eval_every)
         checks = [[int(h["epoch"]), float(h["test_acc"])] for h in result.history if "test_acc" in h]
-        return {"acc": float(result.final_test_acc), "checks": checks,
-                "best_of_checks": max(a for _, a in checks) if eval_every and checks else None,
+        return {"acc": float(result.final_test_acc), "checks": checks, "best_of_checks": result.best_of_checks,
                 "seconds": float(result.seconds), "num_train": int(train_images.shape[0])}
 
     value = store.get_or_compute("evaluation", key, compute, version=code_version())

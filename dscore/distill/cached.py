@@ -67,7 +67,8 @@ def dm_at_ratio(dataset, ratio: float, *, iterations: int | None = None, seed: i
     ``n_min`` the smallest class (on balanced data ``ipc · C = round(ratio · N)`` up to rounding).
     Hyper-parameters are :func:`dscore.distill.default_config` ("dm") with ``iterations`` (default:
     the paper's 20 000) and any other ``overrides``; the run is :func:`distill_cached`.
-    Returns (images (C·ipc, ch, H, W) in [0, 1], labels, report).
+    Returns (images (C·ipc, ch, H, W), labels, report). As in the authors' DM code the images are not
+    clamped to [0, 1] (pass ``clamp=True`` to clamp them).
     """
     ratio = check_float("ratio", ratio, low=0.0, high=1.0, low_open=True)
     seed = check_int("seed", seed, low=0)
