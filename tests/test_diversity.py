@@ -13,9 +13,13 @@ from dscore.models import create_model
 from dscore.quantize import importance_scores, representativeness_scores
 from dscore.quantize.diversity import (
     ContrastiveHead,
+    ProxyHead,
     adq_scores,
     contrastive_views,
     cosine_proxy_diversity,
+    cosine_proxy_from_views,
+    random_resized_crop_boxes,
+    random_resized_crop_flip,
     diversity_from_embeddings,
     diversity_scores,
     feature_dim,
@@ -260,20 +264,97 @@ def test_head_outputs_unit_vectors():
 
 # ------------------------------------------------------------------------------------ cosine proxy
 
-def test_cosine_proxy_matches_naive():
-    e = rand(40, 10, 5)
-    bins = [torch.tensor([0, 2, 4, 9]), torch.tensor([1, 3]), torch.tensor([5, 6, 7, 8])]
-    got = cosine_proxy_diversity(e, bins)
+def test_crop_boxes_follow_torchvisions_rule():
+    boxes = random_resized_crop_boxes(4000, 20, 20, torch.Generator().manual_seed(0))
+    top, left, h, w = boxes.T
+    assert bool((top >= 0).all() and (left >= 0).all() and (top + h <= 20).all() and (left + w <= 20).all())
+    area = (h * w).double() / 400
+    # rounding of w and h moves the area and aspect a little beyond the nominal bounds
+    assert float(area.min()) >= 0.05 and float(area.max()) <= 1.0 and float(area.min()) < 0.15
+    aspect = w.double() / h.double()
+    assert float(aspect.min()) >= 0.6 and float(aspect.max()) <= 1.6
+    assert len({tuple(b) for b in boxes.tolist()}) > 500
+    again = random_resized_crop_boxes(4000, 20, 20, torch.Generator().manual_seed(0))
+    assert torch.equal(boxes, again)
+    # no candidate fits (scale > 1 of a tall ratio) → torchvision's centred fallback
+    fallback = random_resized_crop_boxes(3, 10, 10, torch.Generator().manual_seed(0), scale=(5.0, 6.0))
+    assert fallback.tolist() == [[0, 0, 10, 10]] * 3
+
+
+def test_resized_crop_flip_matches_per_image_interpolate():
+    x = rand(1, 5, 2, 9, 7)
+    gen = torch.Generator().manual_seed(3)
+    got = random_resized_crop_flip(x, gen)
+    ref_gen = torch.Generator().manual_seed(3)
+    boxes = random_resized_crop_boxes(5, 9, 7, ref_gen)
+    flips = torch.rand(5, generator=ref_gen, dtype=torch.float64) < 0.5
+    for i, (t, l, h, w) in enumerate(boxes.tolist()):
+        crop = x[i:i + 1, :, t:t + h, l:l + w]
+        want = torch.nn.functional.interpolate(crop, size=(9, 7), mode="bilinear", align_corners=False)[0]
+        if flips[i]:
+            want = want.flip(-1)
+        assert torch.allclose(got[i], want, atol=1e-5), i
+    full = random_resized_crop_flip(x, torch.Generator().manual_seed(0), scale=(1.0, 1.0), ratio=(7 / 9, 7 / 9),
+                                    flip_p=0.0)
+    assert torch.allclose(full, x, atol=1e-6)
+
+
+def naive_proxy(e: torch.Tensor) -> float:
+    """1 / mean of the full Gram matrix of L2-normalised rows, the diagonal included."""
+    rows = [r.double() / r.double().norm() for r in e]
+    gram = [[float(a @ b) for b in rows] for a in rows]
+    return 1.0 / (sum(map(sum, gram)) / len(rows) ** 2)
+
+
+def test_cosine_proxy_from_views_matches_naive():
+    z1, z2 = randn(0, 12, 5), randn(1, 12, 5) + 0.5
+    bins = [torch.tensor([0, 2, 4, 9]), torch.tensor([1]), torch.tensor([3, 5, 6, 7, 8, 10, 11])]
+    got = cosine_proxy_from_views(z1, z2, bins)
     for k, b in enumerate(bins):
-        cosines = [float(torch.nn.functional.cosine_similarity(e[i].double(), e[j].double(), dim=0))
-                   for i in b.tolist() for j in b.tolist() if i != j]
-        assert got[k].item() == pytest.approx(len(cosines) / sum(cosines), rel=1e-9)
+        e = torch.cat([z1[b], z2[b]])
+        assert got[k].item() == pytest.approx(naive_proxy(e), rel=1e-9)
+    assert got[1].item() == pytest.approx(1.0 / ((1 + float(torch.nn.functional.cosine_similarity(
+        z1[1], z2[1], dim=0))) / 2), rel=1e-6)
 
 
-def test_cosine_proxy_handles_zero_rows_as_cosine_zero():
-    e = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
-    # pairs: (0,1) cos 1, the four pairs with the zero row cos 0 → mean 2/6
-    assert cosine_proxy_diversity(e, [torch.arange(3)]).item() == pytest.approx(3.0)
+def test_cosine_proxy_is_the_authors_quantity_on_a_tiny_net(tiny_net):
+    images = rand(2, 10, 1, 16, 16)
+    bins = [torch.tensor([0, 3, 5]), torch.tensor([1, 2, 4, 6, 7, 8, 9])]
+    got = cosine_proxy_diversity(tiny_net, images, bins, seed=4, batch_size=4, device="cpu")
+    # reference: the same seeded head and the same view stream, one image at a time
+    head = ProxyHead.for_model(tiny_net, seed=4)
+    d = tiny_net.embed(images[:1]).shape[1]
+    assert (head.in_dim, head.hidden_dim, head.out_dim) == (d, d, 128)
+    gen = torch.Generator().manual_seed(5)
+    views = {}
+    for start in range(0, 10, 4):
+        batch = images[start:start + 4]
+        v1, v2 = random_resized_crop_flip(batch, gen), random_resized_crop_flip(batch, gen)
+        for j in range(batch.shape[0]):
+            with torch.no_grad():
+                views[start + j] = [head(tiny_net.embed(v[j:j + 1]))[0] for v in (v1, v2)]
+    for k, b in enumerate(bins):
+        e = torch.stack([z for i in b.tolist() for z in views[i]])
+        assert got[k].item() == pytest.approx(naive_proxy(e), rel=1e-5)
+    again = cosine_proxy_diversity(tiny_net, images, bins, seed=4, batch_size=4, device="cpu")
+    assert torch.equal(got, again)
+    other = cosine_proxy_diversity(tiny_net, images, bins, seed=5, batch_size=4, device="cpu")
+    assert not torch.equal(got, other)
+    # constant images: every crop and flip of them is the same image, so the proxy is exactly 1
+    flat = cosine_proxy_diversity(tiny_net, torch.full((4, 1, 16, 16), 0.5), [torch.arange(4)], device="cpu")
+    assert flat.item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_cosine_proxy_rejects_bad_input(tiny_net):
+    images = rand(2, 4, 1, 16, 16)
+    with pytest.raises(ValueError, match="seed"):
+        cosine_proxy_diversity(tiny_net, images, [torch.arange(4)], seed=-1)
+    with pytest.raises(ValueError, match="images"):
+        cosine_proxy_diversity(tiny_net, images[0], [torch.arange(4)])
+    with pytest.raises(ValueError):
+        cosine_proxy_diversity(tiny_net, images, [torch.tensor([0, 9])])
+    with pytest.raises(ValueError, match="z1"):
+        cosine_proxy_from_views(randn(0, 3, 2), randn(0, 3, 3), [torch.arange(3)])
 
 
 # ---------------------------------------------------------------------------------------- bundle

@@ -14,7 +14,8 @@ and Nᵢ the other members (negatives):
 
 (:func:`diversity_scores`, :func:`diversity_from_embeddings`). Higher means the members are easier to
 tell apart, i.e. more diverse. :func:`cosine_proxy_diversity` is the authors' released diagnostic
-(1 / mean pairwise cosine), kept for comparison only. :func:`adq_scores` bundles RS, DS and IS.
+(an untrained head on two random-resized-crop views per member, 1 / mean of the view Gram matrix),
+kept for comparison only. :func:`adq_scores` bundles RS, DS and IS.
 """
 from __future__ import annotations
 
@@ -44,6 +45,11 @@ __all__ = [
     "project",
     "diversity_from_embeddings",
     "diversity_scores",
+    "random_resized_crop_boxes",
+    "random_resized_crop_flip",
+    "ProxyHead",
+    "embedding_dim",
+    "cosine_proxy_from_views",
     "cosine_proxy_diversity",
     "adq_scores",
 ]
@@ -449,26 +455,192 @@ def diversity_scores(model: nn.Module, head: ContrastiveHead, images: torch.Tens
                                      seed=seed, chunk_size=chunk_size)
 
 
-def cosine_proxy_diversity(embeddings: torch.Tensor, bins: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The authors' released diversity diagnostic: ``1 / mean_{i≠j∈B} cos(eᵢ, eⱼ)`` per bin. (K,) float64.
+def random_resized_crop_boxes(n: int, height: int, width: int, generator: torch.Generator | None = None, *,
+                              scale: tuple[float, float] = (0.08, 1.0),
+                              ratio: tuple[float, float] = (3 / 4, 4 / 3), attempts: int = 10) -> torch.Tensor:
+    """Crop boxes of torchvision's ``RandomResizedCrop`` rule, drawn for ``n`` images at once: (n, 4) int64
+    rows ``(top, left, h, w)``.
 
-    With unit rows uᵢ (zero rows stay zero, cosine 0), ``Σ_{i≠j} uᵢ·uⱼ = ‖Σᵢ uᵢ‖² − Σᵢ ‖uᵢ‖²``, so the
-    mean over the |B|(|B|−1) ordered pairs costs O(|B|·d) — no |B|×|B| matrix. Bins need >= 2
-    members. The value is ±inf when the mean cosine is 0 and negative when it is negative (possible
-    only for embeddings with negative entries); it is a diagnostic, not the DS used for sampling.
+    Per image, up to ``attempts`` candidates: area ``A·U(scale)`` (A = height·width), aspect
+    ``exp(U(log ratio))``, ``w = round(sqrt(area·aspect))``, ``h = round(sqrt(area/aspect))``; the first
+    candidate with ``0 < h <= height`` and ``0 < w <= width`` is placed at a uniform integer offset.
+    Without one, the fallback is torchvision's: the largest centred box whose aspect is clamped into
+    ``ratio``. Randomness only from ``generator`` (CPU). Vectorised, O(n·attempts).
     """
-    if not torch.is_tensor(embeddings) or embeddings.dim() != 2:
-        raise ValueError(f"embeddings must be a tensor of shape (N, d), got "
-                         f"{tuple(embeddings.shape) if torch.is_tensor(embeddings) else type(embeddings).__name__}")
-    bins = _check_bin_list(bins, embeddings.shape[0], min_size=2)
-    unit = as_unit_rows(embeddings.double())
+    n = check_int("n", n, low=0)
+    height, width = check_int("height", height, low=1), check_int("width", width, low=1)
+    attempts = check_int("attempts", attempts, low=1)
+    lo_s, hi_s = (check_float("scale", v, low=0.0, low_open=True) for v in scale)
+    lo_r, hi_r = (check_float("ratio", v, low=0.0, low_open=True) for v in ratio)
+    if lo_s > hi_s or lo_r > hi_r:
+        raise ValueError(f"scale={scale} and ratio={ratio} must be (low, high) with low <= high")
+    u = torch.rand(n, attempts, 4, generator=generator, dtype=torch.float64)
+    area = height * width * (lo_s + (hi_s - lo_s) * u[..., 0])
+    aspect = torch.exp(math.log(lo_r) + (math.log(hi_r) - math.log(lo_r)) * u[..., 1])
+    w = torch.round(torch.sqrt(area * aspect)).long()
+    h = torch.round(torch.sqrt(area / aspect)).long()
+    ok = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    first = torch.argmax(ok.long(), dim=1)                      # index of the first valid attempt (0 if none)
+    rows = torch.arange(n)
+    h, w, ok_any = h[rows, first], w[rows, first], ok.any(dim=1)
+    top = torch.floor(u[rows, first, 2] * (height - h + 1).clamp(min=1)).long()
+    left = torch.floor(u[rows, first, 3] * (width - w + 1).clamp(min=1)).long()
+    in_ratio = width / height
+    if in_ratio < lo_r:
+        fw, fh = width, int(round(width / lo_r))
+    elif in_ratio > hi_r:
+        fh, fw = height, int(round(height * hi_r))
+    else:
+        fw, fh = width, height
+    h = torch.where(ok_any, h, torch.full_like(h, fh))
+    w = torch.where(ok_any, w, torch.full_like(w, fw))
+    top = torch.where(ok_any, top, torch.full_like(top, (height - fh) // 2))
+    left = torch.where(ok_any, left, torch.full_like(left, (width - fw) // 2))
+    return torch.stack([top, left, h, w], dim=1)
+
+
+def _resize_matrix(start: torch.Tensor, length: torch.Tensor, size_in: int, size_out: int,
+                   dtype: torch.dtype, device) -> torch.Tensor:
+    """(n, size_out, size_in) bilinear weights of ``F.interpolate(align_corners=False)`` on [start, start+length)."""
+    j = torch.arange(size_out, device=device, dtype=torch.float64)
+    length_f = length.to(device, torch.float64).unsqueeze(1)
+    src = ((j + 0.5) * length_f / size_out - 0.5).clamp(min=0.0)              # inside the crop
+    i0 = torch.floor(src).long()
+    i0 = torch.minimum(i0, length.to(device).unsqueeze(1) - 1)
+    i1 = torch.minimum(i0 + 1, length.to(device).unsqueeze(1) - 1)
+    frac = (src - i0.double()).clamp(0.0, 1.0)
+    off = start.to(device).unsqueeze(1)
+    out = torch.zeros(start.shape[0], size_out, size_in, dtype=torch.float64, device=device)
+    out.scatter_add_(2, (i0 + off).unsqueeze(2), (1.0 - frac).unsqueeze(2))
+    out.scatter_add_(2, (i1 + off).unsqueeze(2), frac.unsqueeze(2))
+    return out.to(dtype)
+
+
+def random_resized_crop_flip(x: torch.Tensor, generator: torch.Generator | None = None, *,
+                             scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                             flip_p: float = 0.5) -> torch.Tensor:
+    """The authors' diversity views: torchvision's ``RandomResizedCrop(size = input size)`` (default
+    scale 0.08–1, aspect 3/4–4/3) followed by ``RandomHorizontalFlip(flip_p)``, for a batch at once.
+
+    ``x``: (N, C, H, W) → (N, C, H, W). Boxes from :func:`random_resized_crop_boxes`; each box is
+    resized back to H×W with bilinear interpolation exactly as ``F.interpolate(crop, (H, W),
+    mode="bilinear", align_corners=False)`` (crops never exceed the image, so this only upsamples and
+    antialiasing does not apply), as two batched matrix products; then a flip per image with
+    probability ``flip_p``. Randomness only from ``generator`` (CPU): boxes first, then flips.
+    """
+    if not torch.is_tensor(x) or x.dim() != 4 or not x.is_floating_point():
+        raise ValueError(f"x must be a float tensor of shape (N, C, H, W), got "
+                         f"{tuple(x.shape) if torch.is_tensor(x) else type(x).__name__}")
+    flip_p = check_float("flip_p", flip_p, low=0.0, high=1.0)
+    n, _, hgt, wid = x.shape
+    boxes = random_resized_crop_boxes(n, hgt, wid, generator, scale=scale, ratio=ratio)
+    flips = torch.rand(n, generator=generator, dtype=torch.float64) < flip_p
+    if n == 0:
+        return x.clone()
+    ry = _resize_matrix(boxes[:, 0], boxes[:, 2], hgt, hgt, x.dtype, x.device)          # (n, H, H)
+    rx = _resize_matrix(boxes[:, 1], boxes[:, 3], wid, wid, x.dtype, x.device)          # (n, W, W)
+    rx = torch.where(flips.to(x.device).view(n, 1, 1), rx.flip(1), rx)
+    return torch.einsum("nij,ncjk,nlk->ncil", ry, x, rx)
+
+
+class ProxyHead(ContrastiveHead):
+    """The authors' untrained diversity head: ``Linear(d, d) → ReLU → Linear(d, out_dim)``, L2-normalised
+    output, on the feature network's penultimate embedding (d = its width; 512→512→128 for their
+    ResNet-18). Never trained; :meth:`for_model` seeds its initialisation."""
+
+    @classmethod
+    def for_model(cls, model: nn.Module, *, hidden_dim: int | None = None, out_dim: int = 128,
+                  seed: int | None = 0) -> "ProxyHead":
+        in_dim = embedding_dim(model)
+        hidden = in_dim if hidden_dim is None else check_int("hidden_dim", hidden_dim, low=1)
+        if seed is None:
+            return cls(in_dim, hidden_dim=hidden, out_dim=out_dim)
+        seed = check_int("seed", seed, low=0)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return cls(in_dim, hidden_dim=hidden, out_dim=out_dim)
+
+
+@torch.no_grad()
+def embedding_dim(model: nn.Module) -> int:
+    """Width of ``model.embed`` from one probe forward of two zero images (a dscore model)."""
+    shape = (getattr(model, "in_channels", None), getattr(model, "image_size", None))
+    if not all(isinstance(v, int) for v in shape) or not hasattr(model, "embed"):
+        raise ValueError("model must be a dscore model (embed(), in_channels, image_size) to size the head")
+    param = next(iter(model.parameters()), None)
+    device = param.device if param is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        return int(model.embed(torch.zeros(2, shape[0], shape[1], shape[1], device=device)).shape[1])
+    finally:
+        model.train(was_training)
+
+
+def cosine_proxy_from_views(z1: torch.Tensor, z2: torch.Tensor, bins: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``1 / mean(E·Eᵀ)`` per bin, ``E`` = the 2|B| rows ``z1[B] ∪ z2[B]`` L2-normalised, the diagonal included.
+
+    ``z1``, ``z2``: (N, d) head outputs of the two views of every image. With unit rows the sum of
+    all (2|B|)² entries of ``E·Eᵀ`` is ``‖Σ_rows E‖²``, so a bin costs O(|B|·d) — no matrix. Zero rows
+    stay zero. The mean is positive unless the views cancel out (then ±inf). (K,) float64 on CPU.
+    """
+    if z1.dim() != 2 or z2.shape != z1.shape:
+        raise ValueError(f"z1 and z2 must both be (N, d); got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    bins = [b.cpu() for b in check_bins(bins, z1.shape[0], min_size=1, distinct=True)]
+    u1, u2 = as_unit_rows(z1.double().cpu()), as_unit_rows(z2.double().cpu())
     out = []
     for b in bins:
-        u = unit.index_select(0, b.to(unit.device))
-        pair_sum = u.sum(dim=0).pow(2).sum() - u.pow(2).sum()
-        mean_cos = pair_sum / (b.numel() * (b.numel() - 1))
-        out.append(1.0 / mean_cos)
-    return torch.stack(out).cpu()
+        total = u1.index_select(0, b).sum(dim=0) + u2.index_select(0, b).sum(dim=0)
+        out.append(1.0 / (total.pow(2).sum() / (2 * b.numel()) ** 2))
+    return torch.stack(out)
+
+
+@torch.no_grad()
+def cosine_proxy_diversity(model: nn.Module, images: torch.Tensor, bins: Sequence[torch.Tensor], *,
+                           head: ContrastiveHead | None = None, out_dim: int = 128, seed: int = 0,
+                           batch_size: int = 256, device=None, progress: bool = False) -> torch.Tensor:
+    """The authors' released diversity diagnostic per bin (a diagnostic: sampling uses :func:`diversity_scores`).
+
+    As the ADQ authors' script: an untrained, seeded MLP head (:class:`ProxyHead`, d→d→``out_dim``,
+    L2-normalised; ``head`` overrides it) on the frozen feature network's penultimate embeddings of
+    two random views of every bin member — :func:`random_resized_crop_flip` (crop scale 0.08–1,
+    flip) — and ``DS_proxy(B) = 1 / mean(E·Eᵀ)`` over all 2|B| views, the diagonal included
+    (:func:`cosine_proxy_from_views`). Their script seeds neither the head nor the views; here
+    ``seed`` fixes both (head init from ``seed``, views from a CPU generator seeded with ``seed + 1``,
+    drawn batch by batch in ascending image order: first view then second view). Higher = the views
+    of the bin point in more different directions. (K,) float64 on CPU.
+    Cost: 2 forward passes per binned image.
+    """
+    _check_images(images)
+    out_dim = check_int("out_dim", out_dim, low=1)
+    seed = check_int("seed", seed, low=0)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    bins = _check_bin_list(bins, images.shape[0], min_size=1)
+    if head is None:
+        head = ProxyHead.for_model(model, out_dim=out_dim, seed=seed)
+    if not isinstance(head, ContrastiveHead):
+        raise ValueError(f"head must be a ContrastiveHead/ProxyHead, got {type(head).__name__}")
+    dev = resolve_device(device)
+    needed = torch.unique(torch.cat(bins))
+    gen = make_generator(seed + 1)
+    modes = (model.training, head.training)
+    model.to(dev).eval()
+    head.to(dev).eval()
+    z1, z2 = [], []
+    try:
+        for start in tqdm(range(0, needed.numel(), batch_size), desc="cosine proxy", disable=not progress,
+                          leave=False):
+            x = images.index_select(0, needed[start:start + batch_size].to(images.device)).float().cpu()
+            for views, store in ((random_resized_crop_flip(x, gen), z1), (random_resized_crop_flip(x, gen), z2)):
+                with autocast(dev):
+                    emb = model.embed(_to_input(views, dev))
+                store.append(head(emb.float()).cpu())
+    finally:
+        model.train(modes[0])
+        head.train(modes[1])
+    local = torch.full((images.shape[0],), -1, dtype=torch.long)
+    local[needed] = torch.arange(needed.numel())
+    return cosine_proxy_from_views(torch.cat(z1), torch.cat(z2), [local[b] for b in bins])
 
 
 def adq_scores(images: torch.Tensor, bins: Sequence[torch.Tensor], model: nn.Module, head: ContrastiveHead, *,
