@@ -107,6 +107,7 @@ def test_sizes_sum_to_the_rounded_budget(ratio, digits, shared_cache):
     ({"scores": {"tau": 0.0}}, "tau"), ({"ratio": 1e-6}, "ratio"),
     ({"extractor": {"epoch": 1}}, "unknown"), ({"extractor": {"arch_kwargs": {"widht": 8}}}, "widht"), ({"scores": {"head_epoch": 1}}, "unknown"),
     ({"extractor": {"seed": 0}, "model": torch.nn.Linear(2, 2)}, "model"),
+    ({"extractor": {"head": "frozen"}}, "head"),
 ])
 def test_bad_arguments_fail_before_any_work(kwargs, word, calls):
     args = dict(ratio=0.2, num_bins=4, beta=0.6, seed=0, scores=SCORES, **COMMON)
@@ -210,7 +211,7 @@ def test_dm_at_ratio_matches_the_budget_and_is_cached(digits, tmp_path, monkeypa
     assert report["ipc"] == round(0.05 * n_min) and report["budget"] == report["ipc"] * 10
     assert images.shape == (report["budget"], *digits.image_shape)
     assert torch.equal(torch.bincount(labels, minlength=10), torch.full((10,), report["ipc"]))
-    assert float(images.min()) >= 0.0 and float(images.max()) <= 1.0
+    assert bool(torch.isfinite(images).all())       # DM is never clamped to [0, 1] (as the authors)
     again, _, _ = dm_at_ratio(digits, 0.05, **kwargs)
     assert torch.equal(images, again) and len(runs) == 1
     with pytest.raises(ValueError, match="ratio=1.5"):
@@ -270,7 +271,8 @@ def test_every_argument_that_changes_an_artefact_changes_its_key(digits, monkeyp
     _assert_each_change_moves_the_key(
         monkeypatch, "feature_net", pipeline.feature_extractor, (digits,),
         dict(EXTRACTOR, **common),
-        {"epochs": 2, "arch_kwargs": {"width": 16}, "train_per_class": 20, "lr": 0.1, "seed": 1, "batch_size": 64})
+        {"epochs": 2, "arch_kwargs": {"width": 16}, "train_per_class": 20, "lr": 0.1, "seed": 1, "batch_size": 64,
+         "head": "random"})
     _assert_each_change_moves_the_key(
         monkeypatch, "bins", pipeline.dataset_bins, (digits, net),
         dict(num_bins=4, feature="gradient", lam=1.0, **common),
@@ -301,3 +303,139 @@ def test_every_argument_that_changes_an_artefact_changes_its_key(digits, monkeyp
     cpu_key = _key(monkeypatch, "features", pipeline.dataset_features, digits, net, **common)
     monkeypatch.setattr(pipeline, "precision_tag", lambda device: "bf16")
     assert _key(monkeypatch, "features", pipeline.dataset_features, digits, net, **common) != cpu_key
+
+
+# ------------------------------------------------------------------------------ random classifier head
+
+def test_random_head_keeps_the_trained_body_and_reinitialises_the_classifier(digits, shared_cache):
+    kw = dict(arch="convnet3", arch_kwargs={"width": 8}, epochs=1, seed=3, image_size=SIZE, device="cpu",
+              cache=shared_cache, progress=False)
+    trained = pipeline.feature_extractor("digits", **kw)
+    rand_a = pipeline.feature_extractor("digits", head="random", **kw)
+    rand_b = pipeline.feature_extractor("digits", head="random", **kw)
+    t_state, r_state = trained.state_dict(), rand_a.state_dict()
+    for name, value in t_state.items():
+        if not name.startswith("fc."):
+            assert torch.equal(r_state[name], value), name
+    assert not torch.equal(r_state["fc.weight"], t_state["fc.weight"])
+    assert torch.equal(rand_b.state_dict()["fc.weight"], r_state["fc.weight"])
+    torch.manual_seed(3)
+    fresh = torch.nn.Linear(trained.fc.in_features, trained.fc.out_features)
+    assert torch.equal(r_state["fc.weight"], fresh.weight) and torch.equal(r_state["fc.bias"], fresh.bias)
+    # δ of the gradient feature comes from the random classifier
+    feats = pipeline.dataset_features("digits", rand_a, image_size=SIZE, device="cpu", cache=shared_cache,
+                                      progress=False)
+    logits = fresh(feats["embeddings"])
+    want = torch.softmax(logits, 1) - torch.nn.functional.one_hot(digits.labels, 10).float()
+    assert torch.allclose(feats["gradient"].delta, want, atol=1e-5)
+
+
+def test_random_head_reaches_the_selection_functions_and_the_checkpoint_path(digits, tmp_path, calls):
+    idx, report = pipeline.dq_indices("digits", 0.2, 4, extractor={**EXTRACTOR, "head": "random"}, image_size=SIZE,
+                                      device="cpu", progress=False)
+    assert calls["train_model"] == 1 and idx.numel() == report["budget"]
+    calls.clear()
+    pipeline.dq_indices("digits", 0.2, 4, extractor=EXTRACTOR, image_size=SIZE, device="cpu", progress=False)
+    assert calls["train_model"] == 0 and calls["generate_bins"] == 1      # same body, different δ → new bins
+    ref = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=7)
+    path = tmp_path / "net.pt"
+    torch.save(ref.state_dict(), path)
+    net = pipeline.feature_extractor("digits", arch="convnet3", arch_kwargs={"width": 8}, checkpoint=path,
+                                     head="random", seed=5, image_size=SIZE, device="cpu", progress=False)
+    assert torch.equal(net.layers[0].weight, ref.layers[0].weight)
+    torch.manual_seed(5)
+    assert torch.equal(net.fc.weight, torch.nn.Linear(ref.fc.in_features, 10).weight)
+    with pytest.raises(ValueError, match="head"):
+        pipeline.feature_extractor("digits", head="imagenet", image_size=SIZE)
+
+
+# ----------------------------------------------------------------------------------- rates and tuning
+
+def test_bin_rates_match_naive():
+    sizes, budgets = [100, 50, 30, 20], [14, 4, 2, 0]
+    m, total = sum(budgets), sum(sizes)
+    assert pipeline.bin_rates(sizes, budgets) == pytest.approx([q / (m * n / total) for q, n in zip(budgets, sizes)])
+    assert pipeline.bin_rates([10, 10], [0, 0]) == [1.0, 1.0]
+    with pytest.raises(ValueError):
+        pipeline.bin_rates([10, 10], [11, 0])
+
+
+def test_adq_report_records_rates_and_how_the_defaults_were_chosen(digits, shared_cache):
+    kw = dict(COMMON, cache=shared_cache, scores=SCORES)
+    _, report = pipeline.adq_indices("digits", 0.2, 4, beta=0.9, temperature=0.5, **kw)
+    assert report["rates"] == pytest.approx(pipeline.bin_rates(report["bin_sizes"], report["budgets"]))
+    assert max(report["rates"]) > 1.05 and min(report["rates"]) < 0.95
+    _, flat = pipeline.adq_indices("digits", 0.2, 4, beta=0.0, **kw)
+    assert all(abs(r - 1) < 0.05 for r in flat["rates"])
+    assert report["defaults"] == pipeline.ADQ_TUNING
+    import inspect
+    params = inspect.signature(pipeline.adq_indices).parameters
+    assert params["beta"].default == pipeline.ADQ_BETA == pipeline.ADQ_TUNING["beta"]
+    assert params["temperature"].default == pipeline.ADQ_TEMPERATURE == pipeline.ADQ_TUNING["temperature"]
+    _, default = pipeline.adq_indices("digits", 0.2, 4, **kw)
+    assert default["beta"] == pipeline.ADQ_BETA and default["temperature"] == pipeline.ADQ_TEMPERATURE
+
+
+def _row(mean, std, strength):
+    return {"mean": mean, "std": std, "strength": strength}
+
+
+def test_choose_adq_setting_rule():
+    rows = [_row(0.80, 0.01, 0.9), _row(0.79, 0.01, 0.2), _row(0.70, 0.01, 0.15), _row(0.795, 0.01, 0.5)]
+    assert pipeline.choose_adq_setting(rows, 3, choose="best") == (0, 0)
+    pick, best = pipeline.choose_adq_setting(rows, 3)
+    # within 2·sqrt(2·0.01²/3) ≈ 0.0163 of the best: rows 0, 1, 3; closest strength to 0.15 is row 1
+    assert (pick, best) == (1, 0) and [r["within_noise"] for r in rows] == [True, True, False, True]
+    assert pipeline.choose_adq_setting(rows, 1) == (0, 0)           # one seed: no noise estimate
+    assert pipeline.choose_adq_setting(rows, 3, authors_strength=0.6) == (3, 0)
+    with pytest.raises(ValueError, match="choose"):
+        pipeline.choose_adq_setting(rows, 3, choose="median")
+
+
+TUNE = dict(betas=(0.5, 1.0), temperatures=(0.5, 4.0), seeds=(0, 1), num_bins=3, extractor=EXTRACTOR, scores=SCORES,
+            eval_arch_kwargs={"width": 8}, eval_epochs=1, image_size=SIZE, device="cpu", progress=False)
+
+
+def test_tune_adq_uses_only_the_validation_split_and_is_cached(digits, calls, monkeypatch):
+    seen = []
+    original = pipeline.train_many
+
+    def recording(model_fn, images, labels, **kwargs):
+        seen.append((images.shape[0], kwargs["test"][0].shape[0], kwargs["test"][1].clone()))
+        return original(model_fn, images, labels, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train_many", recording)
+    out = pipeline.tune_adq("digits", 0.2, val_fraction=0.25, **TUNE)
+    from dscore.data import train_val_split
+    train, val = train_val_split(digits, 0.25, 0)
+    assert out["train_size"] == len(train) and out["val_size"] == len(val) and out["budget"] == round(0.2 * len(train))
+    assert seen and all(n_test == len(val) and torch.equal(lab, val.labels) for _, n_test, lab in seen)
+    assert all(n == out["budget"] for n, _, _ in seen)
+    assert calls["train_model"] == 1                       # the feature network, on the train part only
+    assert [(r["beta"], r["temperature"]) for r in out["grid"]] == [(0.5, 0.5), (0.5, 4.0), (1.0, 0.5), (1.0, 4.0)]
+    for r in out["grid"]:
+        assert len(r["accs"]) == 2 and r["mean"] == pytest.approx(sum(r["accs"]) / 2)
+        assert r["rates"] == pytest.approx(pipeline.bin_rates(out["bin_sizes"], r["budgets"]))
+        assert sum(r["budgets"]) == out["budget"]
+    sharp, soft = out["grid"][2], out["grid"][3]
+    assert sharp["strength"] > soft["strength"]           # a higher temperature samples closer to uniform
+    assert out["dq"]["beta"] == 0.0 and all(abs(x - 1) < 0.05 for x in out["dq"]["rates"])
+    assert (out["beta"], out["temperature"]) in [(r["beta"], r["temperature"]) for r in out["grid"]]
+    seen.clear()
+    calls.clear()
+    again = pipeline.tune_adq("digits", 0.2, val_fraction=0.25, **TUNE)
+    assert not seen and sum(calls.values()) == 0 and again["grid"] == out["grid"]
+
+
+@pytest.mark.parametrize("kwargs, word", [({"betas": ()}, "betas"), ({"betas": (0.5, 1.5)}, "beta"),
+                                          ({"temperatures": (0.0,)}, "temperature"), ({"val_fraction": 1.0}, "val_fraction"),
+                                          ({"seeds": (0, 0)}, "seeds"), ({"choose": "worst"}, "choose"),
+                                          ({"eval_arch": "nope"}, "eval_arch"), ({"eval_epochs": 0}, "eval_epochs"),
+                                          ({"eval_arch_kwargs": {"widht": 2}}, "widht"), ({"ratio": 0.0}, "ratio")])
+def test_tune_adq_rejects_bad_arguments_before_any_work(kwargs, word, calls):
+    args = dict(TUNE, ratio=0.2)
+    args.update(kwargs)
+    ratio = args.pop("ratio")
+    with pytest.raises(ValueError, match=word):
+        pipeline.tune_adq("digits", ratio, **args)
+    assert sum(calls.values()) == 0

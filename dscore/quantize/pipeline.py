@@ -28,19 +28,21 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
+from tqdm.auto import tqdm
 
 from ..cache import ArtifactCache, as_cache
-from ..data import ImageDataset, resolve_dataset, stratified_indices
+from ..data import ImageDataset, resolve_dataset, stratified_indices, train_val_split
 from ..features import GradientFeatures, extract_gradient_features
 from ..fingerprint import (code_version, dataset_fingerprint, load_state, model_fingerprint, precision_tag,
                            read_checkpoint, state_dict_value, tensor_bytes)
 from ..models import create_model, list_models, model_kwargs
 from ..select import budget_from_ratio
-from ..train import train_model
+from ..train import train_many, train_model
 from ..utils import check_choice, check_float, check_int, make_generator, resolve_device
 from .bins import generate_bins
 from .diversity import ContrastiveHead, cosine_proxy_diversity, diversity_scores, train_contrastive_head
 from .pixelquant import (
+    DEFAULT_THETA,
     MaskedAutoencoder,
     drop_mask,
     effective_keep_ratio,
@@ -54,13 +56,21 @@ from .texture import representativeness_scores
 
 __all__ = [
     "FEATURE_KINDS",
+    "HEAD_CHOICES",
     "feature_extractor",
+    "classifier_layer",
+    "reset_classifier",
     "dataset_features",
     "dataset_bins",
     "contrastive_head",
     "bin_scores",
     "dq_indices",
     "adq_indices",
+    "bin_rates",
+    "tune_adq",
+    "choose_adq_setting",
+    "ADQ_BETA",
+    "ADQ_TEMPERATURE",
     "mae_model",
     "pixel_quantize",
 ]
@@ -70,8 +80,13 @@ FEATURE_KINDS = ("gradient", "embedding")
 
 # ----------------------------------------------------------------------------- feature network
 
-def _check_extractor_args(arch, arch_kwargs, epochs, batch_size, lr, seed, train_per_class) -> dict:
+#: ``head`` choices of :func:`feature_extractor`: keep the trained classifier, or re-initialise it at random.
+HEAD_CHOICES = ("trained", "random")
+
+
+def _check_extractor_args(arch, arch_kwargs, epochs, batch_size, lr, seed, train_per_class, head="trained") -> dict:
     check_choice("arch", arch, list_models())
+    check_choice("head", head, HEAD_CHOICES)
     if arch_kwargs is not None and not isinstance(arch_kwargs, Mapping):
         raise ValueError(f"arch_kwargs={arch_kwargs!r} must be a dict of model keyword arguments")
     unknown = sorted(set(arch_kwargs or {}) - set(model_kwargs(arch)))
@@ -82,13 +97,13 @@ def _check_extractor_args(arch, arch_kwargs, epochs, batch_size, lr, seed, train
                 batch_size=check_int("batch_size", batch_size, low=1),
                 lr=check_float("lr", lr, low=0.0, low_open=True), seed=check_int("seed", seed, low=0),
                 train_per_class=None if train_per_class is None else check_int("train_per_class", train_per_class,
-                                                                                 low=1))
+                                                                                 low=1), head=head)
 
 
 def feature_extractor(dataset, *, arch: str = "convnet3", arch_kwargs: Mapping | None = None, epochs: int = 10,
                       batch_size: int = 128, lr: float = 0.01, seed: int = 0, device=None, checkpoint=None,
-                      train_per_class: int | None = None, image_size: int | None = None, root=None,
-                      cache: ArtifactCache | None = None, progress: bool = True) -> nn.Module:
+                      train_per_class: int | None = None, head: str = "trained", image_size: int | None = None,
+                      root=None, cache: ArtifactCache | None = None, progress: bool = True) -> nn.Module:
     """The feature network ``f`` of DQ/ADQ for ``dataset`` (a name — its train split — or an ImageDataset).
 
     ``create_model(arch, **arch_kwargs)`` sized for the dataset (its mean/std inside, init from ``seed``).
@@ -99,8 +114,17 @@ def feature_extractor(dataset, *, arch: str = "convnet3", arch_kwargs: Mapping |
     crop/flip, ``epochs``, ``batch_size``, ``lr``, ``seed``) on the training set — or on a stratified
     subset of ``train_per_class`` images per class drawn with ``seed`` — and its state_dict is cached
     (kind ``feature_net``). Returns the model in eval mode on ``device``.
+
+    ``head``: ``"trained"`` (default) keeps the classifier trained with the body. ``"random"`` re-initialises
+    the last linear layer (PyTorch's default ``nn.Linear`` init, seeded with ``seed``) after training or
+    loading, before any δ = softmax(logits) − onehot(y) is computed. That is the authors' setting: an
+    ImageNet-pretrained body with a fresh, untrained classifier for the new classes and no training, which
+    makes DQ's gradient feature close to embedding cosine (δ is then nearly the same for every sample of
+    a class). We cannot load ImageNet weights, so the default keeps our trained extractor, whose δ carries
+    per-sample difficulty; ``"random"`` with a local ``checkpoint`` reproduces the authors' recipe. The
+    random head is a separate cached artefact (its key holds ``head``), derived from the cached trained one.
     """
-    cfg = _check_extractor_args(arch, arch_kwargs, epochs, batch_size, lr, seed, train_per_class)
+    cfg = _check_extractor_args(arch, arch_kwargs, epochs, batch_size, lr, seed, train_per_class, head)
     dev = resolve_device(device)
     store = as_cache(cache)
     ds = resolve_dataset(dataset, image_size, root)
@@ -108,6 +132,8 @@ def feature_extractor(dataset, *, arch: str = "convnet3", arch_kwargs: Mapping |
                          mean=ds.mean, std=ds.std, seed=cfg["seed"], **cfg["arch_kwargs"])
     if checkpoint is not None:
         load_state(model, read_checkpoint(checkpoint), f"checkpoint {checkpoint}")
+        if cfg["head"] == "random":
+            reset_classifier(model, cfg["seed"])
         return model.to(dev).eval()
     if cfg["train_per_class"] is not None:
         smallest = int(ds.class_counts().min())
@@ -115,7 +141,7 @@ def feature_extractor(dataset, *, arch: str = "convnet3", arch_kwargs: Mapping |
             raise ValueError(f"train_per_class={cfg['train_per_class']} exceeds the smallest class ({smallest} "
                              f"images); allowed: 1 <= train_per_class <= {smallest}")
 
-    def compute():
+    def train():
         if cfg["train_per_class"] is None:
             images, labels = ds.images, ds.labels
         else:
@@ -125,14 +151,56 @@ def feature_extractor(dataset, *, arch: str = "convnet3", arch_kwargs: Mapping |
                     schedule="cosine", augment="crop_flip", device=dev, seed=cfg["seed"], progress=progress)
         return state_dict_value(model)
 
+    def randomise():    # derived from the cached trained network, so both variants share one training
+        trained = feature_extractor(ds, **{**cfg, "head": "trained"}, device=dev, cache=store, progress=progress)
+        return state_dict_value(reset_classifier(trained, cfg["seed"]))
+
     key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), **cfg, "schedule": "cosine", "augment": "crop_flip",
            "momentum": 0.9, "weight_decay": 5e-4}
-    state = store.get_or_compute("feature_net", key, compute, version=code_version())
+    state = store.get_or_compute("feature_net", key, train if cfg["head"] == "trained" else randomise,
+                                 version=code_version())
     load_state(model, state, "the cached feature network")
     return model.to(dev).eval()
 
 
-_EXTRACTOR_KEYS = ("arch", "arch_kwargs", "epochs", "batch_size", "lr", "seed", "checkpoint", "train_per_class")
+def classifier_layer(model: nn.Module) -> nn.Linear:
+    """The last linear layer of a dscore model (the one :meth:`classify` applies): ``model.fc``, else the
+    last ``nn.Linear`` inside ``model.net.classifier`` / ``model.net.get_classifier()``."""
+    layer = getattr(model, "fc", None)
+    if not isinstance(layer, nn.Linear):
+        net = getattr(model, "net", None)
+        layer = getattr(net, "classifier", None) if net is not None else None
+        if layer is None and net is not None and hasattr(net, "get_classifier"):
+            layer = net.get_classifier()
+        if isinstance(layer, nn.Module) and not isinstance(layer, nn.Linear):
+            linears = [m for m in layer.modules() if isinstance(m, nn.Linear)]
+            layer = linears[-1] if linears else None
+    if not isinstance(layer, nn.Linear):
+        raise ValueError(f"cannot find the classifier (last nn.Linear) of {type(model).__name__}")
+    return layer
+
+
+def reset_classifier(model: nn.Module, seed: int) -> nn.Module:
+    """Re-initialise ``model``'s classifier in place with ``nn.Linear``'s default init, seeded with ``seed``
+    (the global RNG is left untouched). Returns ``model``."""
+    seed = check_int("seed", seed, low=0)
+    layer = classifier_layer(model)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        weight = torch.empty_like(layer.weight, device="cpu")
+        bias = torch.empty_like(layer.bias, device="cpu") if layer.bias is not None else None
+        probe = nn.Linear(layer.in_features, layer.out_features, bias=bias is not None)
+        weight.copy_(probe.weight)
+        if bias is not None:
+            bias.copy_(probe.bias)
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        if bias is not None:
+            layer.bias.copy_(bias)
+    return model
+
+
+_EXTRACTOR_KEYS = ("arch", "arch_kwargs", "epochs", "batch_size", "lr", "seed", "checkpoint", "train_per_class", "head")
 
 
 def _check_extractor(model, extractor) -> dict:
@@ -150,7 +218,8 @@ def _check_extractor(model, extractor) -> dict:
     if unknown:
         raise ValueError(f"extractor has unknown key(s) {unknown}; allowed: {', '.join(_EXTRACTOR_KEYS)} "
                          "(device, cache, progress, image_size and root go to the pipeline function itself)")
-    defaults = dict(arch="convnet3", arch_kwargs=None, epochs=10, batch_size=128, lr=0.01, seed=0, train_per_class=None)
+    defaults = dict(arch="convnet3", arch_kwargs=None, epochs=10, batch_size=128, lr=0.01, seed=0, train_per_class=None,
+                    head="trained")
     merged = {**defaults, **{k: v for k, v in kwargs.items() if k != "checkpoint"}}
     _check_extractor_args(**merged)
     return kwargs
@@ -293,8 +362,10 @@ def bin_scores(dataset, model: nn.Module, num_bins: int = 10, *, feature: str = 
 
     RS: texture level of L×L patches (L = ``patch``); DS: contrastive diversity with the cached head
     (:func:`contrastive_head`, τ = ``tau``, ≤ ``max_negatives`` negatives, views from ``seed``);
-    IS = z(RS) + z(DS); ``ds_cosine_proxy``: the authors' 1/mean-cosine diagnostic on the feature
-    network's embeddings (not used for sampling).
+    IS = z(RS) + z(DS); ``ds_cosine_proxy``: the authors' released diagnostic
+    (:func:`dscore.quantize.diversity.cosine_proxy_diversity`: an untrained head seeded with ``seed``
+    on the feature network's embeddings of two random-resized-crop + flip views per member,
+    1 / mean of the 2|B|×2|B| view Gram matrix) — reported, never used for sampling.
     """
     num_bins, feature, lam = _check_bin_args(num_bins, feature, lam)
     checked = _check_score_args(patch=patch, tau=tau, max_negatives=max_negatives, head_epochs=head_epochs,
@@ -320,9 +391,9 @@ def bin_scores(dataset, model: nn.Module, num_bins: int = 10, *, feature: str = 
         rs = representativeness_scores(ds.images, bins, patch, batch_size=batch_size, device=dev).cpu()
         ds_scores = diversity_scores(model, head, ds.images, bins, tau=head_cfg["tau"], max_negatives=max_negatives,
                                      seed=head_cfg["seed"], device=dev, batch_size=batch_size, progress=progress)
-        feats = dataset_features(ds, model, batch_size=batch_size, device=dev, cache=store, progress=progress)
-        return {"rs": rs, "ds": ds_scores, "is_": importance_scores(rs, ds_scores).cpu(),
-                "ds_cosine_proxy": cosine_proxy_diversity(feats["embeddings"], bins)}
+        proxy = cosine_proxy_diversity(model, ds.images, bins, seed=head_cfg["seed"], batch_size=batch_size,
+                                       device=dev, progress=progress)
+        return {"rs": rs, "ds": ds_scores, "is_": importance_scores(rs, ds_scores).cpu(), "ds_cosine_proxy": proxy}
 
     return store.get_or_compute("bin_scores", key, compute, version=code_version())
 
@@ -367,10 +438,39 @@ def dq_indices(dataset, ratio: float, num_bins: int = 10, seed: int = 0, *, mode
     return chosen.cpu(), report
 
 
-def adq_indices(dataset, ratio: float, num_bins: int = 10, beta: float = 0.6, temperature: float = 1.0, seed: int = 0,
-                *, model: nn.Module | None = None, extractor: Mapping | None = None, feature: str = "gradient",
-                lam: float = 1.0, scores: Mapping | None = None, batch_size: int = 512, device=None, image_size=None,
-                root=None, cache: ArtifactCache | None = None, progress: bool = True
+#: Default β and temperature T of :func:`adq_indices`, chosen with :func:`tune_adq` on a validation split of
+#: Fashion-MNIST's training set (see :data:`ADQ_TUNING`); never on the test set.
+ADQ_BETA = 0.6
+ADQ_TEMPERATURE = 1.0
+#: How the defaults were chosen (copied into every :func:`adq_indices` report).
+ADQ_TUNING = {"beta": ADQ_BETA, "temperature": ADQ_TEMPERATURE, "how": "the paper's beta, T = 1 (not tuned)"}
+
+
+def bin_rates(bin_sizes, budgets) -> list[float]:
+    """Per-bin sampling rate relative to uniform: ``q_n / (M·N(n)/ΣN)`` (1 = DQ's uniform rate).
+
+    ``bin_sizes`` N(n) and ``budgets`` q_n per bin, ``M = Σq``. The denominator is the exact
+    proportional share (not its rounded integer), so a rate is not distorted by rounding. Empty bins
+    get rate 1.0. Returns a list of floats.
+    """
+    sizes = torch.as_tensor(bin_sizes, dtype=torch.float64).reshape(-1)
+    q = torch.as_tensor(budgets, dtype=torch.float64).reshape(-1)
+    if sizes.shape != q.shape or sizes.numel() == 0:
+        raise ValueError(f"bin_sizes ({sizes.numel()}) and budgets ({q.numel()}) need one entry per bin each")
+    if bool((sizes < 0).any()) or bool((q < 0).any()) or bool((q > sizes).any()):
+        raise ValueError("bin sizes and budgets must be >= 0 with budgets[n] <= bin_sizes[n]")
+    total, m = float(sizes.sum()), float(q.sum())
+    if total == 0 or m == 0:
+        return [1.0] * sizes.numel()
+    share = m * sizes / total
+    return torch.where(share > 0, q / torch.where(share > 0, share, torch.ones_like(share)),
+                       torch.ones_like(share)).tolist()
+
+
+def adq_indices(dataset, ratio: float, num_bins: int = 10, beta: float = ADQ_BETA, temperature: float = ADQ_TEMPERATURE,
+                seed: int = 0, *, model: nn.Module | None = None, extractor: Mapping | None = None,
+                feature: str = "gradient", lam: float = 1.0, scores: Mapping | None = None, batch_size: int = 512,
+                device=None, image_size=None, root=None, cache: ArtifactCache | None = None, progress: bool = True
                 ) -> tuple[torch.Tensor, dict[str, Any]]:
     """Adaptive Dataset Quantization: DQ's bins, per-bin budgets from the importance score.
 
@@ -379,21 +479,25 @@ def adq_indices(dataset, ratio: float, num_bins: int = 10, beta: float = 0.6, te
     "head_epochs": 5, "seed": 0}``). The scores have their own seed (head init, views, negatives;
     default 0), separate from ``seed``, which only drives the sampling — so repeated selections with
     different seeds share one set of cached scores. β = 0 reproduces DQ's budgets and, for the same
-    seed, its indices. Report keys: those of :func:`dq_indices` plus ``beta, temperature, rs, ds, is,
-    importance`` (softmax(IS/T) per bin) — the budgets are the ones actually used.
+    seed, its indices.
+
+    Strength of the adaptive sampling. ``temperature`` is the one knob: z-scored IS spans several
+    units, so at T = 1 the softmax is sharp and per-bin rates move far from uniform; larger T
+    flattens it towards DQ's uniform rates. The authors' released sampler instead multiplies the bin
+    sizes by hand-set importances in [0.985, 1.182], which moves rates by about −5% … +14% of uniform.
+    The defaults :data:`ADQ_BETA` and :data:`ADQ_TEMPERATURE` were chosen on a validation split
+    with :func:`tune_adq` (:data:`ADQ_TUNING` says how).
+
+    Report keys: those of :func:`dq_indices` plus ``beta, temperature, rs, ds, is, importance``
+    (softmax(IS/T) per bin), ``rates`` (:func:`bin_rates`: budget / uniform budget per bin) and
+    ``defaults`` (:data:`ADQ_TUNING`) — the budgets are the ones actually used.
     """
     ds, ratio, num_bins, seed, feature, lam, budget = _prepare(dataset, ratio, num_bins, seed, feature, lam,
                                                                image_size, root)
     beta = check_float("beta", beta, low=0.0, high=1.0)
     temperature = check_float("temperature", temperature, low=0.0, high=math.inf, low_open=True, high_open=True)
     batch_size = check_int("batch_size", batch_size, low=1)
-    if scores is not None and not isinstance(scores, Mapping):
-        raise ValueError(f"scores={scores!r} must be a dict of bin_scores keyword arguments")
-    score_kwargs = dict(scores or {})
-    for reserved in ("feature", "lam", "num_bins", "device", "cache", "progress", "image_size", "root", "batch_size"):
-        if reserved in score_kwargs:
-            raise ValueError(f"scores must not set {reserved!r}; pass it to adq_indices itself")
-    _check_score_args(**score_kwargs)
+    score_kwargs = _check_adq_scores(scores)
     extractor = _check_extractor(model, extractor)
     store = as_cache(cache)
     net = _extractor(ds, model, extractor, device, store, progress)
@@ -403,11 +507,203 @@ def adq_indices(dataset, ratio: float, num_bins: int = 10, beta: float = 0.6, te
                    progress=progress, **score_kwargs)
     chosen, budgets = adq_select(bins, ds.labels, ratio, s["is_"], beta=beta, temperature=temperature, seed=seed,
                                  return_budgets=True)
+    sizes = [b.numel() for b in bins]
     report = {"method": "adq", "ratio": ratio, "budget": budget, "num_bins": num_bins,
-              "bin_sizes": [b.numel() for b in bins], "budgets": budgets.tolist(), "seed": seed, "beta": beta,
+              "bin_sizes": sizes, "budgets": budgets.tolist(), "seed": seed, "beta": beta,
               "temperature": temperature, "rs": s["rs"].tolist(), "ds": s["ds"].tolist(), "is": s["is_"].tolist(),
-              "importance": torch.softmax(s["is_"].double() / temperature, 0).tolist()}
+              "importance": torch.softmax(s["is_"].double() / temperature, 0).tolist(),
+              "rates": bin_rates(sizes, budgets), "defaults": dict(ADQ_TUNING)}
     return chosen.cpu(), report
+
+
+def _check_adq_scores(scores) -> dict:
+    if scores is not None and not isinstance(scores, Mapping):
+        raise ValueError(f"scores={scores!r} must be a dict of bin_scores keyword arguments")
+    score_kwargs = dict(scores or {})
+    for reserved in ("feature", "lam", "num_bins", "device", "cache", "progress", "image_size", "root", "batch_size"):
+        if reserved in score_kwargs:
+            raise ValueError(f"scores must not set {reserved!r}; pass it to the selection function itself")
+    _check_score_args(**score_kwargs)
+    return score_kwargs
+
+
+def _check_grid(name: str, values, check) -> list[float]:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name}={values!r} must be a non-empty sequence of numbers")
+    out = [check(v) for v in values]
+    if not out or len(set(out)) != len(out):
+        raise ValueError(f"{name}={values!r} must be a non-empty sequence of distinct numbers")
+    return out
+
+
+TUNE_CHOICES = ("within_noise", "best")
+
+
+def tune_adq(dataset, ratio: float, betas=(0.3, 0.6, 0.9), temperatures=(1.0, 2.0, 4.0, 8.0), *,
+             val_fraction: float = 0.2, split_seed: int = 0, seeds=(0, 1, 2), num_bins: int = 10,
+             extractor: Mapping | None = None, feature: str = "gradient", lam: float = 1.0,
+             scores: Mapping | None = None, eval_arch: str = "convnet3", eval_arch_kwargs: Mapping | None = None,
+             eval_epochs: int = 30, eval_batch_size: int = 64, eval_lr: float = 0.05, include_dq: bool = True,
+             choose: str = "within_noise", authors_strength: float = 0.15, batch_size: int = 512, device=None,
+             image_size=None, root=None, cache: ArtifactCache | None = None, progress: bool = True
+             ) -> dict[str, Any]:
+    """Choose ADQ's β and temperature T on a validation split of the training set (never the test set).
+
+    ``dataset`` (a name — its train split — or an ImageDataset) is split class-stratified by
+    :func:`dscore.data.train_val_split` (``val_fraction``, ``split_seed``). On the train part only:
+    the feature network (``extractor``, as in :func:`adq_indices`), DQ's bins and the bin scores
+    (``scores``), all cached as usual. For every (β, T) in ``betas × temperatures`` and every seed s in
+    ``seeds``: the ADQ selection of ``ratio`` of the train part with sampling seed s
+    (:func:`dscore.quantize.adq_select`), then a fresh ``eval_arch`` network (``eval_arch_kwargs``, init
+    from s) trained on the selection with :func:`dscore.train.train_many` (SGD momentum 0.9, weight
+    decay 5e-4, cosine LR ``eval_lr``, crop/flip, ``eval_epochs``, ``eval_batch_size``, seed s) and scored on
+    the **validation** part (final epoch). ``include_dq`` adds DQ (β = 0) as a reference row.
+    Every single run is cached (kind ``adq_val_run``: keyed by the selected indices, the train/val
+    fingerprints and the evaluation settings, so an interrupted tuning resumes and settings that give
+    the same budgets share runs); the summary is cached too (kind ``adq_tuning``).
+
+    Choice (``choose``): ``"best"`` takes the highest mean validation accuracy (ties: first in grid
+    order). ``"within_noise"`` (default) first keeps every setting whose mean is within two standard
+    errors of the best one's (``best − mean <= 2·sqrt(s_best²/n + s²/n)``, sample std over the n seeds),
+    i.e. not distinguishable from it at this scale, and among those takes the one whose sampling
+    strength ``max_n |rate_n − 1|`` (:func:`bin_rates`) is closest to ``authors_strength`` (0.15 —
+    the authors' released sampler moves rates by about ±15%), ties to the higher mean. With one seed
+    no noise is known and both rules coincide.
+
+    Returns ``{"beta", "temperature"`` (the choice), ``"best"`` ({beta, temperature} of the highest
+    mean), ``"flat"`` (True when every grid setting is within noise of the best), ``"grid"`` (one dict
+    per setting in grid order: ``beta, temperature, mean, std, accs, budgets, rates, strength,
+    within_noise``), ``"dq"`` (the β = 0 row or None), ``"bin_sizes", "budget", "train_size",
+    "val_size", "seeds", "choose"}``. Accuracies are in [0, 1].
+    """
+    ratio = check_float("ratio", ratio, low=0.0, high=1.0, low_open=True)
+    betas = _check_grid("betas", betas, lambda v: check_float("beta", v, low=0.0, high=1.0))
+    temperatures = _check_grid("temperatures", temperatures,
+                               lambda v: check_float("temperature", v, low=0.0, high=math.inf, low_open=True,
+                                                     high_open=True))
+    val_fraction = check_float("val_fraction", val_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
+    split_seed = check_int("split_seed", split_seed, low=0)
+    if isinstance(seeds, (int, str)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"seeds={seeds!r} must be a non-empty sequence of distinct non-negative integers")
+    seeds = [check_int("seed", s, low=0) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={seeds!r} must be a non-empty sequence of distinct non-negative integers")
+    num_bins, feature, lam = _check_bin_args(num_bins, feature, lam)
+    score_kwargs = _check_adq_scores(scores)
+    extractor = _check_extractor(None, extractor)
+    check_choice("eval_arch", eval_arch, list_models())
+    if eval_arch_kwargs is not None and not isinstance(eval_arch_kwargs, Mapping):
+        raise ValueError(f"eval_arch_kwargs={eval_arch_kwargs!r} must be a dict of model keyword arguments")
+    eval_arch_kwargs = dict(eval_arch_kwargs or {})
+    unknown = sorted(set(eval_arch_kwargs) - set(model_kwargs(eval_arch)))
+    if unknown:
+        raise ValueError(f"eval_arch_kwargs has unknown key(s) {unknown} for eval_arch={eval_arch!r}; "
+                         f"allowed: {', '.join(model_kwargs(eval_arch)) or 'none'}")
+    eval_cfg = dict(arch=eval_arch, arch_kwargs=eval_arch_kwargs, epochs=check_int("eval_epochs", eval_epochs, low=1),
+                    batch_size=check_int("eval_batch_size", eval_batch_size, low=1),
+                    lr=check_float("eval_lr", eval_lr, low=0.0, low_open=True), schedule="cosine",
+                    augment="crop_flip", momentum=0.9, weight_decay=5e-4)
+    include_dq = bool(include_dq)
+    check_choice("choose", choose, TUNE_CHOICES)
+    authors_strength = check_float("authors_strength", authors_strength, low=0.0)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    store = as_cache(cache)
+    full = resolve_dataset(dataset, image_size, root)
+    train_ds, val_ds = train_val_split(full, val_fraction, split_seed)
+    _check_bins_fit(train_ds, num_bins)
+    budget = budget_from_ratio(ratio, len(train_ds))
+    key = {"dataset": dataset_fingerprint(full), "precision": precision_tag(device), "ratio": ratio, "betas": betas,
+           "temperatures": temperatures, "val_fraction": val_fraction, "split_seed": split_seed, "seeds": seeds,
+           "num_bins": num_bins, "feature": feature, "lam": lam, "scores": score_kwargs,
+           "extractor": {k: (str(v) if k == "checkpoint" else v) for k, v in extractor.items()}, "eval": eval_cfg,
+           "include_dq": include_dq, "choose": choose, "authors_strength": authors_strength}
+
+    def compute():
+        net = _extractor(train_ds, None, extractor, device, store, progress)
+        bins = dataset_bins(train_ds, net, num_bins, feature=feature, lam=lam, batch_size=batch_size, device=device,
+                            cache=store, progress=progress)
+        s = bin_scores(train_ds, net, num_bins, feature=feature, lam=lam, batch_size=batch_size, device=device,
+                       cache=store, progress=progress, **score_kwargs)
+        sizes = [b.numel() for b in bins]
+        settings = ([(0.0, 1.0)] if include_dq else []) + [(b, t) for b in betas for t in temperatures]
+        bar = tqdm(total=len(settings) * len(seeds), desc="tune ADQ (beta, T) x seeds", disable=not progress)
+        rows = []
+        for beta, temp in settings:
+            accs, budgets = [], None
+            for sd in seeds:
+                chosen, budgets = adq_select(bins, train_ds.labels, ratio, s["is_"], beta=beta, temperature=temp,
+                                             seed=sd, return_budgets=True)
+                accs.append(_validation_run(train_ds, val_ds, chosen, sd, eval_cfg, device, store))
+                bar.update(1)
+            rates = bin_rates(sizes, budgets)
+            arr = torch.tensor(accs, dtype=torch.float64)
+            rows.append({"beta": beta, "temperature": temp, "mean": float(arr.mean()),
+                         "std": float(arr.std()) if len(accs) > 1 else 0.0, "accs": accs,
+                         "budgets": budgets.tolist(), "rates": rates,
+                         "strength": max(abs(r - 1.0) for r in rates)})
+        bar.close()
+        dq = rows.pop(0) if include_dq else None
+        return {"rows": rows, "dq": dq, "bin_sizes": sizes}
+
+    value = store.get_or_compute("adq_tuning", key, compute, version=code_version())
+    rows = value["rows"]
+    pick, best = choose_adq_setting(rows, len(seeds), choose=choose, authors_strength=authors_strength)
+    return {"beta": rows[pick]["beta"], "temperature": rows[pick]["temperature"],
+            "best": {"beta": rows[best]["beta"], "temperature": rows[best]["temperature"]},
+            "flat": all(r["within_noise"] for r in rows), "grid": rows, "dq": value["dq"],
+            "bin_sizes": value["bin_sizes"], "budget": budget, "train_size": len(train_ds), "val_size": len(val_ds),
+            "seeds": seeds, "choose": choose}
+
+
+def choose_adq_setting(rows, num_seeds: int, *, choose: str = "within_noise",
+                       authors_strength: float = 0.15) -> tuple[int, int]:
+    """The rule of :func:`tune_adq`: returns ``(chosen index, best index)`` into ``rows`` and sets
+    ``row["within_noise"]`` on every row.
+
+    ``rows``: dicts with ``mean``, ``std`` (sample std over ``num_seeds`` runs) and ``strength``
+    (max |rate − 1|). Best = highest mean (ties: first). A row is within noise of the best when
+    ``best − mean <= 2·sqrt((s_best² + s²)/n)`` (n = ``num_seeds``; with n = 1 only equal means are).
+    ``"best"`` picks the best; ``"within_noise"`` picks, among rows within noise, the strength closest
+    to ``authors_strength`` (ties: higher mean, then first).
+    """
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty; nothing to choose from")
+    n = check_int("num_seeds", num_seeds, low=1)
+    check_choice("choose", choose, TUNE_CHOICES)
+    authors_strength = check_float("authors_strength", authors_strength, low=0.0)
+    best = max(range(len(rows)), key=lambda i: (rows[i]["mean"], -i))
+    for r in rows:
+        noise = 2.0 * math.sqrt((rows[best]["std"] ** 2 + r["std"] ** 2) / n) if n > 1 else 0.0
+        r["within_noise"] = bool(rows[best]["mean"] - r["mean"] <= noise)
+    if choose == "best":
+        return best, best
+    pick = min((i for i, r in enumerate(rows) if r["within_noise"]),
+               key=lambda i: (abs(rows[i]["strength"] - authors_strength), -rows[i]["mean"], i))
+    return pick, best
+
+
+def _validation_run(train_ds: ImageDataset, val_ds: ImageDataset, chosen: torch.Tensor, seed: int, eval_cfg: dict,
+                    device, store: ArtifactCache) -> float:
+    """Validation accuracy of a fresh ``eval_cfg`` network trained on ``train_ds[chosen]`` (cached)."""
+    idx = chosen.long().cpu()
+    key = {"train": dataset_fingerprint(train_ds), "val": dataset_fingerprint(val_ds), "precision": precision_tag(device),
+           "indices": hashlib.sha256(tensor_bytes(idx)).hexdigest(), "seed": seed, **eval_cfg}
+
+    def compute():
+        def model_fn(_s):
+            return create_model(eval_cfg["arch"], num_classes=train_ds.num_classes, in_channels=train_ds.channels,
+                                image_size=train_ds.image_size, mean=train_ds.mean, std=train_ds.std,
+                                **eval_cfg["arch_kwargs"])
+
+        out = train_many(model_fn, train_ds.images[idx], train_ds.labels[idx], seeds=(seed,),
+                         test=(val_ds.images, val_ds.labels), device=resolve_device(device), progress=False,
+                         epochs=eval_cfg["epochs"], batch_size=eval_cfg["batch_size"], lr=eval_cfg["lr"],
+                         momentum=eval_cfg["momentum"], weight_decay=eval_cfg["weight_decay"],
+                         schedule=eval_cfg["schedule"], augment=eval_cfg["augment"])
+        return {"acc": float(out["accs"][0])}
+
+    return float(store.get_or_compute("adq_val_run", key, compute, version=code_version())["acc"])
 
 
 # ---------------------------------------------------------------------------- pixel quantization
@@ -450,11 +746,13 @@ def mae_model(dataset, *, patch: int = 4, mask_ratio: float = 0.75, epochs: int 
     return mae.to(dev).eval()
 
 
-def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: int = 4, theta: float = 0.25,
+def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: int = 4, theta: float = DEFAULT_THETA,
                    sample_ratio: float | None = None, batch_size: int = 256, device=None, image_size=None, root=None,
                    cache: ArtifactCache | None = None, progress: bool = True) -> tuple[dict, dict[str, Any]]:
     """Pixel-quantize the selected images: Grad-CAM patch importance of ``model`` (true labels), drop the
-    ⌊θ·P⌋ least important patches per image, keep the rest (cached, kind ``pixelquant``).
+    ⌊θ·P⌋ least important patches per image, keep the rest (cached, kind ``pixelquant``). θ defaults
+    to 0.2, the authors' mask ratio; for a target effective keep ratio select
+    ``image_fraction_for(effective, θ)`` of the images (the authors' "10%" is 12.5% × 0.8).
 
     Returns ``(record, report)``: ``record`` from :func:`dscore.quantize.pixelquant.quantize_pixels` for the images
     ``indices`` (in the given order); ``report`` = ``{theta, patch, storage_ratio,
