@@ -1,0 +1,174 @@
+"""Tests of dscore.studies.adq: the ADQ chapter's study on scikit-learn's digits with tiny networks."""
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from dscore.cache import ArtifactCache
+from dscore.report import VERDICTS
+from dscore.studies import adq, common
+
+SETUP = dict(dataset="digits", pool_per_class=30, val_fraction=0.25, test_per_class=10, split_seed=0,
+             extractor={"arch": "convnet", "arch_kwargs": {"width": 8, "depth": 2}, "epochs": 1, "batch_size": 64,
+                        "lr": 0.05},
+             num_bins=3, scores={"patch": 8, "head_epochs": 1, "hidden_dim": 16, "out_dim": 8, "seed": 0},
+             evaluation={"epochs": 1, "batch_size": 32, "lr": 0.05, "check_every": 1},
+             tuning={"ratios": [0.2], "betas": [0.6], "temperatures": [1.0], "seeds": [0, 1], "arch": "tiny"},
+             dm={"iterations": 1, "batch_real": 8, "arch": "convnet", "arch_kwargs": {"width": 8, "depth": 2}},
+             device="cpu")
+ARCHS = {"tiny": {"arch": "convnet", "width": 8, "depth": 2}}
+
+
+@pytest.fixture
+def study(tmp_path):
+    return adq.ADQStudy(SETUP, ARCHS, cache=ArtifactCache(tmp_path / "cache"), progress=False)
+
+
+def test_setup_is_validated_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="missing \\['device'\\]"):
+        adq.ADQStudy({k: v for k, v in SETUP.items() if k != "device"}, ARCHS)
+    with pytest.raises(ValueError, match="dataset='imagenet22k'"):
+        adq.ADQStudy({**SETUP, "dataset": "imagenet22k"}, ARCHS)
+    with pytest.raises(ValueError, match="val_fraction"):
+        adq.ADQStudy({**SETUP, "val_fraction": 1.5}, ARCHS)
+    with pytest.raises(ValueError, match="unknown key"):
+        adq.ADQStudy(SETUP, {"tiny": {"arch": "convnet", "widht": 8}})
+    with pytest.raises(ValueError, match="tuning\\['arch'\\]"):
+        adq.ADQStudy({**SETUP, "tuning": {**SETUP["tuning"], "arch": "ResNet"}}, ARCHS)
+    with pytest.raises(ValueError, match="does not define the setup parameter"):
+        adq.setup_from({"dataset": "digits"})
+
+
+def test_splits_are_disjoint_and_stratified(study):
+    s = study.splits
+    assert len(s.train) + len(s.val) == 10 * 30
+    assert torch.bincount(s.val.labels, minlength=10).tolist() == [8] * 10   # round(0.25·30) per class
+    assert len(s.test) == 100
+
+
+def test_selections_follow_the_methods(study):
+    dq = study.select("dq", 0.2, 0)
+    same = study.select("adq", 0.2, 0, beta=0.0, temperature=1.0)
+    assert torch.equal(dq["indices"], same["indices"])               # β = 0 is DQ
+    assert dq["budgets"] == same["budgets"]
+    n = len(study.splits.train)
+    for method in ("random", "graphcut", "adq", "adq_rs", "adq_ds"):
+        out = study.select(method, 0.2, 1)
+        assert out["indices"].numel() == round(0.2 * n)
+        assert torch.unique(out["indices"]).numel() == out["indices"].numel()
+    assert study.select("full", 0.2, 0)["images"].shape[0] == n
+    dm = study.select("dm", 0.2, 0)
+    assert dm["indices"] is None and dm["images"].shape[0] == 10 * round(0.2 * 22)
+    with pytest.raises(ValueError, match="method='coreset'"):
+        study.select("coreset", 0.2, 0)
+
+
+def test_importance_variants(study):
+    s = study.scores()
+    assert torch.equal(study.importance("adq"), s["is_"])
+    from dscore.quantize import zscore
+    assert torch.allclose(study.importance("adq_rs"), zscore(s["rs"]))
+    assert torch.allclose(study.importance("adq_ds"), zscore(s["ds"]))
+
+
+def test_grid_is_computed_once_and_shared(study, tmp_path):
+    df = study.grid(["dq", "adq", "full"], [0.2], ["tiny"], [0, 1])
+    assert set(df.method) == {"dq", "adq", "full"} and len(df) == 6
+    assert df.acc.between(0, 1).all() and df.best_of_checks.notna().all()
+    again = adq.ADQStudy(SETUP, ARCHS, cache=ArtifactCache(tmp_path / "cache"), progress=False)
+    df2 = again.grid(["dq", "adq", "full"], [0.2], ["tiny"], [0, 1])
+    assert not any(r["computed"] for r in again.cache.ledger), "a second study must compute nothing"
+    pd.testing.assert_frame_equal(df.drop(columns="seconds"), df2.drop(columns="seconds"))
+
+
+def test_tuned_ratio_is_the_nearest_on_a_log_scale(study):
+    study.tuning["ratios"] = (0.1, 0.2, 0.3)
+    assert study.tuned_ratio(0.2) == 0.2
+    assert study.tuned_ratio(0.01) == 0.1
+    assert study.tuned_ratio(0.6) == 0.3
+    assert study.tuned_ratio(0.25) == 0.3          # |log(0.25/0.3)| < |log(0.25/0.2)|
+
+
+def test_lossless_ratio_on_constructed_runs(study):
+    rows = [{"method": "full", "arch": "a", "ratio": 1.0, "seed": s, "acc": a} for s, a in enumerate([0.90, 0.91, 0.89])]
+    for ratio, accs in ((0.1, [0.70, 0.71, 0.69]), (0.3, [0.85, 0.86, 0.84]), (0.6, [0.90, 0.885, 0.91])):
+        rows += [{"method": "dq", "arch": "a", "ratio": ratio, "seed": s, "acc": a} for s, a in enumerate(accs)]
+    df = pd.DataFrame(rows)
+    assert study.lossless_ratio(df, "dq", "a") == 0.6
+    assert study.lossless_ratio(df[df.ratio < 0.5], "dq", "a") is None
+
+
+def test_per_seed_gains_and_tables():
+    df = pd.DataFrame([{"method": m, "arch": a, "ratio": 0.1, "seed": s, "acc": base + s * 0.01}
+                       for m, base in (("dq", 0.5), ("adq", 0.6)) for a in ("x", "y") for s in range(3)])
+    assert adq.per_seed(df, method="adq") == pytest.approx([0.6, 0.61, 0.62])
+    assert adq.gains(df, "adq", "dq") == pytest.approx([0.1, 0.1, 0.1])
+    t = adq.mean_std_table(df, "arch", "method")
+    assert t.loc["x", "adq"] == "61.0 ± 1.0"
+    claims = adq.main_claims(df, [0.1], ["x", "y"])
+    assert all(c["verdict"] in VERDICTS for c in claims)
+    assert claims[0]["verdict"] == "reproduced"
+
+
+def test_claim_rows_use_the_verdict_function():
+    row = common.claim_row("A beats B", "Tab. 1", [0.8, 0.81, 0.82], [0.7, 0.71, 0.72], claimed_diff=0.1)
+    assert row["verdict"] == "reproduced" and row["seeds"] == "3 / 3" and "+10.00" in row["ours (A − B)"]
+    row = common.claim_row("A beats B", "Tab. 1", [0.7, 0.71, 0.72], [0.8, 0.81, 0.82])
+    assert row["verdict"] == "not reproduced"
+    assert common.claim_row("x", "y", [0.7, 0.8], [0.6, 0.7])["verdict"] == "inconclusive"
+
+
+def test_dry_run_caps_the_work(monkeypatch, tmp_path):
+    monkeypatch.setenv(common.DRY_RUN_ENV, "1")
+    s = adq.ADQStudy({**SETUP, "evaluation": {"epochs": 50, "batch_size": 32, "lr": 0.05}}, ARCHS,
+                     cache=ArtifactCache(tmp_path / "dry"), progress=False)
+    assert s.protocol.epochs == 1 and s.extractor["epochs"] == 1
+    assert len(s.tuning["betas"]) == 1
+
+
+ADQ_PAGES = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "notebooks").glob("adq_*.ipynb"))
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
+def test_every_adq_page_of_a_profile_shares_one_setup(profile, repo_root):
+    """Pages share artefacts only if their setups are identical: one feature network, one set of bins, one tuning."""
+    import yaml
+
+    assert ADQ_PAGES, "no ADQ notebooks found"
+    setups = {}
+    for page in ADQ_PAGES:
+        params = yaml.safe_load((repo_root / "params" / profile / f"{page}.yaml").read_text())
+        setups[page] = adq.setup_from(params)
+        adq.ADQStudy(setups[page], params["archs"])           # validates every setup and arch before any work
+        assert params["archs"], page
+        tuning_arch = setups[page]["tuning"]["arch"]
+        assert tuning_arch in params["archs"], f"{page}: the tuning architecture must be one of the page's archs"
+    first = next(iter(setups.values()))
+    for page, setup in setups.items():
+        assert setup == first, f"params/{profile}/{page}.yaml has another setup than {ADQ_PAGES[0]}"
+
+
+@pytest.mark.slow
+def test_paper_profile_page_dry_runs_on_cpu(repo_root, tmp_path, monkeypatch):
+    """The `paper` parameters of one page run end to end for one tiny step (DSCORE_DRY_RUN) on the CPU. CIFAR-10 is
+    not available here, so the dataset is switched to Fashion-MNIST; everything else is the paper profile's."""
+    import papermill
+    import yaml
+
+    from dscore import data
+
+    try:
+        data.load_dataset("fashion_mnist", "train", download=False)
+    except data.DatasetNotFoundError:
+        pytest.skip("Fashion-MNIST is not installed here")
+    params = yaml.safe_load((repo_root / "params" / "paper" / "adq_bins.yaml").read_text())
+    params.update(profile="paper", dataset="fashion_mnist", device="cpu")
+    monkeypatch.setenv(common.DRY_RUN_ENV, "1")
+    monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "adq_bins.ipynb"
+    from dscore import book
+
+    papermill.execute_notebook(str(repo_root / "notebooks" / "adq_bins.ipynb"), str(out), parameters=params,
+                               cwd=str(repo_root / "notebooks"), progress_bar=False, kernel_name=book.KERNEL_NAME)
+    assert book.error_outputs(out) == []
