@@ -61,7 +61,9 @@ def test_adq_runs_end_to_end_and_the_second_call_hits_the_cache(calls, digits, t
     assert torch.unique(first).numel() == first.numel() and int(first.max()) < n
     assert all(q <= s for q, s in zip(report["budgets"], report["bin_sizes"]))
     assert sum(report["bin_sizes"]) == n and len(report["is"]) == 4
-    assert report["importance"] == pytest.approx(torch.softmax(torch.tensor(report["is"]), 0).tolist())
+    assert report["temperature"] == pipeline.ADQ_TEMPERATURE
+    assert report["importance"] == pytest.approx(
+        torch.softmax(torch.tensor(report["is"]) / report["temperature"], 0).tolist())
 
     calls.clear()
     second, report2 = pipeline.adq_indices("digits", 0.2, 4, beta=0.6, seed=1, scores=SCORES, **COMMON)

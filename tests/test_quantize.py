@@ -413,3 +413,12 @@ def test_bin_budgets_beta0_equals_exact_rational_rule(k, equal_size, extra, data
     sizes = [equal_size] * (k - 1) + [equal_size + extra]      # DQ-shaped: equal bins, a larger last one
     budget = data.draw(st.integers(0, sum(sizes)))
     assert bin_budgets(sizes, budget).tolist() == _exact_bin_budgets(sizes, budget)
+
+
+def test_adq_select_defaults_are_the_pipelines_tuned_ones():
+    import inspect
+
+    import dscore.quantize.pipeline as pipeline
+
+    params = inspect.signature(adq_select).parameters
+    assert params["beta"].default == pipeline.ADQ_BETA and params["temperature"].default == pipeline.ADQ_TEMPERATURE

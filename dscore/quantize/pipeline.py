@@ -439,11 +439,19 @@ def dq_indices(dataset, ratio: float, num_bins: int = 10, seed: int = 0, *, mode
 
 
 #: Default β and temperature T of :func:`adq_indices`, chosen with :func:`tune_adq` on a validation split of
-#: Fashion-MNIST's training set (see :data:`ADQ_TUNING`); never on the test set.
-ADQ_BETA = 0.6
-ADQ_TEMPERATURE = 1.0
+#: Fashion-MNIST's training set, never on the test set: a 10 000-image stratified pool split 8000 / 2000,
+#: ratio 10%, ConvNet-3 of width 32 (feature net 5 epochs; evaluation 30 epochs, batch 64, lr 0.05),
+#: seeds 0–2, β ∈ {0.3, 0.6, 0.9} × T ∈ {1, 2, 4, 8}. The validation grid was flat within noise
+#: (81.0–81.7%, std 0.2–1.2 points; DQ 81.7 ± 0.2), so the "within_noise" rule took the setting whose
+#: rates are closest to the authors' ±15% strength: β = 0.3, T = 2 (rates 0.89–1.14 of uniform).
+#: The paper's β = 0.6 at T = 1 moves rates 0.61–1.55 and was no better on validation (81.0 ± 0.7).
+ADQ_BETA = 0.3
+ADQ_TEMPERATURE = 2.0
 #: How the defaults were chosen (copied into every :func:`adq_indices` report).
-ADQ_TUNING = {"beta": ADQ_BETA, "temperature": ADQ_TEMPERATURE, "how": "the paper's beta, T = 1 (not tuned)"}
+ADQ_TUNING = {"beta": ADQ_BETA, "temperature": ADQ_TEMPERATURE,
+              "how": "tune_adq on a Fashion-MNIST validation split (10k pool, 8000/2000, ratio 0.1, 3 seeds); grid "
+                     "flat within noise, so the setting closest to the authors' +-15% rate change was taken",
+              "rates": [0.887, 0.963, 0.975, 1.125, 1.087, 0.963, 1.137, 0.988, 0.95, 0.925]}
 
 
 def bin_rates(bin_sizes, budgets) -> list[float]:
@@ -485,8 +493,11 @@ def adq_indices(dataset, ratio: float, num_bins: int = 10, beta: float = ADQ_BET
     units, so at T = 1 the softmax is sharp and per-bin rates move far from uniform; larger T
     flattens it towards DQ's uniform rates. The authors' released sampler instead multiplies the bin
     sizes by hand-set importances in [0.985, 1.182], which moves rates by about −5% … +14% of uniform.
-    The defaults :data:`ADQ_BETA` and :data:`ADQ_TEMPERATURE` were chosen on a validation split
-    with :func:`tune_adq` (:data:`ADQ_TUNING` says how).
+    The defaults β = :data:`ADQ_BETA` = 0.3 and T = :data:`ADQ_TEMPERATURE` = 2 were chosen on a
+    Fashion-MNIST validation split with :func:`tune_adq`: its grid over β ∈ {0.3, 0.6, 0.9} ×
+    T ∈ {1, 2, 4, 8} was flat within noise, so the setting whose per-bin rates are closest to the
+    authors' ±15% strength was taken (rates 0.89–1.14 of uniform there); :data:`ADQ_TUNING` records it.
+    The paper's β = 0.6 remains one argument away.
 
     Report keys: those of :func:`dq_indices` plus ``beta, temperature, rs, ds, is, importance``
     (softmax(IS/T) per bin), ``rates`` (:func:`bin_rates`: budget / uniform budget per bin) and

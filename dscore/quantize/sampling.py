@@ -166,14 +166,15 @@ def dq_select(features: Features, labels, ratio: float, *, num_bins: int = 10, l
     return sample_from_bins(bins, labels, budgets, seed=seed)
 
 
-def adq_select(bins: Sequence[torch.Tensor], labels, ratio: float, importance, *, beta: float = 0.6,
-               temperature: float = 1.0, seed: int = 0, return_budgets: bool = False):
+def adq_select(bins: Sequence[torch.Tensor], labels, ratio: float, importance, *, beta: float = 0.3,
+               temperature: float = 2.0, seed: int = 0, return_budgets: bool = False):
     """Adaptive Dataset Quantization selection from precomputed bins.
 
     ``M = round(ratio·Σ|bins|)``; per-bin budgets ``bin_budgets(sizes, M, importance / temperature,
     beta=beta)``; then class-stratified uniform sampling inside each bin with ``seed``. β = 0 gives
     exactly :func:`dq_select`'s result for the same bins and seed. Returns sorted global indices, or
-    ``(indices, budgets)`` when ``return_budgets``.
+    ``(indices, budgets)`` when ``return_budgets``. The defaults β = 0.3, T = 2 are those of
+    :func:`dscore.quantize.pipeline.adq_indices`, chosen on a validation split (see there).
     """
     labels = torch.as_tensor(labels)
     bins = check_bins(bins, labels.shape[0] if labels.dim() == 1 else 0)
