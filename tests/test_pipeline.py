@@ -400,13 +400,13 @@ TUNE = dict(betas=(0.5, 1.0), temperatures=(0.5, 4.0), seeds=(0, 1), num_bins=3,
 
 def test_tune_adq_uses_only_the_validation_split_and_is_cached(digits, calls, monkeypatch):
     seen = []
-    original = pipeline.train_many
+    original = pipeline.evaluate_cached
 
-    def recording(model_fn, images, labels, **kwargs):
-        seen.append((images.shape[0], kwargs["test"][0].shape[0], kwargs["test"][1].clone()))
-        return original(model_fn, images, labels, **kwargs)
+    def recording(images, labels, evaluation, **kwargs):
+        seen.append((images.shape[0], len(evaluation), evaluation.labels.clone()))
+        return original(images, labels, evaluation, **kwargs)
 
-    monkeypatch.setattr(pipeline, "train_many", recording)
+    monkeypatch.setattr(pipeline, "evaluate_cached", recording)
     out = pipeline.tune_adq("digits", 0.2, val_fraction=0.25, **TUNE)
     from dscore.data import train_val_split
     train, val = train_val_split(digits, 0.25, 0)

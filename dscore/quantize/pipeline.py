@@ -37,7 +37,8 @@ from ..fingerprint import (code_version, dataset_fingerprint, load_state, model_
                            read_checkpoint, state_dict_value, tensor_bytes)
 from ..models import create_model, list_models, model_kwargs
 from ..select import budget_from_ratio
-from ..train import train_many, train_model
+from ..evaluation import evaluate_cached
+from ..train import PROTOCOLS, train_model
 from ..utils import check_choice, check_float, check_int, make_generator, resolve_device
 from .bins import generate_bins
 from .diversity import ContrastiveHead, cosine_proxy_diversity, diversity_scores, train_contrastive_head
@@ -566,12 +567,12 @@ def tune_adq(dataset, ratio: float, betas=(0.3, 0.6, 0.9), temperatures=(1.0, 2.
     (``scores``), all cached as usual. For every (β, T) in ``betas × temperatures`` and every seed s in
     ``seeds``: the ADQ selection of ``ratio`` of the train part with sampling seed s
     (:func:`dscore.quantize.adq_select`), then a fresh ``eval_arch`` network (``eval_arch_kwargs``, init
-    from s) trained on the selection with :func:`dscore.train.train_many` (SGD momentum 0.9, weight
-    decay 5e-4, cosine LR ``eval_lr``, crop/flip, ``eval_epochs``, ``eval_batch_size``, seed s) and scored on
-    the **validation** part (final epoch). ``include_dq`` adds DQ (β = 0) as a reference row.
-    Every single run is cached (kind ``adq_val_run``: keyed by the selected indices, the train/val
-    fingerprints and the evaluation settings, so an interrupted tuning resumes and settings that give
-    the same budgets share runs); the summary is cached too (kind ``adq_tuning``).
+    from s) trained on the selection with the coreset protocol (SGD momentum 0.9, weight decay 5e-4, cosine LR
+    ``eval_lr``, crop/flip, ``eval_epochs``, ``eval_batch_size``, seed s) and scored on the **validation** part
+    (final epoch). ``include_dq`` adds DQ (β = 0) as a reference row. Every single run is a cached
+    :func:`dscore.evaluation.evaluate_cached` run (keyed by the selected images, the validation split and the
+    settings, so an interrupted tuning resumes, settings that give the same budgets share runs, and a study that
+    evaluates the same selection on the same split reuses them); the summary is cached too (kind ``adq_tuning``).
 
     Choice (``choose``): ``"best"`` takes the highest mean validation accuracy (ties: first in grid
     order). ``"within_noise"`` (default) first keeps every setting whose mean is within two standard
@@ -696,25 +697,17 @@ def choose_adq_setting(rows, num_seeds: int, *, choose: str = "within_noise",
 
 def _validation_run(train_ds: ImageDataset, val_ds: ImageDataset, chosen: torch.Tensor, seed: int, eval_cfg: dict,
                     device, store: ArtifactCache) -> float:
-    """Validation accuracy of a fresh ``eval_cfg`` network trained on ``train_ds[chosen]`` (cached)."""
+    """Validation accuracy of a fresh ``eval_cfg`` network trained on ``train_ds[chosen]``: one
+    :func:`dscore.evaluation.evaluate_cached` run with the coreset protocol at the tuning's epochs, batch and LR,
+    so a study that evaluates the same selection on the same validation split shares the run."""
     idx = chosen.long().cpu()
-    key = {"train": dataset_fingerprint(train_ds), "val": dataset_fingerprint(val_ds), "precision": precision_tag(device),
-           "indices": hashlib.sha256(tensor_bytes(idx)).hexdigest(), "seed": seed, **eval_cfg}
-
-    def compute():
-        def model_fn(_s):
-            return create_model(eval_cfg["arch"], num_classes=train_ds.num_classes, in_channels=train_ds.channels,
-                                image_size=train_ds.image_size, mean=train_ds.mean, std=train_ds.std,
-                                **eval_cfg["arch_kwargs"])
-
-        out = train_many(model_fn, train_ds.images[idx], train_ds.labels[idx], seeds=(seed,),
-                         test=(val_ds.images, val_ds.labels), device=resolve_device(device), progress=False,
-                         epochs=eval_cfg["epochs"], batch_size=eval_cfg["batch_size"], lr=eval_cfg["lr"],
-                         momentum=eval_cfg["momentum"], weight_decay=eval_cfg["weight_decay"],
-                         schedule=eval_cfg["schedule"], augment=eval_cfg["augment"])
-        return {"acc": float(out["accs"][0])}
-
-    return float(store.get_or_compute("adq_val_run", key, compute, version=code_version())["acc"])
+    protocol = PROTOCOLS["coreset"].replace(epochs=eval_cfg["epochs"], batch_size=eval_cfg["batch_size"],
+                                            lr=eval_cfg["lr"], momentum=eval_cfg["momentum"],
+                                            weight_decay=eval_cfg["weight_decay"], schedule=eval_cfg["schedule"],
+                                            augment=eval_cfg["augment"])
+    out = evaluate_cached(train_ds.images[idx], train_ds.labels[idx], val_ds, arch=eval_cfg["arch"],
+                          arch_kwargs=eval_cfg["arch_kwargs"], protocol=protocol, seed=seed, device=device, cache=store)
+    return float(out["acc"])
 
 
 # ---------------------------------------------------------------------------- pixel quantization

@@ -359,14 +359,16 @@ class ADQStudy:
     def run(self, method: str, ratio: float, arch: str, seed: int, *, split: str = "test", **select_kwargs
             ) -> dict[str, Any]:
         """Train ``arch`` (a label of the page's archs) on :meth:`select`'s set and score it on ``split``
-        (``"test"``, or ``"val"`` while tuning); cached per (set, arch, protocol, seed)."""
+        (``"test"``, or ``"val"`` while tuning); cached per (set, arch, protocol, seed). Periodic checks (the
+        authors' best-of-checks) are only taken on the test split: tuning never looks at them."""
         check_choice("arch", arch, self.archs)
         check_choice("split", split, ("test", "val"))
         spec = self.archs[arch]
         chosen = self.select(method, ratio, seed, **select_kwargs)
         evaluation = self.splits.test if split == "test" else self.splits.val
         out = evaluate_cached(chosen["images"], chosen["labels"], evaluation, arch=spec.name, arch_kwargs=spec.kwargs,
-                              protocol=self.protocol, seed=seed, eval_every=self.check_every, device=self.device,
+                              protocol=self.protocol, seed=seed, eval_every=self.check_every if split == "test" else 0,
+                              device=self.device,
                               cache=self.cache)
         return {**out, "method": method, "ratio": 1.0 if method == "full" else ratio, "arch": arch, "split": split,
                 "beta": chosen["beta"], "temperature": chosen["temperature"], "budgets": chosen["budgets"]}
