@@ -92,11 +92,15 @@ def test_tuned_ratio_is_the_nearest_on_a_log_scale(study):
 
 def test_lossless_ratio_on_constructed_runs(study):
     rows = [{"method": "full", "arch": "a", "ratio": 1.0, "seed": s, "acc": a} for s, a in enumerate([0.90, 0.91, 0.89])]
-    for ratio, accs in ((0.1, [0.70, 0.71, 0.69]), (0.3, [0.85, 0.86, 0.84]), (0.6, [0.90, 0.885, 0.91])):
+    # full: mean 0.90, std 0.01 → the line is 0.89
+    for ratio, accs in ((0.01, [0.95, 0.60, 0.98]), (0.1, [0.70, 0.71, 0.69]), (0.3, [0.85, 0.86, 0.84]),
+                        (0.6, [0.90, 0.885, 0.91])):
         rows += [{"method": "dq", "arch": "a", "ratio": ratio, "seed": s, "acc": a} for s, a in enumerate(accs)]
     df = pd.DataFrame(rows)
-    assert study.lossless_ratio(df, "dq", "a") == 0.6
+    assert study.lossless_ratio(df, "dq", "a") == 0.6          # 1% is above the line by chance, 10% and 30% are not
     assert study.lossless_ratio(df[df.ratio < 0.5], "dq", "a") is None
+    with pytest.raises(ValueError, match="full-data"):
+        study.lossless_ratio(df[df.method != "full"], "dq", "a")
 
 
 def test_per_seed_gains_and_tables():
