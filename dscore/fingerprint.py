@@ -25,9 +25,10 @@ from .utils import resolve_device
 __all__ = ["code_version", "dataset_fingerprint", "model_fingerprint", "precision_tag", "tensor_bytes", "jsonable",
            "state_dict_value", "load_state", "read_checkpoint"]
 
-# Modules that only present, locate or store results; editing them never changes an artefact.
+# Modules that only present, locate or store results, and the studies that only compose cached library calls
+# (every artefact they use is made, and keyed, by a library function): editing them never changes an artefact.
 _PRESENTATION_MODULES = ("book.py", "report.py", "paths.py", "cache.py")
-_PRESENTATION_PACKAGES = ("papers",)
+_PRESENTATION_PACKAGES = ("papers", "studies")
 
 
 def code_version() -> str:

@@ -794,3 +794,40 @@ def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: i
     report = {"theta": theta, "patch": patch, "storage_ratio": storage_ratio(record["mask"]),
               "effective_keep_ratio": effective_keep_ratio(sample_ratio, theta)}
     return record, report
+
+
+# --------------------------------------------------------------------------- texture-level trajectories
+
+def texture_trajectory_run(dataset, *, arch: str, arch_kwargs: Mapping | None = None, epochs: int, lr: float,
+                           batch_size: int, patch: int = 32, seed: int = 0, augment: str = "crop_flip", device=None,
+                           image_size=None, root=None, cache: ArtifactCache | None = None, progress: bool = True
+                           ) -> dict[str, torch.Tensor]:
+    """ADQ Fig. 4 for one seed, cached (kind ``texture_trajectory``): from one initialisation an expert trained on
+    the whole ``dataset`` and three students on its high / medium / low texture-level thirds
+    (:func:`dscore.quantize.trajectory.texture_trajectories`, constant-LR SGD). Returns the per-epoch normalised
+    distances ``{"high", "medium", "low", "expert_travel"}`` as float64 (epochs,) tensors."""
+    from .trajectory import texture_trajectories
+
+    check_choice("arch", arch, list_models())
+    arch_kwargs = dict(arch_kwargs or {})
+    epochs = check_int("epochs", epochs, low=1)
+    lr = check_float("lr", lr, low=0.0, low_open=True)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    patch = check_int("patch", patch, low=2)
+    seed = check_int("seed", seed, low=0)
+    store = as_cache(cache)
+    ds = resolve_dataset(dataset, image_size, root)
+    key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), "arch": arch,
+           "arch_kwargs": arch_kwargs, "epochs": epochs, "lr": lr, "batch_size": batch_size, "patch": patch,
+           "seed": seed, "augment": augment}
+
+    def compute():
+        def model_fn():
+            return create_model(arch, num_classes=ds.num_classes, in_channels=ds.channels, image_size=ds.image_size,
+                                mean=ds.mean, std=ds.std, **arch_kwargs)
+
+        return dict(texture_trajectories(ds.images, ds.labels, model_fn, epochs=epochs, lr=lr, batch_size=batch_size,
+                                         patch=patch, augment=augment, device=resolve_device(device), seed=seed,
+                                         progress=progress))
+
+    return store.get_or_compute("texture_trajectory", key, compute, version=code_version())

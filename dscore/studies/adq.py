@@ -398,31 +398,15 @@ class ADQStudy:
         students on its high / medium / low texture-level thirds (:func:`dscore.quantize.trajectory.texture_trajectories`,
         constant-LR SGD, crop/flip), cached per seed. Returns one row per (seed, student, epoch) with the
         normalised distance ``‖θ_s − θ_e‖² / ‖θ_e − θ₀‖²``."""
-        from ..fingerprint import code_version, dataset_fingerprint, precision_tag
-        from ..models import create_model
-        from ..quantize.trajectory import texture_trajectories
-
         check_choice("arch", arch, self.archs)
         spec = self.archs[arch]
         train = self.splits.train
         epochs = 1 if dry_run() else check_int("epochs", epochs, low=1)
         rows = []
         for seed in seeds:
-            seed = check_int("seed", seed, low=0)
-            key = {"dataset": dataset_fingerprint(train), "precision": precision_tag(self.device), "arch": spec.name,
-                   "arch_kwargs": dict(spec.kwargs), "epochs": epochs, "lr": lr, "batch_size": batch_size,
-                   "patch": patch, "seed": seed, "augment": "crop_flip"}
-
-            def compute(seed=seed):
-                def model_fn():
-                    return create_model(spec.name, num_classes=train.num_classes, in_channels=train.channels,
-                                        image_size=train.image_size, mean=train.mean, std=train.std, **spec.kwargs)
-                out = texture_trajectories(train.images, train.labels, model_fn, epochs=epochs, lr=lr,
-                                           batch_size=batch_size, patch=patch, augment="crop_flip",
-                                           device=self.device, seed=seed, progress=self.progress)
-                return {k: v for k, v in out.items()}
-
-            value = self.cache.get_or_compute("texture_trajectory", key, compute, version=code_version())
+            value = pipeline.texture_trajectory_run(train, arch=spec.name, arch_kwargs=spec.kwargs, epochs=epochs,
+                                                    lr=lr, batch_size=batch_size, patch=patch, seed=seed,
+                                                    device=self.device, cache=self.cache, progress=self.progress)
             for student in ("high", "medium", "low"):
                 for t, d in enumerate(value[student].tolist()):
                     rows.append({"seed": seed, "student": student, "epoch": t + 1, "distance": d})
