@@ -45,6 +45,8 @@ from ..train import PROTOCOLS, TrainProtocol
 from ..utils import check_choice, check_float, check_int, resolve_device
 from .common import Splits, claim_row, dry_run, make_splits
 
+preset_components = preset_components
+
 __all__ = ["SETUP_KEYS", "CORESETS", "DreamStudy", "setup_from", "method_label", "summarise", "cumulative_seconds",
            "per_step_costs", "curve_speedups"]
 
@@ -687,11 +689,12 @@ def mmd_claims(probe: pd.DataFrame, diag: pd.DataFrame | None = None) -> list[di
     per_seed = probe.groupby(["kind", "seed"]).mmd2.mean()
     rows = [claim_row("Representative batches are closer to the class than random ones (probe, MMD²)",
                       f"{c.source}: {c.text}", per_seed["representative"].tolist(), per_seed["random"].tolist(),
-                      claim_sign=-1, scale=1.0, unit="")]
+                      claim_sign=-1, scale=1000.0, unit="×10⁻³")]
     if diag is not None and {"idc", "dream"} <= set(diag.method):
         rows.append(claim_row("… and during distillation (DREAM vs IDC real batches, every diagnostic step)",
                               f"{c.source}: {c.text}", diag[diag.method == "dream"].batch_mmd.tolist(),
-                              diag[diag.method == "idc"].batch_mmd.tolist(), claim_sign=-1, scale=1.0, unit=""))
+                              diag[diag.method == "idc"].batch_mmd.tolist(), claim_sign=-1, scale=1000.0,
+                              unit="×10⁻³"))
     return rows
 
 
@@ -712,5 +715,5 @@ def stability_claims(diag: pd.DataFrame, migration: pd.DataFrame) -> list[dict[s
     late = migration[migration.iteration > half]
     rows.append(claim_row("Late in training DREAM+'s images migrate less than IDC's", f"{c.source}: {c.text}",
                           late[late.method == "dreamplus"].migration.tolist(), late[late.method == "idc"].migration.tolist(),
-                          claim_sign=-1, scale=1.0, unit=""))
+                          claim_sign=-1, scale=1.0, unit="(embedding L2)"))
     return rows
