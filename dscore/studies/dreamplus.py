@@ -566,13 +566,14 @@ def paper_cell(table_id: str, row, col) -> float | None:
 
 
 def main_claims(df: pd.DataFrame, dataset: str, ipcs: Sequence[int]) -> list[dict[str, Any]]:
-    """Tab. I claims on a :meth:`DreamStudy.grid` frame: DREAM+ − IDC, DREAM − IDC and DREAM+ − DREAM at every IPC
-    (over all distillation × evaluation seeds), with the paper's difference on the same dataset when it has one."""
+    """Tab. I claims on a :meth:`DreamStudy.grid` frame: DREAM+ − IDC, DREAM − IDC and DREAM+ − DREAM at every IPC,
+    largest IPC first (over all distillation × evaluation seeds), with the paper's difference on the same dataset
+    when it has one."""
     from ..papers import dreamplus as paper
 
     col_name = PAPER_DATASET.get(dataset)
     rows = []
-    for ipc in ipcs:
+    for ipc in sorted(ipcs, reverse=True):          # the largest IPC first
         for a, b, cid in (("dreamplus", "idc", "fashion-vs-idc"), ("dream", "idc", None),
                           ("dreamplus", "dream", None)):
             pa, pb = paper_cell("I", _LABELS[a], (col_name, ipc)), paper_cell("I", _LABELS[b], (col_name, ipc))
