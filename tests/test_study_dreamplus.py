@@ -127,3 +127,13 @@ def test_coreset_has_no_run(study):
         study.run("herding", 1)
     with pytest.raises(ValueError, match="iteration"):
         study.training_set("idc", 1, 0, iteration=7)
+
+
+def test_coverage_rows_points_and_claims(study):
+    out = study.coverage(["idc", "dreamplus"], 1, [0], real_per_class=3, perplexity=5.0)
+    cov, pts = out["coverage"], out["points"]
+    assert len(cov) == 2 * 10 and (cov.coverage > 0).all() and (cov.centre > 0).all()
+    # 3 real images per class + 4 decoded synthetic images per class and method
+    assert len(pts) == 30 + 2 * 40 and set(pts.kind) == {"real", "IDC", "DREAM+"}
+    rows = dp.coverage_claims(cov)
+    assert len(rows) == 1 and rows[0]["seeds"] == "10 / 10"

@@ -439,6 +439,49 @@ class DreamStudy:
         return pd.DataFrame({"method": method, "label": method_label(method), "seed": seed, "iteration": its[1:],
                              "migration": mig.tolist()})
 
+    def coverage(self, methods: Sequence[str], ipc: int, distill_seeds: Sequence[int], *, tsne_seed: int = 0,
+                 real_per_class: int = 100, perplexity: float = 30.0) -> dict[str, pd.DataFrame]:
+        """How the synthetic sets cover their classes (DREAM+ Fig. 8), in the embedding of the cached feature ConvNet.
+
+        ``"coverage"``: one row per (method, seed, class) with ``coverage`` = the mean distance of the class's real
+        training images to their nearest synthetic (IDC-decoded) image of the class, divided by the mean distance
+        of the real images to their class mean (lower = the synthetic images spread over the class), and
+        ``centre`` = the mean distance of the synthetic images to the real class mean, on the same scale.
+        ``"points"``: a 2-D t-SNE (:func:`dscore.metrics.tsne`, seed ``tsne_seed``) of ``real_per_class`` real
+        images per class and the synthetic images of the first distillation seed of every method, one row per point
+        (``kind`` = "real" or the method label, ``class``, ``x``, ``y``)."""
+        from ..data import stratified_subset
+        from ..features import extract_embeddings
+        from ..metrics import tsne
+
+        train = self.splits.train
+        net = self._feature_net()
+        real = extract_embeddings(net, train.images, device=self.device, progress=False).cpu().float()
+        rows, syn_pts = [], []
+        for m in methods:
+            for s in distill_seeds:
+                images, labels = self.training_set(m, ipc, s)
+                emb = extract_embeddings(net, images, device=self.device, progress=False).cpu().float()
+                for c in range(train.num_classes):
+                    r, y = real[train.labels == c], emb[labels == c]
+                    mu = r.mean(0, keepdim=True)
+                    scale = float(torch.cdist(r, mu).mean())
+                    rows.append({"method": m, "label": method_label(m), "seed": s, "class": train.classes[c],
+                                 "coverage": float(torch.cdist(r, y).min(1).values.mean()) / scale,
+                                 "centre": float(torch.cdist(y, mu).mean()) / scale})
+                if s == distill_seeds[0]:
+                    syn_pts.append((method_label(m), emb, labels))
+        per = min(real_per_class, int(train.class_counts().min()))
+        sub = stratified_subset(train, per, seed=tsne_seed)
+        sub_emb = extract_embeddings(net, sub.images, device=self.device, progress=False).cpu().float()
+        allx = torch.cat([sub_emb] + [e for _, e, _ in syn_pts])
+        xy = tsne(allx, seed=tsne_seed, perplexity=min(perplexity, (allx.shape[0] - 1) / 3))
+        kinds = ["real"] * sub_emb.shape[0] + [k for k, e, _ in syn_pts for _ in range(e.shape[0])]
+        classes = sub.labels.tolist() + [int(v) for _, _, l in syn_pts for v in l]
+        points = pd.DataFrame({"kind": kinds, "class": [train.classes[c] for c in classes],
+                               "x": xy[:, 0].tolist(), "y": xy[:, 1].tolist()})
+        return {"coverage": pd.DataFrame(rows), "points": points}
+
     # ------------------------------------------------------------------------------------- descriptions
 
     def describe(self) -> dict[str, Any]:
@@ -717,4 +760,21 @@ def stability_claims(diag: pd.DataFrame, migration: pd.DataFrame) -> list[dict[s
     rows.append(claim_row("Late in training DREAM+'s images migrate less than IDC's", f"{c.source}: {c.text}",
                           late[late.method == "dreamplus"].migration.tolist(), late[late.method == "idc"].migration.tolist(),
                           claim_sign=-1, scale=1.0, unit="(embedding L2)"))
+    return rows
+
+
+def coverage_claims(coverage: pd.DataFrame) -> list[dict[str, Any]]:
+    """Fig. 8 claim on :meth:`DreamStudy.coverage`: DREAM+'s (and DREAM's) synthetic images cover their class better
+    than IDC's — a smaller distance from the real images to their nearest synthetic image (one value per class and
+    distillation seed)."""
+    from ..papers import dreamplus as paper
+
+    c = paper.claim("tsne-coverage")
+    rows = []
+    for m in ("dreamplus", "dream"):
+        if m in set(coverage.method) and "idc" in set(coverage.method):
+            rows.append(claim_row(f"{method_label(m)}'s images cover the class better than IDC's (coverage distance)",
+                                  f"{c.source}: {c.text}", coverage[coverage.method == m].coverage.tolist(),
+                                  coverage[coverage.method == "idc"].coverage.tolist(), claim_sign=-1, scale=1.0,
+                                  unit="(× class spread)"))
     return rows
