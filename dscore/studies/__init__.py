@@ -6,10 +6,11 @@ selections, distillation runs and evaluation runs of :mod:`dscore.quantize`, :mo
 artefact (one feature network, one set of bins and scores, one evaluation per (method, ratio, arch, seed)).
 
 * :mod:`dscore.studies.adq` — the ADQ chapter;
+* :mod:`dscore.studies.dreamplus` — the DREAM+ chapter;
 * :mod:`dscore.studies.common` — splits, dry runs and timing shared by the chapters.
 """
 from __future__ import annotations
 
-from . import adq, common
+from . import adq, common, dreamplus
 
-__all__ = ["adq", "common"]
+__all__ = ["adq", "common", "dreamplus"]

@@ -12,7 +12,7 @@ from ..train import TrainProtocol
 from ..utils import check_choice, check_float, check_int
 
 __all__ = ["DRY_RUN_ENV", "dry_run", "Splits", "make_splits", "ArchSpec", "arch_specs", "eval_protocol",
-           "PageClock", "claim_row", "glue_claims"]
+           "PageClock", "claim_row", "glue_claims", "module_version"]
 
 #: ``DSCORE_DRY_RUN=1`` shrinks every study to one tiny step (a handful of images, one epoch, one iteration) so
 #: that a profile's parameters can be checked end to end on a CPU in seconds; the numbers mean nothing then.
@@ -160,3 +160,14 @@ def glue_claims(page: str, claims):
         glue(f"{page}_ours_{i}", row["ours (A − B)"])
         glue(f"{page}_verdict_{i}", row["verdict"])
     return df
+
+
+def module_version(path) -> str:
+    """:func:`dscore.fingerprint.code_version` plus a digest of one study file: the version tag of an artefact that a
+    study computes itself (the package digest leaves the studies out), e.g. ``module_version(__file__)``."""
+    import hashlib
+    from pathlib import Path
+
+    from ..fingerprint import code_version
+
+    return code_version() + "+" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]

@@ -39,11 +39,11 @@ from ..distill.config import preset_components
 from ..distill.evaluate import family_of
 from ..distill.init import idc_decode, idc_decode_labels
 from ..evaluation import evaluate_cached
-from ..fingerprint import code_version, dataset_fingerprint
+from ..fingerprint import dataset_fingerprint
 from ..models import create_model, list_models, model_kwargs
 from ..train import PROTOCOLS, TrainProtocol
 from ..utils import check_choice, check_float, check_int, resolve_device
-from .common import Splits, claim_row, dry_run, make_splits
+from .common import Splits, claim_row, dry_run, make_splits, module_version
 
 preset_components = preset_components
 
@@ -231,7 +231,7 @@ class DreamStudy:
                                        device=self.device, progress=False)
             return {"scores": scores}
 
-        return self.cache.get_or_compute("dream_forgetting", key, compute, version=code_version())["scores"]
+        return self.cache.get_or_compute("dream_forgetting", key, compute, version=module_version(__file__))["scores"]
 
     def coreset(self, method: str, ipc: int, seed: int = 0) -> torch.Tensor:
         """Indices (into the training part) of the ``ipc``-per-class coreset of ``method``."""
@@ -372,7 +372,7 @@ class DreamStudy:
                     out.append([mmd2(e[i], e, sigma) for i in (rand, centre, boundary)])
                 return {"mmd2": torch.tensor(out, dtype=torch.float64)}
 
-            vals = self.cache.get_or_compute("dream_batch_mmd", key, compute, version=code_version())["mmd2"]
+            vals = self.cache.get_or_compute("dream_batch_mmd", key, compute, version=module_version(__file__))["mmd2"]
             for c in range(vals.shape[0]):
                 for j, kind in enumerate(("random", "representative", "boundary")):
                     rows.append({"seed": seed, "class": train.classes[c], "kind": kind, "mmd2": float(vals[c, j])})
