@@ -40,7 +40,7 @@ from ..quantize import adq_select, pipeline, zscore
 from ..select import select_coreset
 from ..train import PROTOCOLS
 from ..utils import check_choice, check_float, check_int, resolve_device
-from .common import ArchSpec, Splits, arch_specs, claim_row, dry_run, eval_protocol, make_splits
+from .common import ArchSpec, Splits, arch_specs, claim_row, dry_run, eval_protocol, make_splits, pick_setup
 
 __all__ = ["METHODS", "SETUP_KEYS", "ADQStudy", "setup_from", "method_label", "summarise"]
 
@@ -62,11 +62,7 @@ def _head_kwargs(score_kwargs: Mapping[str, Any]) -> dict[str, Any]:
 
 def setup_from(namespace: Mapping[str, Any]) -> dict[str, Any]:
     """The setup keys (:data:`SETUP_KEYS`) of a page's parameters, e.g. ``setup_from(globals())`` in a notebook."""
-    missing = [k for k in SETUP_KEYS if k not in namespace]
-    if missing:
-        raise ValueError(f"the page does not define the setup parameter(s) {missing}; every ADQ page declares "
-                         f"{list(SETUP_KEYS)}")
-    return {k: namespace[k] for k in SETUP_KEYS}
+    return pick_setup(namespace, SETUP_KEYS, "ADQ")
 
 
 def method_label(method: str) -> str:

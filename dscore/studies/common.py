@@ -12,7 +12,7 @@ from ..train import TrainProtocol
 from ..utils import check_choice, check_float, check_int
 
 __all__ = ["DRY_RUN_ENV", "dry_run", "Splits", "make_splits", "ArchSpec", "arch_specs", "eval_protocol",
-           "PageClock", "claim_row", "glue_claims", "module_version"]
+           "PageClock", "claim_row", "glue_claims", "module_version", "pick_setup"]
 
 #: ``DSCORE_DRY_RUN=1`` shrinks every study to one tiny step (a handful of images, one epoch, one iteration) so
 #: that a profile's parameters can be checked end to end on a CPU in seconds; the numbers mean nothing then.
@@ -171,3 +171,13 @@ def module_version(path) -> str:
     from ..fingerprint import code_version
 
     return code_version() + "+" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def pick_setup(namespace: Mapping[str, Any], keys, chapter: str) -> dict[str, Any]:
+    """The setup ``keys`` of a page's parameters (``namespace``, e.g. a notebook's ``globals()``); a ValueError names
+    the missing ones. Every page of one ``chapter`` declares the same setup keys."""
+    missing = [k for k in keys if k not in namespace]
+    if missing:
+        raise ValueError(f"the page does not define the setup parameter(s) {missing}; every {chapter} page declares "
+                         f"{list(keys)}")
+    return {k: namespace[k] for k in keys}

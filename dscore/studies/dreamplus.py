@@ -43,7 +43,7 @@ from ..fingerprint import dataset_fingerprint
 from ..models import create_model, list_models, model_kwargs
 from ..train import PROTOCOLS, TrainProtocol
 from ..utils import check_choice, check_float, check_int, resolve_device
-from .common import Splits, claim_row, dry_run, make_splits, module_version
+from .common import Splits, claim_row, dry_run, make_splits, module_version, pick_setup
 
 preset_components = preset_components
 
@@ -65,11 +65,7 @@ PAPER_DATASET = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "svhn": "SVH
 
 def setup_from(namespace: Mapping[str, Any]) -> dict[str, Any]:
     """The setup keys (:data:`SETUP_KEYS`) of a page's parameters, e.g. ``setup_from(globals())`` in a notebook."""
-    missing = [k for k in SETUP_KEYS if k not in namespace]
-    if missing:
-        raise ValueError(f"the page does not define the setup parameter(s) {missing}; every DREAM+ page declares "
-                         f"{list(SETUP_KEYS)}")
-    return {k: namespace[k] for k in SETUP_KEYS}
+    return pick_setup(namespace, SETUP_KEYS, "DREAM+")
 
 
 def method_label(method: str) -> str:
