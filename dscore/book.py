@@ -32,7 +32,7 @@ from .utils import atomic_write_text
 
 PROFILES = ("smoke", "default", "paper")
 # Per-cell timeouts (seconds); the paper profile runs on GPUs for hours.
-CELL_TIMEOUT = {"smoke": 900, "default": 3600, "paper": None}
+CELL_TIMEOUT = {"smoke": 900, "default": 4 * 3600, "paper": None}
 KERNEL_NAME = "dscore"
 OUTPUT_DIR = Path("book") / "nb"
 MANIFEST = OUTPUT_DIR / ".manifest.json"
