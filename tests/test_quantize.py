@@ -320,18 +320,68 @@ def _bins_and_labels():
     return bins, labels
 
 
+def _naive_class_quotas(bins, labels, budgets):
+    """Reference: per bin, floors of q·n_c/s, then one unit at a time to the class with the largest
+    cumulative shortfall (ideal so far − given so far), ties to the smaller label, with room."""
+    from fractions import Fraction
+    shortfall, out = {}, []
+    for b, q in zip(bins, budgets):
+        lab = labels[b].tolist()
+        classes = sorted(set(lab))
+        n = {c: lab.count(c) for c in classes}
+        ideal = {c: Fraction(q * n[c], len(lab)) for c in classes}
+        give = {c: min(int(ideal[c]), n[c]) for c in classes}
+        for _ in range(q - sum(give.values())):
+            room = [c for c in classes if give[c] < n[c]]
+            best = max(room, key=lambda c: (shortfall.get(c, 0) + ideal[c] - give[c], -c))
+            give[best] += 1
+        for c in classes:
+            shortfall[c] = shortfall.get(c, 0) + ideal[c] - give[c]
+        out.append(give)
+    return out
+
+
 def test_sample_from_bins_stratified_counts():
     bins, labels = _bins_and_labels()
     budgets = [4, 3, 5]
     chosen = sample_from_bins(bins, labels, budgets, seed=0)
     assert torch.equal(chosen, chosen.sort().values) and chosen.unique().numel() == chosen.numel()
-    for b, q in zip(bins, budgets):
+    for b, q, expect in zip(bins, budgets, _naive_class_quotas(bins, labels, budgets)):
         inside = chosen[torch.isin(chosen, b)]
         assert inside.numel() == q
-        classes, counts = torch.unique(labels[b], return_counts=True)
-        expect = bin_budgets(counts, q)
-        got = torch.stack([(labels[inside] == c).sum() for c in classes])
-        assert torch.equal(got, expect)
+        got = {c: int((labels[inside] == c).sum()) for c in expect}
+        assert got == expect
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 8), st.integers(2, 6), st.floats(0.0, 1.0))
+def test_sample_from_bins_class_totals_stay_proportional(seed, num_bins, num_classes, ratio):
+    g = torch.Generator().manual_seed(seed)
+    n = 40 * num_bins
+    labels = torch.randint(num_classes, (n,), generator=g)
+    cut = torch.sort(torch.randperm(n - 1, generator=g)[: num_bins - 1] + 1).values.tolist()
+    perm = torch.randperm(n, generator=g)
+    bins = list(torch.tensor_split(perm, cut))
+    sizes = torch.tensor([b.numel() for b in bins])
+    budgets = bin_budgets(sizes, int(round(ratio * n)))
+    chosen = sample_from_bins(bins, labels, budgets, seed=seed)
+    ideal = torch.zeros(num_classes, dtype=torch.float64)
+    for b, q, expect in zip(bins, budgets.tolist(), _naive_class_quotas(bins, labels, budgets.tolist())):
+        if b.numel():
+            ideal += torch.bincount(labels[b], minlength=num_classes).double() * q / b.numel()
+        inside = chosen[torch.isin(chosen, b)]
+        assert {c: int((labels[inside] == c).sum()) for c in expect} == expect
+    got = torch.bincount(labels[chosen], minlength=num_classes).double()
+    assert torch.all((got - ideal).abs() < 1 + 1e-9), (got, ideal)
+
+
+def test_sample_from_bins_small_budget_reaches_every_class():
+    # ten bins, ten classes spread evenly, one unit per class in all: a per-bin largest-remainder rule
+    # would give every bin's unit to class 0; the carried shortfall gives one to each class
+    labels = torch.arange(1000) % 10
+    bins = list(torch.arange(1000).view(10, 100))
+    chosen = sample_from_bins(bins, labels, [1] * 10, seed=3)
+    assert torch.equal(torch.bincount(labels[chosen], minlength=10), torch.ones(10, dtype=torch.long))
 
 
 def test_sample_from_bins_seeds_and_uniformity():

@@ -103,12 +103,17 @@ def bin_budgets(bin_sizes, budget: int, importance=None, *, beta: float = 0.0) -
 def sample_from_bins(bins: Sequence[torch.Tensor], labels, budgets, *, seed: int = 0) -> torch.Tensor:
     """Class-stratified uniform sampling of ``budgets[k]`` items from every bin k.
 
-    Inside bin k its budget is split over the classes present in proportion to their counts with the
-    rule of :func:`bin_budgets` (β = 0: floors, then largest remainders, ties to the smaller label,
-    never more than a class holds); each (bin, class) group is then sampled uniformly without
-    replacement. One seeded stream of random keys over all items (in bin order) drives every group, so
-    the result depends only on (bins, labels, budgets, seed). Returns the sorted global indices
-    (int64, on the labels' device). Time O(Σ|bins| log Σ|bins|).
+    Inside bin k its budget q_k is split over the classes present in proportion to their counts:
+    class c's ideal share is ``t_kc = q_k·n_kc/s_k``; it first gets ``⌊t_kc⌋``, then the leftover
+    units go one at a time to the class with the largest *cumulative* shortfall
+    ``Σ_{j≤k} t_jc − (units c already has)``, never more than a class holds in the bin; equal keys go
+    to the smaller label. Carrying the shortfall over bins (bins in the given order) keeps every
+    class's total within one unit of its ideal ``Σ_k t_kc`` — a per-bin largest-remainder rule would
+    hand every bin's leftovers to the same low labels, and at small budgets starve the high ones.
+    Each (bin, class) group is then sampled uniformly without replacement. One seeded stream of random
+    keys over all items (in bin order) drives every group, so the result depends only on (bins, labels,
+    budgets, seed). Returns the sorted global indices (int64, on the labels' device).
+    Time O(Σ|bins| log Σ|bins| + K·C) for K bins and C classes.
     """
     labels = torch.as_tensor(labels)
     labels = check_labels(labels, labels.shape[0] if labels.dim() == 1 else -1)
@@ -126,12 +131,22 @@ def sample_from_bins(bins: Sequence[torch.Tensor], labels, budgets, *, seed: int
         raise ValueError("bins overlap; every index may appear in at most one bin")
     item_labels = labels.cpu()[items]
     group = torch.empty(items.numel(), dtype=torch.long)
+    all_classes = torch.unique(item_labels)
+    shortfall = torch.zeros(all_classes.numel(), dtype=torch.float64)   # Σ_{j<k} t_jc − units given
     quotas, offset, pos = [], 0, 0
-    for k, s in enumerate(sizes):
+    for k, s in enumerate(sizes):    # one pass per bin (K bins), vectorised over classes
         classes, inverse, counts = torch.unique(item_labels[pos : pos + s], return_inverse=True, return_counts=True)
         group[pos : pos + s] = inverse + offset
         if s:
-            quotas.append(proportional_budgets(counts, int(budgets[k])))
+            q = int(budgets[k])
+            where = torch.searchsorted(all_classes, classes)
+            ideal = counts.double() * q / s                              # t_kc
+            floor = torch.minimum((counts * q) // s, counts)
+            key = shortfall[where] + ideal                               # before any unit of this bin
+            # keys rounded to 1e-9 of a unit so that round-off cannot break an exact tie
+            quota = hand_out_remainder(counts, floor, torch.round(key * 1e9).long(), 10**9, q)
+            shortfall[where] = key - quota.double()
+            quotas.append(quota)
         offset += classes.numel()
         pos += s
     if not quotas:
