@@ -5,6 +5,7 @@ Usage (from a checkout)::
     python -m dscore.book build --profile default      # execute what changed, then build the HTML
     python -m dscore.book run tour --profile smoke     # execute one notebook
     python -m dscore.book check                        # validate params/ against the notebooks
+    torchrun --nproc_per_node=4 -m dscore.book prefill --profile default   # fill the cache in 4 processes
 
 ``notebooks/<name>.ipynb`` is executed by papermill with ``params/<profile>/<name>.yaml`` into
 ``book/nb/<name>.ipynb`` (fixed kernel, fixed working directory ``notebooks/``, per-cell timeout,
@@ -297,6 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--profile", default="smoke")
     p_run.add_argument("--force", action="store_true")
     sub.add_parser("check", help="validate notebooks and params for every profile")
+    p_prefill = sub.add_parser("prefill", help="compute pages' artefacts into the cache, split over processes "
+                                               "(torchrun --nproc_per_node=N -m dscore.book prefill …)")
+    p_prefill.add_argument("names", nargs="*", help="pages to prefill (default: every page)")
+    p_prefill.add_argument("--profile", default=os.environ.get("PROFILE", "default"))
+    p_prefill.add_argument("--rank", type=int, help="this process's place without torchrun (default: $RANK or 0)")
+    p_prefill.add_argument("--world", type=int, help="number of processes without torchrun (default: $WORLD_SIZE or 1)")
+    p_prefill.add_argument("--root", help="the checkout whose pages to prefill (default: this one)")
     args = parser.parse_args(argv)
     root = repo_root()
     try:
@@ -307,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.name not in notebook_names(root):
                 raise ValueError(f"unknown notebook {args.name!r}; available: {notebook_names(root)}")
             execute(root, args.name, args.profile, force=args.force)
+        elif args.command == "prefill":
+            from . import prefill
+
+            return prefill.main(args.names, args.profile, rank=args.rank, world=args.world,
+                                root=Path(args.root) if args.root else root)
         else:
             names = check_all(root)
             print(f"[dscore.book] {len(names)} notebooks × {len(PROFILES)} profiles: params OK")
