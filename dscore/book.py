@@ -4,6 +4,7 @@ Usage (from a checkout)::
 
     python -m dscore.book build --profile default      # execute what changed, then build the HTML
     python -m dscore.book run tour --profile smoke     # execute one notebook
+    python -m dscore.book run tour -f my.yaml -p epochs 3   # … with your own parameters (unknown keys rejected)
     python -m dscore.book check                        # validate params/ against the notebooks
     torchrun --nproc_per_node=4 -m dscore.book prefill --profile default   # fill the cache in 4 processes
 
@@ -122,12 +123,64 @@ def load_params(root: Path, profile: str, name: str) -> dict[str, Any]:
 
 
 def check_all(root: Path) -> list[str]:
-    """Validate every notebook against every profile before any work; returns the notebook names."""
+    """Validate every notebook against every profile before any work (keys, then values: types, ranges, budgets,
+    :func:`dscore.pages.check_values`); returns the notebook names."""
     names = notebook_names(root)
     for name in names:
         for profile in PROFILES:
-            load_params(root, profile, name)
+            check_values(root, name, load_params(root, profile, name), f"params/{profile}/{name}.yaml")
     return names
+
+
+def check_values(root: Path, name: str, params: dict[str, Any], source: str) -> dict[str, Any]:
+    """The page's own parameter check (:func:`dscore.pages.check_values`) on ``params``, before any kernel starts;
+    a bad value raises BookError naming ``source``, the key, the value and what is allowed."""
+    from . import pages
+
+    declared = declared_parameters(root / "notebooks" / f"{name}.ipynb")
+    try:
+        return pages.check_values(name, params, declared=declared)
+    except ValueError as exc:
+        raise BookError(f"{source}: {exc}") from None
+
+
+def read_overrides(root: Path, name: str, files: list[str] | None = None,
+                   pairs: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """A reader's own parameters for page ``name``: the YAML ``files`` in order, then ``pairs`` (key, YAML value),
+    later ones winning. Keys the page does not declare (or ``profile``: use ``--profile``) raise BookError before any
+    work, naming the key, where it came from and the nearest declared name."""
+    import difflib
+
+    declared = declared_parameters(root / "notebooks" / f"{name}.ipynb")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for file in files or []:
+        path = Path(file)
+        if not path.exists():
+            raise BookError(f"-f {file}: no such file")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise BookError(f"-f {file}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise BookError(f"-f {file}: must be a mapping of parameter names to values, found {type(data).__name__}")
+        values.update(data)
+        sources.update({k: f"-f {file}" for k in data})
+    for key, text in pairs or []:
+        try:
+            values[key] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise BookError(f"-p {key} {text!r}: not valid YAML: {exc}") from None
+        sources[key] = f"-p {key}"
+    for key in values:
+        if key == "profile":
+            raise BookError(f"{sources[key]}: 'profile' is chosen with --profile (one of {', '.join(PROFILES)})")
+        if key not in declared:
+            close = difflib.get_close_matches(str(key), declared, 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise BookError(f"{sources[key]}: {key!r} is not a parameter of notebooks/{name}.ipynb{hint}; "
+                            f"declared: {', '.join(sorted(declared))}")
+    return values
 
 
 def fingerprint(root: Path, name: str, profile: str, params: dict[str, Any]) -> str:
@@ -168,23 +221,41 @@ def error_outputs(notebook: Path) -> list[str]:
             for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
-def execute(root: Path, name: str, profile: str, *, force: bool = False, log=print) -> bool:
-    """Execute one notebook if its fingerprint changed; returns True when it ran."""
+def execute(root: Path, name: str, profile: str, *, force: bool = False, overrides: dict[str, Any] | None = None,
+            log=print) -> bool:
+    """Execute one notebook if its fingerprint changed; returns True when it ran.
+
+    ``overrides`` (from :func:`read_overrides`) replace values of the profile's params file. The values are checked
+    (:func:`check_values`) before the kernel starts. The page's downloadable files (:class:`dscore.pages.Downloads`)
+    are written to a staging folder and replace ``book/nb/<name>_files`` when the page succeeds."""
+    import shutil
+
     import papermill
 
+    from . import pages
+
     params = load_params(root, profile, name)
+    source = f"params/{profile}/{name}.yaml"
+    if overrides:
+        params.update(overrides)
+        source += " with " + ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+    check_values(root, name, params, source)
     key = fingerprint(root, name, profile, params)
     out = root / OUTPUT_DIR / f"{name}.ipynb"
     manifest = _read_manifest(root)
     if not force and manifest.get(name) == key and out.exists():
         log(f"[dscore.book] {name}: up to date ({profile})")
         return False
-    log(f"[dscore.book] {name}: executing with params/{profile}/{name}.yaml")
+    log(f"[dscore.book] {name}: executing with {source}")
     start = time.perf_counter()
-    env_backup = os.environ.get("DSCORE_PROFILE")
-    os.environ["DSCORE_PROFILE"] = profile
+    env = {"DSCORE_PROFILE": profile, pages.PROGRESS_ENV: "text"}
     partial = root / OUTPUT_DIR / ".partial" / f"{name}.ipynb"
     partial.parent.mkdir(parents=True, exist_ok=True)
+    staged_files = partial.with_name(f"{name}_files")
+    shutil.rmtree(staged_files, ignore_errors=True)
+    env[pages.PAGE_FILES_ENV] = str(staged_files)
+    env_backup = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         try:
             papermill.execute_notebook(
@@ -199,15 +270,21 @@ def execute(root: Path, name: str, profile: str, *, force: bool = False, log=pri
             failed = out.with_name(f"{name}.failed.ipynb")
             if partial.exists():
                 os.replace(partial, failed)
+            shutil.rmtree(staged_files, ignore_errors=True)
             raise BookError(f"notebook {name!r} failed with profile {profile!r}: {exc}\n"
                             f"the partly executed notebook is in {failed.relative_to(root)}") from exc
+        files = out.with_name(f"{name}_files")
+        shutil.rmtree(files, ignore_errors=True)
+        if staged_files.exists():
+            os.replace(staged_files, files)
         os.replace(partial, out)
         out.with_name(f"{name}.failed.ipynb").unlink(missing_ok=True)
     finally:
-        if env_backup is None:
-            os.environ.pop("DSCORE_PROFILE", None)
-        else:
-            os.environ["DSCORE_PROFILE"] = env_backup
+        for k, v in env_backup.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     seconds = time.perf_counter() - start
     manifest = _read_manifest(root)
     manifest[name] = key
@@ -293,9 +370,13 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--only", nargs="*", help="execute only these notebooks")
     p_build.add_argument("--force", action="store_true", help="re-execute even if up to date")
     p_build.add_argument("--no-html", action="store_true", help="execute notebooks only")
-    p_run = sub.add_parser("run", help="execute one notebook")
+    p_run = sub.add_parser("run", help="execute one notebook into book/nb/ (with your own parameters: -f, -p)")
     p_run.add_argument("name")
-    p_run.add_argument("--profile", default="smoke")
+    p_run.add_argument("--profile", default="smoke", help="the params/<profile>/ file the values start from")
+    p_run.add_argument("-f", "--file", action="append", default=[], metavar="YAML",
+                       help="a YAML file of parameter values (repeatable; later files win)")
+    p_run.add_argument("-p", "--parameter", action="append", nargs=2, default=[], metavar=("KEY", "VALUE"),
+                       help="one parameter, the value parsed as YAML (repeatable; wins over -f)")
     p_run.add_argument("--force", action="store_true")
     sub.add_parser("check", help="validate notebooks and params for every profile")
     p_prefill = sub.add_parser("prefill", help="compute pages' artefacts into the cache, split over processes "
@@ -314,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             check_profile(args.profile)
             if args.name not in notebook_names(root):
                 raise ValueError(f"unknown notebook {args.name!r}; available: {notebook_names(root)}")
-            execute(root, args.name, args.profile, force=args.force)
+            overrides = read_overrides(root, args.name, args.file, [tuple(p) for p in args.parameter])
+            execute(root, args.name, args.profile, force=args.force, overrides=overrides)
         elif args.command == "prefill":
             from . import prefill
 

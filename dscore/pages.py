@@ -1,0 +1,641 @@
+"""What a book page does besides its study: check its parameters first, and offer its artefacts for download.
+
+**Parameters.** Every notebook's first code cell after the parameters cell is::
+
+    from dscore import pages
+    pages.check("adq_main", globals())
+
+:func:`check` compares the page's parameters with the ones its ``parameters`` cell declares (the schema: which
+names exist, and their types from the literal defaults) and with explicit ranges and choices (:data:`RULES`: epochs
+>= 1, ratios in (0, 1], seeds >= 0, a known dataset, model or profile …), then with the chapter's own validators (the
+study constructors, :meth:`dscore.distill.DistillConfig.check_data` for the images a class must hold) and budgets
+that cannot work. It runs before any data is loaded and raises one :class:`ParameterError` naming the key, the value
+and what is allowed. A misspelt key that papermill injects (papermill adds an ``injected-parameters`` cell after the
+parameters cell) is an unknown parameter, with the nearest declared name suggested. ``python -m dscore.book run PAGE -f
+my.yaml`` runs the same check before it starts a kernel (:func:`check_values`).
+
+**Downloads.** :class:`Downloads` writes a page's main artefacts — selected indices (``.npy``), synthetic sets
+(``.npz`` plus a PNG grid), result tables (``.csv``) — next to the executed page (``book/nb/<page>_files/`` when the
+book runner executes it, else ``<page>_files/`` in the working directory) and shows links to them with a NumPy-only
+snippet that loads them.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+__all__ = ["ParameterError", "RULES", "check", "check_values", "declared_parameters", "injected_names",
+           "PAGE_FILES_ENV", "PROGRESS_ENV", "Downloads", "page_files_dir"]
+
+#: Set by the book runner: the folder where :class:`Downloads` writes a page's files.
+PAGE_FILES_ENV = "DSCORE_PAGE_FILES"
+#: ``text`` (set by the book runner) keeps tqdm's text bars, which papermill logs; otherwise tqdm picks widget bars
+#: inside a Jupyter kernel (JupyterLab) and text bars elsewhere.
+PROGRESS_ENV = "DSCORE_PROGRESS"
+#: First line of the cell papermill injects after the parameters cell.
+PAPERMILL_HEADER = "# Parameters"
+
+
+class ParameterError(ValueError):
+    """A page parameter is unknown, of the wrong type, out of range or impossible; the message names the key, the
+    value and what is allowed."""
+
+
+# ------------------------------------------------------------------------------------------------ the schema
+
+def declared_parameters(page: str) -> dict[str, Any]:
+    """The names and literal defaults of the ``parameters`` cell of ``notebooks/<page>.ipynb``."""
+    from .book import declared_parameters as from_notebook
+    from .paths import repo_root
+
+    path = repo_root() / "notebooks" / f"{page}.ipynb"
+    if not path.exists():
+        names = sorted(p.stem for p in path.parent.glob("*.ipynb"))
+        raise ParameterError(f"page={page!r} is not a notebook of this book; allowed: {', '.join(names)}")
+    return from_notebook(path)
+
+
+def injected_names(namespace: Mapping[str, Any]) -> list[str]:
+    """Names assigned by the cell papermill injected (found in the kernel's input history ``In``), in order; [] when
+    the page was not run by papermill with parameters."""
+    import ast
+
+    history = namespace.get("In")
+    if not isinstance(history, (list, tuple)):
+        return []
+    for source in reversed(history):
+        if isinstance(source, str) and source.split("\n", 1)[0].strip() == PAPERMILL_HEADER:
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                return []
+            names = []
+            for stmt in tree.body:
+                for target in getattr(stmt, "targets", [getattr(stmt, "target", None)]):
+                    if isinstance(target, ast.Name) and target.id not in names:
+                        names.append(target.id)
+            return names
+    return []
+
+
+def _type_name(value) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _check_type(name: str, value, default) -> None:
+    """``value`` must have the type of the literal ``default`` (int for int; int or float for float; lists and
+    mappings element by element where the default says what an element is)."""
+    if default is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, (list, tuple))
+    elif isinstance(default, Mapping):
+        ok = isinstance(value, Mapping)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        expected = {bool: "true/false", int: "an integer", float: "a number", str: "a string", list: "a list",
+                    tuple: "a list", dict: "a mapping"}.get(type(default), type(default).__name__)
+        raise ParameterError(f"{name}={value!r} has type {_type_name(value)}; allowed: {expected} "
+                             f"(like the default {default!r})")
+    if isinstance(default, (list, tuple)) and default:
+        kinds = {type(d) for d in default}
+        if len(kinds) == 1 and kinds <= {int, float, str, bool}:
+            for i, item in enumerate(value):
+                _check_type(f"{name}[{i}]", item, default[0])
+    if isinstance(default, Mapping):
+        for key, sub in default.items():
+            if key in value:
+                _check_type(f"{name}[{key!r}]", value[key], sub)
+
+
+# ------------------------------------------------------------------------------------------------ the rules
+
+def _int(low=None, high=None) -> Callable[[str, Any], None]:
+    def rule(name, value):
+        from .utils import check_int
+        check_int(name, value, low=low, high=high)
+    return rule
+
+
+def _float(low=None, high=None, *, low_open=False, high_open=False) -> Callable[[str, Any], None]:
+    def rule(name, value):
+        from .utils import check_float
+        check_float(name, value, low=low, high=high, low_open=low_open, high_open=high_open)
+    return rule
+
+
+def _nullable(rule):
+    def nullable(name, value):
+        if value is not None:
+            rule(name, value)
+    return nullable
+
+
+def _each(rule, *, unique: bool = False, non_empty: bool = True):
+    def each(name, value):
+        if not isinstance(value, (list, tuple)):
+            raise ParameterError(f"{name}={value!r} must be a list")
+        if non_empty and not value:
+            raise ParameterError(f"{name}={value!r} must list at least one value")
+        for i, item in enumerate(value):
+            rule(f"{name}[{i}]", item)
+        if unique:
+            seen = [v for i, v in enumerate(value) if v in value[:i]]
+            if seen:
+                raise ParameterError(f"{name}={value!r} lists {seen[0]!r} twice; allowed: distinct values "
+                                     "(a repeated seed would count the same run twice)")
+    return each
+
+
+def _choice(allowed: Callable[[], Sequence[str]]):
+    def rule(name, value):
+        from .utils import check_choice
+        check_choice(name, value, allowed())
+    return rule
+
+
+def _profiles():
+    from .book import PROFILES
+    return PROFILES
+
+
+def _datasets():
+    from .data import list_datasets
+    return list_datasets()
+
+
+def _models():
+    from .models import list_models
+    return list_models()
+
+
+def _device(name, value):
+    if value == "auto":
+        return
+    from .utils import check_choice
+    if not isinstance(value, str):
+        raise ParameterError(f"{name}={value!r} must be a string; allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    kind, _, index = value.partition(":")
+    check_choice(name, kind, ("auto", "cpu", "cuda"))
+    if index and not (kind == "cuda" and index.isdigit()):
+        raise ParameterError(f"{name}={value!r} is not a device; allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+_SEEDS = _each(_int(low=0), unique=True)
+
+#: Ranges and choices of the parameters the pages share, by name (a page's parameter without a rule is checked for
+#: its type, and by its chapter's validators).
+RULES: dict[str, Callable[[str, Any], None]] = {
+    "profile": _choice(_profiles),
+    "dataset": _choice(_datasets),
+    "model": _choice(_models),
+    "device": _device,
+    "epochs": _int(low=1),
+    "batch_size": _int(low=1),
+    "lr": _float(low=0.0, low_open=True),
+    "seed": _int(low=0),
+    "split_seed": _int(low=0),
+    "seeds": _SEEDS,
+    "extractor_seeds": _SEEDS,
+    "distill_seeds": _SEEDS,
+    "curve_eval_seeds": _SEEDS,
+    "dm_seeds": _SEEDS,
+    "dm_eval_seeds": _SEEDS,
+    "probe_seeds": _SEEDS,
+    "samples_per_class": _int(low=1),
+    "train_per_class": _int(low=1),
+    "test_size": _int(low=1),
+    "pool_per_class": _nullable(_int(low=2)),
+    "test_per_class": _nullable(_int(low=1)),
+    "val_fraction": _float(low=0.0, high=1.0, low_open=True, high_open=True),
+    "num_bins": _int(low=1),
+    "ratio": _float(low=0.0, high=1.0, low_open=True),
+    "ratios": _each(_float(low=0.0, high=1.0, low_open=True), unique=True),
+    "betas": _each(_float(low=0.0, high=1.0), unique=True),
+    "temperatures": _each(_float(low=0.0, low_open=True), unique=True),
+    "theta": _float(low=0.0, high=1.0, high_open=True),
+    "patch": _int(low=1),
+    "ipc": _int(low=1),
+    "ipcs": _each(_int(low=1), unique=True),
+    "real_per_class": _int(low=1),
+    "probe_batch": _int(low=1),
+    "probe_pretrain_epochs": _int(low=0),
+}
+
+#: Parameters that may be null (None): the whole split instead of a per-class subset.
+NULLABLE = {"pool_per_class", "test_per_class"}
+
+
+def _chapter(page: str) -> str | None:
+    return "adq" if page.startswith("adq_") else "dream" if page.startswith("dream_") else None
+
+
+def _train_per_class(values: Mapping[str, Any]) -> int | None:
+    """Training images per class after the validation carve-out (:func:`dscore.data.train_val_split`'s count:
+    round half up, at least 1 and at most n − 1 to validation); None for the whole split (not known before loading)."""
+    pool = values.get("pool_per_class")
+    if pool is None or "val_fraction" not in values:
+        return None
+    val = min(max(math.floor(values["val_fraction"] * pool + 0.5), 1), pool - 1)
+    return pool - val
+
+
+def _check_adq(values: Mapping[str, Any]) -> None:
+    from .studies import adq
+
+    study = adq.ADQStudy(adq.setup_from(values), values.get("archs", {"ConvNet-3": {"arch": "convnet3"}}),
+                         progress=False)
+    for key in ("methods",):
+        if key in values:
+            _each(_choice(lambda: adq.METHODS), unique=True)(key, values[key])
+    for key in ("extractor", "scores", "dm", "mae"):
+        if key in values:
+            _check_kwargs(key, values[key])
+    n = _train_per_class(values)
+    if n is None:
+        return
+    if study.num_bins > n:
+        raise ParameterError(f"num_bins={study.num_bins} exceeds the {n} training images per class (pool_per_class="
+                             f"{values['pool_per_class']} less the validation part); allowed: num_bins <= {n}")
+    ratios = [("ratio", values["ratio"])] if "ratio" in values else []
+    ratios += [(f"ratios[{i}]", r) for i, r in enumerate(values.get("ratios", []))]
+    ratios += [(f"tuning['ratios'][{i}]", r) for i, r in enumerate(study.tuning["ratios"])]
+    theta = values.get("theta")
+    for name, r in ratios:
+        if r * n < 1:
+            raise ParameterError(f"{name}={r!r} keeps {r * n:.2f} of the {n} training images per class, fewer than "
+                                 f"one; allowed: {name} >= {1 / n:.3g} at pool_per_class={values['pool_per_class']}")
+        if theta is not None and name.startswith("ratio") and r > 1 - theta:
+            raise ParameterError(f"{name}={r!r} is an effective keep ratio above 1 - theta = {1 - theta:g} (every "
+                                 f"image, each keeping 1 - theta of its patches); allowed: {name} <= {1 - theta:g}")
+
+
+_KWARG_FUNCS = {"extractor": "feature_extractor", "scores": "bin_scores", "mae": "mae_model"}
+#: arguments the study passes itself (a page cannot set them inside the mapping)
+_SET_BY_STUDY = {"dataset", "model", "num_bins", "device", "cache", "progress", "root", "image_size"}
+
+
+def _check_kwargs(key: str, value: Mapping[str, Any]) -> None:
+    """A mapping parameter passed on as keyword arguments (``extractor``, ``scores``, ``mae`` to
+    :mod:`dscore.quantize.pipeline`; ``dm`` to :func:`dscore.distill.dm_at_ratio`, i.e. DistillConfig fields) may only
+    name arguments that the function takes."""
+    import inspect
+
+    if key == "dm":
+        from .distill import DistillConfig
+
+        fields = {k: v for k, v in value.items() if k not in ("method", "ipc")}
+        try:
+            DistillConfig().replace(**fields)
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(f"dm: {exc}") from None
+        return
+    from .quantize import pipeline
+
+    fn = getattr(pipeline, _KWARG_FUNCS[key])
+    params = inspect.signature(fn).parameters
+    taken = _SET_BY_STUDY | ({"patch"} if key == "mae" else set())
+    allowed = sorted(p for p, v in params.items() if v.default is not v.empty and p not in taken)
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise ParameterError(f"{key} has unknown key(s) {unknown} ({fn.__name__} does not take them); allowed: "
+                             f"{', '.join(allowed)}")
+
+
+def _check_dream(values: Mapping[str, Any]) -> None:
+    from .studies import dreamplus
+
+    study = dreamplus.DreamStudy(dreamplus.setup_from(values), progress=False)
+    methods: list[str] = []
+    for key in ("methods", "rows", "other_rows"):
+        if key in values:
+            _each(_dream_method, unique=True)(key, values[key])
+            methods += [m for m in values[key] if m not in dreamplus.CORESETS]
+    n = _train_per_class(values)
+    if n is None:
+        return
+    ipcs = [("ipc", values["ipc"])] if "ipc" in values else []
+    ipcs += [(f"ipcs[{i}]", v) for i, v in enumerate(values.get("ipcs", []))]
+    for name, ipc in ipcs:
+        if ipc > n:
+            raise ParameterError(f"{name}={ipc} exceeds the {n} training images per class (pool_per_class="
+                                 f"{values['pool_per_class']} less the validation part); allowed: 1 <= {name} <= {n}")
+        for method in dict.fromkeys(methods or ["idc", "dream", "dreamplus"]):
+            try:
+                study.config(method, ipc).check_data([n])
+            except ValueError as exc:
+                raise ParameterError(f"{method} at {name}={ipc}: {exc} (pool_per_class={values['pool_per_class']} "
+                                     f"leaves {n} training images per class)") from None
+
+
+def _dream_method(name, value):
+    from .distill.config import preset_components
+    from .studies import dreamplus
+
+    if value in dreamplus.CORESETS:
+        return
+    try:
+        preset_components(value)
+    except ValueError as exc:
+        raise ParameterError(f"{name}={value!r} is not a method: {exc}; or a coreset: "
+                             f"{', '.join(dreamplus.CORESETS)}") from None
+
+
+# ------------------------------------------------------------------------------------------------ the checks
+
+def check_values(page: str, values: Mapping[str, Any], *, declared: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check a full or partial set of ``values`` for ``page``'s parameters (missing names keep their defaults).
+
+    Raises :class:`ParameterError` (a ValueError) naming the page, the key, the value and what is allowed, for an
+    unknown key, a wrong type, a value out of range, an unknown dataset/model/profile/method or an impossible budget.
+    Loads no data. Returns the complete parameters (defaults, then ``values``).
+    """
+    declared = dict(declared_parameters(page) if declared is None else declared)
+    try:
+        unknown = [k for k in values if k not in declared]
+        if unknown:
+            hints = [f"{k!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(k, declared, 1))
+                     else repr(k) for k in unknown]
+            raise ParameterError(f"unknown parameter(s) {', '.join(hints)}; the page declares: "
+                                 f"{', '.join(sorted(declared))}")
+        full = {**declared, **dict(values)}
+        for key, value in full.items():
+            if value is None and (key in NULLABLE or declared[key] is None):
+                continue
+            if value is None:
+                raise ParameterError(f"{key}=null is not allowed; the default is {declared[key]!r}")
+            _check_type(key, value, declared[key])
+            _apply_rules(key, key, value)
+        chapter = _chapter(page)
+        if chapter == "adq":
+            _check_adq(full)
+        elif chapter == "dream":
+            _check_dream(full)
+    except ParameterError as exc:
+        raise ParameterError(f"page {page!r}: {exc}") from None
+    except ValueError as exc:           # the library's own validators: same message shape
+        raise ParameterError(f"page {page!r}: {exc}") from None
+    return full
+
+
+def _apply_rules(label: str, key: str, value) -> None:
+    """The rule of ``key`` (if any) on ``value``, and the rules of the keys inside a mapping value, by their names
+    (``extractor['epochs']`` follows the ``epochs`` rule, ``tuning['ratios']`` the ``ratios`` rule)."""
+    if key in RULES and not (value is None and key in NULLABLE):
+        RULES[key](label, value)
+    if isinstance(value, Mapping):
+        for sub, v in value.items():
+            if isinstance(sub, str) and v is not None:
+                _apply_rules(f"{label}[{sub!r}]", sub, v)
+
+
+def check(page: str, namespace: Mapping[str, Any]) -> None:
+    """The check a page runs first: ``pages.check("<page>", globals())`` right after its parameters cell.
+
+    Takes the declared parameters' values from ``namespace``, rejects names papermill injected that the page does not
+    declare, and runs :func:`check_values`. Also chooses the progress bars (:data:`PROGRESS_ENV`). Raises
+    :class:`ParameterError`; returns nothing (so the cell shows nothing).
+    """
+    _progress_bars()
+    declared = declared_parameters(page)
+    missing = [k for k in declared if k not in namespace]
+    if missing:
+        raise ParameterError(f"page {page!r}: the parameter(s) {missing} are not defined; run the parameters cell first")
+    injected = injected_names(namespace)
+    values = {k: namespace[k] for k in declared}
+    values.update({k: namespace[k] for k in injected if k not in declared and k in namespace})
+    check_values(page, values, declared=declared)
+
+
+def _progress_bars() -> None:
+    """Under the book runner (``DSCORE_PROGRESS=text``) make ``tqdm.auto`` the text bar before dscore's modules
+    import it, so papermill's log keeps the bars; in JupyterLab tqdm.auto gives widget bars (ipywidgets)."""
+    if os.environ.get(PROGRESS_ENV, "").lower() != "text":
+        return
+    import tqdm.auto
+    import tqdm.std
+
+    tqdm.auto.tqdm, tqdm.auto.trange = tqdm.std.tqdm, tqdm.std.trange
+
+
+# ------------------------------------------------------------------------------------------------ downloads
+
+def page_files_dir(page: str) -> Path:
+    """Where ``page``'s downloadable files go: ``$DSCORE_PAGE_FILES`` (the book runner sets it to
+    ``book/nb/<page>_files`` in a staging folder), else ``<page>_files`` in the working directory."""
+    env = os.environ.get(PAGE_FILES_ENV)
+    return Path(env) if env else Path.cwd() / f"{page}_files"
+
+
+_SNIPPETS = {
+    ".npy": "idx = np.load(\"{name}\")",
+    ".npz": "d = np.load(\"{name}\"); x, y = d[\"images\"], d[\"labels\"]",
+    ".csv": "t = np.genfromtxt(\"{name}\", delimiter=\",\", names=True, dtype=None, encoding=\"utf-8\")",
+}
+
+
+class Downloads:
+    """A page's downloadable artefacts. Each method writes one file atomically into :func:`page_files_dir` and
+    records a line for :meth:`markdown`; the notebook displays the object (a Markdown list of links with a
+    NumPy-only load snippet). In the book the links are MyST ``{download}`` roles, which the HTML build copies."""
+
+    def __init__(self, page: str):
+        if not isinstance(page, str) or not page:
+            raise ValueError(f"page={page!r} must be the page's name")
+        self.page = page
+        self.folder = page_files_dir(page)
+        self.entries: list[tuple[str, str]] = []       # (file name, description)
+
+    def _path(self, name: str, suffix: str) -> Path:
+        if not name or any(c in name for c in "/\\ ") or name.startswith("."):
+            raise ValueError(f"name={name!r} must be a plain file stem (no spaces, slashes or leading dot)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self.folder / f"{name}{suffix}"
+
+    def _add(self, path: Path, description: str) -> Path:
+        path.chmod(0o644)                                  # readable by whoever serves the book
+        self.entries = [e for e in self.entries if e[0] != path.name] + [(path.name, description)]
+        return path
+
+    def table(self, name: str, frame, description: str) -> Path:
+        """A pandas DataFrame as ``<name>.csv`` (the index written as columns when it is named)."""
+        from .utils import atomic_path
+
+        path = self._path(name, ".csv")
+        frame = frame.reset_index() if any(n is not None for n in frame.index.names) else frame
+        if getattr(frame.columns, "nlevels", 1) > 1:
+            frame = frame.copy()
+            frame.columns = [" ".join(str(p) for p in c if str(p)) for c in frame.columns]
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+        return self._add(path, description)
+
+    def indices(self, name: str, indices, description: str, *, images=None, labels=None, dataset: str | None = None
+                ) -> Path:
+        """Selected indices as ``<name>.npy`` (int64). With ``images``, ``labels`` (the selected images of a subset)
+        and ``dataset``, the indices written are those of the same images in ``dataset``'s whole training split
+        (torchvision order), found by content, so they can be used without dscore; ``indices`` is then only
+        checked for length."""
+        import numpy as np
+
+        idx = None if indices is None else np.asarray(_as_numpy(indices), dtype=np.int64).reshape(-1)
+        if images is not None:
+            if dataset is None or labels is None:
+                raise ValueError("indices(images=...) needs labels= and dataset= as well")
+            found = dataset_indices(images, labels, dataset)
+            if idx is not None and idx.shape != found.shape:
+                raise ValueError(f"{idx.shape[0]} indices but {found.shape[0]} images")
+            idx = found
+        elif idx is None:
+            raise ValueError("indices() needs the indices, or the selected images with labels= and dataset=")
+        path = self._path(name, ".npy")
+        _save_atomic(path, lambda f: np.save(f, idx))
+        return self._add(path, description)
+
+    def image_set(self, name: str, images, labels, description: str, *, classes: Sequence[str] | None = None,
+                  training: tuple[Any, Any] | None = None) -> tuple[Path, Path]:
+        """A (synthetic) image set as ``<name>.npz`` — ``images`` (N, C, H, W) float32 in [0, 1], ``labels`` int64,
+        ``classes``, and with ``training=(x, y)`` also ``train_images``/``train_labels`` (what a network trains on,
+        e.g. IDC's decoded images) — plus ``<name>.png``, a grid of the images one class per row."""
+        import matplotlib.pyplot as plt
+        import numpy as np
+        import torch
+
+        from .report import image_grid
+
+        x = np.asarray(_as_numpy(images), dtype=np.float32)
+        y = np.asarray(_as_numpy(labels), dtype=np.int64)
+        if x.ndim != 4 or y.shape != (x.shape[0],):
+            raise ValueError(f"images {x.shape} must be (N, C, H, W) with one label each, labels {y.shape}")
+        arrays = {"images": x, "labels": y}
+        if classes is not None:
+            arrays["classes"] = np.asarray([str(c) for c in classes])
+        if training is not None:
+            arrays["train_images"] = np.asarray(_as_numpy(training[0]), dtype=np.float32)
+            arrays["train_labels"] = np.asarray(_as_numpy(training[1]), dtype=np.int64)
+        npz = self._path(name, ".npz")
+        _save_atomic(npz, lambda f: np.savez_compressed(f, **arrays))
+        fig = image_grid(torch.from_numpy(x), torch.from_numpy(y), list(classes) if classes is not None else None,
+                         title=description)
+        png = self._path(name, ".png")
+        _save_atomic(png, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))
+        plt.close(fig)
+        self._add(npz, description)
+        self._add(png, f"{description} (picture)")
+        return npz, png
+
+    def selections(self, study, methods: Sequence[str], ratios: Sequence[float], seeds: Sequence[int]) -> None:
+        """The indices every selecting method of an ADQ ``study`` (``study.select``) picks at each keep ratio and
+        seed, as ``<method>_ratio<r>_seed<s>.npy``: positions in the dataset's whole training split."""
+        dataset = study.setup["dataset"]
+        for method in methods:
+            if method in ("full", "dm"):
+                continue
+            for ratio in ratios:
+                for seed in seeds:
+                    chosen = study.select(method, ratio, seed)
+                    self.indices(f"{method}_ratio{ratio:g}_seed{seed}", chosen["indices"],
+                                 f"{method} at keep ratio {ratio:g}, seed {seed}: {len(chosen['indices'])} indices into "
+                                 f"the {dataset} training split", images=chosen["images"], labels=chosen["labels"],
+                                 dataset=dataset)
+
+    def synthetic_sets(self, study, methods: Sequence[str], ipcs: Sequence[int], seed: int, *,
+                       coresets: Sequence[str] = ()) -> None:
+        """The synthetic set of every distillation method of a DREAM+ ``study`` (``study.run``) at each IPC for one
+        distillation ``seed``, as ``<method>_ipc<ipc>_seed<s>.npz`` plus a PNG grid (methods in ``coresets`` are
+        skipped: they are real images)."""
+        classes = study.splits.train.classes
+        for method in methods:
+            if method in coresets:
+                continue
+            for ipc in ipcs:
+                r = study.run(method, ipc, seed)
+                self.image_set(f"{method.replace('+', '-')}_ipc{ipc}_seed{seed}", r.images, r.labels,
+                               f"{method} synthetic set, IPC {ipc}, distillation seed {seed}", classes=classes,
+                               training=r.training_set())
+
+    def markdown(self) -> str:
+        """The links and the NumPy-only snippet, as Markdown (MyST ``{download}`` roles under the book runner)."""
+        if not self.entries:
+            return "*This page wrote no files.*"
+        myst = bool(os.environ.get(PAGE_FILES_ENV))
+        rel = f"{self.page}_files"
+        lines = ["Written by the run above; each file loads with NumPy alone (snippet below).", ""]
+        for fname, description in self.entries:
+            link = f"{{download}}`{fname} <{rel}/{fname}>`" if myst else f"[{fname}]({rel}/{fname})"
+            lines.append(f"- {link}: {description}")
+        shown = []
+        for suffix, code in _SNIPPETS.items():
+            first = next((f for f, _ in self.entries if f.endswith(suffix)), None)
+            if first:
+                shown.append(code.format(name=first))
+        lines += ["", "```python", "import numpy as np", *shown, "```"]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+    def __repr__(self) -> str:
+        return f"Downloads({self.page!r}: {[f for f, _ in self.entries]} in {self.folder})"
+
+
+def _as_numpy(value):
+    import numpy as np
+
+    if hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _save_atomic(path: Path, write: Callable[[Any], None]) -> None:
+    from .utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            write(f)
+
+
+def dataset_indices(images, labels, dataset: str) -> "Any":
+    """Positions in ``dataset``'s whole training split (as :func:`dscore.data.load_dataset` returns it, torchvision's
+    order) of ``images`` with ``labels`` — a subset of that split — matched by content. Identical duplicates go to
+    distinct positions in order. Raises ValueError if an image is not in the split."""
+    import numpy as np
+
+    from .data import load_dataset
+
+    full = load_dataset(dataset, "train", progress=False)
+    x = np.ascontiguousarray(_as_numpy(images), dtype=np.float32)
+    y = np.asarray(_as_numpy(labels), dtype=np.int64)
+    if tuple(x.shape[1:]) != tuple(full.images.shape[1:]):
+        raise ValueError(f"images of shape {tuple(x.shape[1:])} do not come from {dataset} "
+                         f"({tuple(full.images.shape[1:])})")
+
+    def key(img: np.ndarray, label: int) -> bytes:
+        return hashlib.blake2b(img.tobytes() + int(label).to_bytes(4, "little"), digest_size=16).digest()
+
+    wanted: dict[bytes, list[int]] = {}
+    for i in range(x.shape[0]):
+        wanted.setdefault(key(x[i], y[i]), []).append(i)
+    out = np.full(x.shape[0], -1, dtype=np.int64)
+    fx = full.images.numpy()
+    fy = full.labels.numpy()
+    for j in range(fx.shape[0]):
+        slots = wanted.get(key(np.ascontiguousarray(fx[j]), fy[j]))
+        if slots:
+            out[slots.pop(0)] = j
+    if (out < 0).any():
+        raise ValueError(f"{int((out < 0).sum())} of the images are not in the {dataset} training split")
+    return out
