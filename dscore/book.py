@@ -30,7 +30,7 @@ from typing import Any
 import yaml
 
 from .paths import repo_root
-from .utils import atomic_write_text
+from .utils import atomic_write_text, kill_point
 
 PROFILES = ("smoke", "default", "paper")
 # Per-cell timeouts (seconds); the paper profile runs on GPUs for hours.
@@ -327,10 +327,23 @@ def write_timings_page(root: Path, names: list[str], profile: str) -> Path:
     return path
 
 
+HTML_INCOMPLETE = Path("_build") / ".html-incomplete"
+
+
 def build_html(root: Path, *, log=print) -> Path:
-    """Render the book with Jupyter Book (execution off; warnings are errors)."""
+    """Render the book with Jupyter Book (execution off; warnings are errors).
+
+    Sphinx rebuilds only pages whose source is newer than their HTML, so a page it was writing when the
+    build was killed would stay half-written. ``_build/.html-incomplete`` marks a build in progress (removed
+    when it succeeds); when a build finds it, the previous one did not finish and every page is re-rendered
+    (``--all``)."""
+    marker = root / HTML_INCOMPLETE
+    fresh = marker.exists()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, "an HTML build started and has not finished; the next build re-renders every page\n")
+    kill_point("book_html")
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root),
-           "--builder", "html", "--warningiserror", "--keep-going"]
+           "--builder", "html", "--warningiserror", "--keep-going"] + (["--all"] if fresh else [])
     log("[dscore.book] jupyter-book " + " ".join(cmd[3:]))
     result = subprocess.run(cmd, cwd=root)
     if result.returncode != 0:
@@ -338,6 +351,7 @@ def build_html(root: Path, *, log=print) -> Path:
     index = root / "_build" / "html" / "index.html"
     if not index.exists():
         raise BookError(f"jupyter-book finished but {index} is missing")
+    marker.unlink()
     return index
 
 
