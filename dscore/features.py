@@ -9,6 +9,12 @@ keeps ``δ`` (N, C) and ``e`` (N, d) and evaluates inner products through
     ⟨gᵢ, gⱼ⟩ = ⟨δᵢ, δⱼ⟩ · (1 + ⟨eᵢ, eⱼ⟩),      ‖gᵢ‖ = ‖δᵢ‖ · sqrt(1 + ‖eᵢ‖²).
 
 Convention used everywhere in dscore: the cosine between a zero vector and anything is 0.
+
+Distributed. Under an initialised ``torch.distributed`` process group with several processes (e.g. under
+``torchrun``), both extractors split the images into contiguous per-rank shards of whole batches
+(:func:`dscore.distributed.shard_bounds`), run their own shard and all-gather the rows in rank order, so every
+rank returns what one process computes — the same batches through the same kernels (``distributed=False``
+turns this off).
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import distributed as dist_utils
 from .utils import autocast, check_int, resolve_device
 
 __all__ = [
@@ -194,30 +201,40 @@ def _run_batches(model: torch.nn.Module, images: torch.Tensor, step, *, batch_si
     return outputs
 
 
+def _shard(n: int, batch_size: int, distributed: bool) -> tuple[int, int]:
+    """This rank's rows (whole batches) when the extraction is split over a process group, else all rows."""
+    if not (distributed and dist_utils.is_distributed()):
+        return 0, n
+    return dist_utils.shard_bounds(n, dist_utils.rank(), dist_utils.world_size(), align=batch_size)
+
+
 def extract_embeddings(model: torch.nn.Module, images: torch.Tensor, *, batch_size: int = 512, device=None,
-                       amp: bool = True, progress: bool = True) -> torch.Tensor:
+                       amp: bool = True, progress: bool = True, distributed: bool = True) -> torch.Tensor:
     """Penultimate embeddings ``model.embed(images)`` as a float32 (N, D) CPU tensor.
 
     ``images``: (N, C, H, W) in [0, 1] on any device. The model is moved to ``device`` (default:
     the device of its parameters), run in eval mode without gradients in batches of
     ``batch_size`` (bf16 autocast and channels_last on CUDA when ``amp``), and its train/eval
-    mode is restored afterwards. Memory: one batch on the device plus the (N, D) result.
+    mode is restored afterwards. Memory: one batch on the device plus the (N, D) result. Split over the
+    ranks of an initialised process group unless ``distributed=False`` (see the module docstring).
     """
-    outs = _run_batches(model, images, lambda x, a, b: model.embed(x).float().cpu(), batch_size=batch_size,
-                        device=device, amp=amp, progress=progress, desc="embed")
-    if not outs:
-        return torch.zeros(0, int(getattr(model, "embed_dim", 0)))
-    return torch.cat(outs)
+    _check_images(images)
+    start, stop = _shard(images.shape[0], check_int("batch_size", batch_size, low=1), distributed)
+    outs = _run_batches(model, images[start:stop], lambda x, a, b: model.embed(x).float().cpu(),
+                        batch_size=batch_size, device=device, amp=amp, progress=progress, desc="embed")
+    out = torch.cat(outs) if outs else torch.zeros(0, int(getattr(model, "embed_dim", 0)))
+    return dist_utils.gather_rows(out) if distributed else out
 
 
 def extract_gradient_features(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
                               batch_size: int = 512, device=None, amp: bool = True,
-                              progress: bool = True) -> GradientFeatures:
+                              progress: bool = True, distributed: bool = True) -> GradientFeatures:
     """DQ's last-layer gradient features for ``images`` (N, C, H, W) with ``labels`` (N,).
 
     One forward pass per batch: ``e = model.embed(x)``, ``logits = model.classify(e)``,
     ``δ = softmax(logits) − onehot(y)`` (softmax in float32). Returns float32 CPU tensors
-    wrapped in :class:`GradientFeatures`. Labels must lie in [0, num_classes).
+    wrapped in :class:`GradientFeatures`. Labels must lie in [0, num_classes). Split over the ranks of an
+    initialised process group unless ``distributed=False`` (see the module docstring).
     """
     _check_images(images)
     labels = torch.as_tensor(labels)
@@ -243,9 +260,15 @@ def extract_gradient_features(model: torch.nn.Module, images: torch.Tensor, labe
         delta = torch.softmax(logits, dim=1) - F.one_hot(y, num_classes).float()
         return delta.cpu(), emb.float().cpu()
 
-    outs = _run_batches(model, images, step, batch_size=batch_size, device=device, amp=amp, progress=progress,
-                        desc="gradient features")
-    if not outs:
+    if images.shape[0] == 0:
         raise ValueError("images is empty; cannot infer the number of classes")
-    return GradientFeatures(torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs]))
+    start, stop = _shard(images.shape[0], check_int("batch_size", batch_size, low=1), distributed)
+    labels = labels[start:stop]
+    outs = _run_batches(model, images[start:stop], step, batch_size=batch_size, device=device, amp=amp,
+                        progress=progress, desc="gradient features")
+    delta = torch.cat([o[0] for o in outs]) if outs else torch.zeros(0, 0)
+    emb = torch.cat([o[1] for o in outs]) if outs else torch.zeros(0, 0)
+    if distributed:
+        delta, emb = dist_utils.gather_rows(delta), dist_utils.gather_rows(emb)
+    return GradientFeatures(delta, emb)
 

@@ -111,3 +111,104 @@ def test_ledger_records_compute_seconds_also_for_loaded_artefacts(tmp_path):
     rec = again.ledger[-1]
     assert rec["computed"] is False and rec["seconds"] == pytest.approx(store.ledger[-1]["seconds"])
     assert again.compute_seconds("k", {"a": 2}) is None
+
+
+# ------------------------------------------------------------------------------------------ concurrency
+
+def _request_all(root, log, keys, out):
+    """One of two processes asking for the same artefacts (each takes a while to compute)."""
+    import time as _time
+
+    os.environ["DSCORE_CACHE_LOG"] = log
+    store = ArtifactCache(root)
+
+    def make(k):
+        def compute():
+            _time.sleep(0.3)
+            return {"x": torch.arange(4) * k, "pid": os.getpid()}
+        return compute
+
+    values = [store.get_or_compute("slow", {"k": k}, make(k)) for k in keys]
+    torch.save({"values": values, "ledger": store.ledger}, out)
+
+
+def test_two_processes_compute_each_artefact_once_and_agree(tmp_path):
+    import json
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    log = str(tmp_path / "log.jsonl")
+    keys = [0, 1, 2, 3]
+    procs = [ctx.Process(target=_request_all, args=(str(tmp_path / "c"), log, order, str(tmp_path / f"p{i}.pt")))
+             for i, order in enumerate((keys, keys[::-1]))]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)                  # generous: starting a process with torch is slow on a busy box
+        assert p.exitcode == 0
+    records = [json.loads(line) for line in open(log)]
+    computed = sorted(r["key"] for r in records if r["computed"])
+    assert len(records) == 8 and len(computed) == 4 and len(set(computed)) == 4     # every key once, by someone
+    outs = [torch.load(tmp_path / f"p{i}.pt", weights_only=False) for i in range(2)]
+    by_key = [{int(v["x"][1]): v for v in o["values"]} for o in outs]
+    for k in keys:
+        assert torch.equal(by_key[0][k]["x"], by_key[1][k]["x"]) and by_key[0][k]["pid"] == by_key[1][k]["pid"]
+    assert any(r["waited"] for r in records) or len({r["pid"] for r in records if r["computed"]}) == 2
+    assert len(list((tmp_path / "c").rglob("*.pt"))) == 4
+
+
+def _hold_lock_forever(root, ready):
+    import time as _time
+
+    store = ArtifactCache(root)
+    with store.lock("held", {"a": 1}):
+        open(ready, "w").close()
+        _time.sleep(600)
+
+
+def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
+    import multiprocessing
+    import time as _time
+
+    ctx = multiprocessing.get_context("spawn")
+    ready = tmp_path / "ready"
+    p = ctx.Process(target=_hold_lock_forever, args=(str(tmp_path), str(ready)))
+    p.start()
+    deadline = _time.monotonic() + 300
+    while not ready.exists() and _time.monotonic() < deadline:
+        _time.sleep(0.05)
+    assert ready.exists()
+    import fcntl
+
+    lock_file = ArtifactCache(tmp_path).path("held", {"a": 1}).with_suffix(".lock")
+    with open(lock_file) as fh:                      # held now …
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    p.kill()
+    p.join()
+    value = ArtifactCache(tmp_path).get_or_compute("held", {"a": 1}, lambda: {"v": 7})   # … free after the kill
+    assert value["v"] == 7
+
+
+def test_lock_waits_and_loads_what_the_holder_wrote(tmp_path):
+    import threading
+
+    store = ArtifactCache(tmp_path)
+    other = ArtifactCache(tmp_path)
+    got = {}
+    with store.lock("t", {"a": 1}):
+        worker = threading.Thread(target=lambda: got.update(other.get_or_compute("t", {"a": 1}, lambda: {"v": -1})))
+        worker.start()
+        worker.join(0.3)
+        assert worker.is_alive()                      # blocked on the lock
+        store.save("t", {"a": 1}, {"v": 1})
+    worker.join(10)
+    assert got == {"v": 1} and other.ledger[-1]["computed"] is False and other.ledger[-1]["waited"] is True
+
+
+def test_corrupt_entry_is_recomputed_under_the_lock(tmp_path):
+    store = ArtifactCache(tmp_path)
+    store.get_or_compute("c", {"a": 1}, lambda: {"v": torch.ones(3)})
+    store.path("c", {"a": 1}).write_bytes(b"not a torch file")
+    value = store.get_or_compute("c", {"a": 1}, lambda: {"v": torch.zeros(3)})
+    assert torch.equal(value["v"], torch.zeros(3)) and store.ledger[-1]["computed"] is True

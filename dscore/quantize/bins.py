@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
+from .. import distributed as dist_utils
 from ..select import Features, CosineOracle, check_features, check_labels, graphcut_order, num_rows, subset_rows
 from ..utils import check_float
 
@@ -14,7 +15,7 @@ __all__ = ["generate_bins", "check_bins"]
 
 
 def generate_bins(features: Features, labels, num_bins: int, *, lam: float = 1.0,
-                  progress: bool = False) -> list[torch.Tensor]:
+                  progress: bool = False, distributed: bool = True) -> list[torch.Tensor]:
     """DQ bin generation: split every class into ``num_bins`` = K bins by repeated GraphCut.
 
     For each class c (ascending label order) with n_c samples, bin k < K−1 is a
@@ -25,6 +26,12 @@ def generate_bins(features: Features, labels, num_bins: int, *, lam: float = 1.0
 
     ``features``: (N, d) tensor or :class:`~dscore.features.GradientFeatures`; ``labels``: (N,) ints.
     Requires 1 <= K <= the smallest class size. Time O(Σ_c n_c²·d / 2), memory O(N·d).
+
+    Distributed: under an initialised ``torch.distributed`` process group with several processes (and
+    ``distributed=True``), the classes are dealt to the ranks by their cost n_c²
+    (:func:`dscore.distributed.balanced_assignment`), every rank bins its own classes and the per-class parts
+    are all-gathered and assembled in ascending class order — every rank returns exactly the bins of one
+    process (GraphCut is deterministic per class). Every rank must pass the same features and labels.
     """
     features = check_features(features)
     n = num_rows(features)
@@ -42,24 +49,40 @@ def generate_bins(features: Features, labels, num_bins: int, *, lam: float = 1.0
     if not 1 <= num_bins <= min_size:
         raise ValueError(f"num_bins={num_bins} is out of range; allowed: 1 <= num_bins <= {min_size} "
                          f"(the smallest class, label {int(classes[smallest])}, has {min_size} samples)")
-    parts: list[list[torch.Tensor]] = [[] for _ in range(num_bins)]
-    bar = tqdm(total=len(classes) * num_bins, desc="bins", disable=not progress, leave=False)
-    for c in classes.tolist():
-        members = (labels == c).nonzero().flatten()                  # ascending global indices
-        size = members.numel() // num_bins
-        remaining = members
-        for k in range(num_bins - 1):
-            local = graphcut_order(CosineOracle(subset_rows(features, remaining)), remaining.numel(), size, lam,
-                              device, False)
-            parts[k].append(remaining[local])
-            keep = torch.ones(remaining.numel(), dtype=torch.bool, device=device)
-            keep[local] = False
-            remaining = remaining[keep]
-            bar.update(1)
-        parts[num_bins - 1].append(remaining)
-        bar.update(1)
+    sharded = distributed and dist_utils.is_distributed()
+    if sharded:
+        owner = dist_utils.balanced_assignment([float(c) ** 2 for c in counts.tolist()], dist_utils.world_size())
+        mine = [i for i, r in enumerate(owner) if r == dist_utils.rank()]
+    else:
+        mine = list(range(len(classes)))
+    per_class: dict[int, list[torch.Tensor]] = {}
+    bar = tqdm(total=len(mine) * num_bins, desc="bins", disable=not progress, leave=False)
+    for i in mine:
+        per_class[i] = _class_parts(features, (labels == classes[i]).nonzero().flatten(), num_bins, lam, device, bar)
     bar.close()
-    return [torch.cat(p) for p in parts]
+    if sharded:   # every rank's classes, assembled in ascending class order whoever computed them
+        gathered = dist_utils.gather_objects({i: [p.cpu() for p in ps] for i, ps in per_class.items()})
+        per_class = {i: [p.to(device) for p in ps] for part in gathered for i, ps in part.items()}
+    return [torch.cat([per_class[i][k] for i in range(len(classes))]) for k in range(num_bins)]
+
+
+def _class_parts(features: Features, members: torch.Tensor, num_bins: int, lam: float, device, bar
+                 ) -> list[torch.Tensor]:
+    """One class's K parts: K−1 GraphCut selections of ⌊n_c/K⌋ from what is left, then the rest."""
+    size = members.numel() // num_bins
+    remaining = members                                               # ascending global indices
+    parts = []
+    for _ in range(num_bins - 1):
+        local = graphcut_order(CosineOracle(subset_rows(features, remaining)), remaining.numel(), size, lam,
+                               device, False)
+        parts.append(remaining[local])
+        keep = torch.ones(remaining.numel(), dtype=torch.bool, device=device)
+        keep[local] = False
+        remaining = remaining[keep]
+        bar.update(1)
+    parts.append(remaining)
+    bar.update(1)
+    return parts
 
 
 
