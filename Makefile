@@ -1,7 +1,9 @@
 # dscore — build the book, run the tests, open the notebooks.
 #   make book                 execute every notebook with params/$(PROFILE) and build the HTML book
 #   make book PROFILE=smoke   the fast profile CI uses
-#   make test                 the test suite (includes a smoke build of the whole book)
+#   make test                 the test suite (includes a smoke build of the whole book and
+#                             pytest --nbval-lax over notebooks/ with the notebooks' own (smoke) defaults)
+#   make nbval                only the nbval run over notebooks/
 #   make lab                  JupyterLab on notebooks/
 #   make bench                the CPU benchmarks in benchmarks/
 PROFILE ?= default
@@ -11,7 +13,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dscore-installed
 PYTEST_ARGS ?=
 
-.PHONY: book test lab bench venv clean-book
+.PHONY: book test nbval lab bench venv clean-book
 
 venv: $(STAMP)
 
@@ -29,6 +31,11 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Every notebook run top to bottom as JupyterLab would (no papermill), with the defaults of its parameters cell
+# (the smoke profile); tests/test_nbval.py runs the same command inside `make test`.
+nbval: $(STAMP)
+	DSCORE_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
