@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ..cache import ArtifactCache, as_cache
 from ..data import list_datasets
+from ..distributed import ordered_map
 from ..distill import dm_at_ratio
 from ..evaluation import evaluate_cached, summarise_runs
 from ..quantize import adq_select, pipeline, zscore
@@ -219,9 +220,10 @@ class ADQStudy:
         from ..quantize.diversity import diversity_scores
 
         train = self.splits.train
-        rows = []
-        for seed in extractor_seeds:
-            seed = check_int("extractor seed", seed, low=0)
+        seeds = [check_int("extractor seed", seed, low=0) for seed in extractor_seeds]
+
+        def one(seed):    # everything of one feature network (a prefill's processes share the seeds)
+            rows = []
             net = pipeline.feature_extractor(train, device=self.device, cache=self.cache, progress=self.progress,
                                              **{**self.extractor, "seed": seed})
             bins = pipeline.dataset_bins(train, net, self.num_bins, device=self.device, cache=self.cache,
@@ -247,7 +249,9 @@ class ADQStudy:
                 for k, x in enumerate(sub):
                     rows.append({"seed": seed, "scope": name, "bin": k, "size": x.numel(), "rs": float(rs[k]),
                                  "ds": float(ds[k]), "is": float(is_[k]), "ds_proxy": float("nan")})
-        return pd.DataFrame(rows)
+            return rows
+
+        return pd.DataFrame([row for rows in ordered_map(one, seeds) for row in rows])
 
     @staticmethod
     def bin_shape_claims(curves: pd.DataFrame) -> list[dict[str, Any]]:
@@ -379,12 +383,14 @@ class ADQStudy:
                 for ratio in ([1.0] if method == "full" else ratios):
                     for seed in seeds:
                         cells.append((method, ratio, arch, seed))
-        rows = []
-        for method, ratio, arch, seed in tqdm(cells, desc="runs", disable=not self.progress):
-            r = self.run(method, ratio, arch, seed, split=split, **select_kwargs)
-            rows.append({k: r[k] for k in ("method", "ratio", "arch", "seed", "acc", "best_of_checks", "seconds",
-                                             "num_train")})
-        return pd.DataFrame(rows)
+
+        def one(cell):
+            r = self.run(*cell, split=split, **select_kwargs)
+            return {k: r[k] for k in ("method", "ratio", "arch", "seed", "acc", "best_of_checks", "seconds", "num_train")}
+
+        # a prefill's processes share the cells, the runs of one selection (all archs) staying together
+        return pd.DataFrame(ordered_map(one, cells, group=lambda c: (c[0], c[1], c[3]), desc="runs",
+                                        progress=self.progress))
 
     # ----------------------------------------------------------------------------------- page computations
 
@@ -399,10 +405,13 @@ class ADQStudy:
         train = self.splits.train
         epochs = 1 if dry_run() else check_int("epochs", epochs, low=1)
         rows = []
-        for seed in seeds:
-            value = pipeline.texture_trajectory_run(train, arch=spec.name, arch_kwargs=spec.kwargs, epochs=epochs,
-                                                    lr=lr, batch_size=batch_size, patch=patch, seed=seed,
-                                                    device=self.device, cache=self.cache, progress=self.progress)
+
+        def one(seed):
+            return pipeline.texture_trajectory_run(train, arch=spec.name, arch_kwargs=spec.kwargs, epochs=epochs,
+                                                   lr=lr, batch_size=batch_size, patch=patch, seed=seed,
+                                                   device=self.device, cache=self.cache, progress=self.progress)
+
+        for seed, value in zip(seeds, ordered_map(one, list(seeds))):
             for student in ("high", "medium", "low"):
                 for t, d in enumerate(value[student].tolist()):
                     rows.append({"seed": seed, "student": student, "epoch": t + 1, "distance": d})
@@ -542,14 +551,16 @@ class ADQStudy:
                    *, temperature: float | None = None) -> pd.DataFrame:
         """ADQ Fig. 6 on the **validation split**: ADQ at every β (T = ``temperature``, default: the T chosen at
         that ratio) for every (arch, ratio, seed). β = 0 is DQ. Rows as :meth:`grid` plus ``beta, temperature``."""
-        rows = []
         cells = [(a, r, b, s) for a in archs for r in ratios for b in betas for s in seeds]
-        for arch, ratio, beta, seed in tqdm(cells, desc="beta sweep", disable=not self.progress):
+
+        def one(cell):
+            arch, ratio, beta, seed = cell
             t = self.choice(ratio)["temperature"] if temperature is None else temperature
             out = self.run("adq", ratio, arch, seed, split="val", beta=float(beta), temperature=float(t))
-            rows.append({"arch": arch, "ratio": ratio, "beta": float(beta), "temperature": float(t), "seed": seed,
-                         "acc": out["acc"]})
-        return pd.DataFrame(rows)
+            return {"arch": arch, "ratio": ratio, "beta": float(beta), "temperature": float(t), "seed": seed,
+                    "acc": out["acc"]}
+
+        return pd.DataFrame(ordered_map(one, cells, desc="beta sweep", progress=self.progress))
 
     def temperature_sweep(self, arch: str, ratio: float, temperatures: Sequence[float], seeds: Sequence[int], *,
                           beta: float | None = None) -> pd.DataFrame:
