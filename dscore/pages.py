@@ -608,6 +608,26 @@ def _save_atomic(path: Path, write: Callable[[Any], None]) -> None:
             write(f)
 
 
+_CONTENT_INDEX: dict[str, dict[bytes, list[int]]] = {}
+
+
+def _content_key(img, label: int) -> bytes:
+    return hashlib.blake2b(img.tobytes() + int(label).to_bytes(4, "little"), digest_size=16).digest()
+
+
+def _content_index(dataset: str, full) -> dict[bytes, list[int]]:
+    """Content digest → positions of a dataset's whole training split (computed once per dataset and process)."""
+    import numpy as np
+
+    if dataset not in _CONTENT_INDEX:
+        fx, fy = np.ascontiguousarray(full.images.numpy()), full.labels.numpy()
+        table: dict[bytes, list[int]] = {}
+        for j in range(fx.shape[0]):
+            table.setdefault(_content_key(fx[j], int(fy[j])), []).append(j)
+        _CONTENT_INDEX[dataset] = table
+    return _CONTENT_INDEX[dataset]
+
+
 def dataset_indices(images, labels, dataset: str) -> "Any":
     """Positions in ``dataset``'s whole training split (as :func:`dscore.data.load_dataset` returns it, torchvision's
     order) of ``images`` with ``labels`` — a subset of that split — matched by content. Identical duplicates go to
@@ -623,19 +643,16 @@ def dataset_indices(images, labels, dataset: str) -> "Any":
         raise ValueError(f"images of shape {tuple(x.shape[1:])} do not come from {dataset} "
                          f"({tuple(full.images.shape[1:])})")
 
-    def key(img: np.ndarray, label: int) -> bytes:
-        return hashlib.blake2b(img.tobytes() + int(label).to_bytes(4, "little"), digest_size=16).digest()
-
-    wanted: dict[bytes, list[int]] = {}
-    for i in range(x.shape[0]):
-        wanted.setdefault(key(x[i], y[i]), []).append(i)
+    table = _content_index(dataset, full)
     out = np.full(x.shape[0], -1, dtype=np.int64)
-    fx = full.images.numpy()
-    fy = full.labels.numpy()
-    for j in range(fx.shape[0]):
-        slots = wanted.get(key(np.ascontiguousarray(fx[j]), fy[j]))
-        if slots:
-            out[slots.pop(0)] = j
+    taken: dict[bytes, int] = {}
+    for i in range(x.shape[0]):
+        k = _content_key(x[i], int(y[i]))
+        positions = table.get(k, [])
+        used = taken.get(k, 0)
+        if used < len(positions):
+            out[i] = positions[used]
+            taken[k] = used + 1
     if (out < 0).any():
         raise ValueError(f"{int((out < 0).sum())} of the images are not in the {dataset} training split")
     return out
