@@ -316,3 +316,29 @@ def test_parse_cell():
     assert c.value is None and "not reported" in c.note
     with pytest.raises(ValueError, match="cannot parse the cell"):
         parse_cell("12,3", source="Tab. I")
+
+
+def test_dreamplus_figures_without_numbers_and_settings(texts):
+    text = texts[dreamplus]
+    for fig in dreamplus.FIGURES_WITHOUT_NUMBERS:
+        kind, num, panels = _refs(fig)[0]
+        assert _ref_in_text(kind, num, panels, text), fig
+    for name, setting in dreamplus.SETTINGS.items():
+        assert setting["text"] in text, name
+    cl = dreamplus.SETTINGS["continual"]
+    assert cl["steps"] * cl["classes_per_step"] == 100 and "20 new classes" in cl["text"]
+    assert "5-step" in cl["text"] and cl["dataset"] in cl["text"]
+    for cid in ("cluster-interval", "cluster-interval-efficiency", "continual-learning", "continual-gap-widens",
+                "cross-arch", "subcluster-best", "samples-marginal", "dreamplus-over-dream-sampling",
+                "representative-beats-random"):
+        assert dreamplus.claim(cid).source
+
+
+def test_dreamplus_tab_IV_and_V_cells_the_pages_use():
+    assert dreamplus.cell("IV", ("DREAM+", "Conv-3"), "Res-10").value == 66.5
+    assert dreamplus.cell("IV", ("IDC", "Conv-3"), "Dense-121").value == 61.6
+    assert dreamplus.cell("IV", ("DREAM+", "Res-10"), "Conv-3").value == 53.8
+    assert "†" in dreamplus.cell("IV", ("IDC", "Res-10"), "Res-10").marks
+    assert dreamplus.cell("V", ("DREAM+", 1), 128).value == 69.9
+    assert dreamplus.cell("V", ("DREAM", 8), 32).value == 67.5
+    assert dreamplus.cell("V", ("DREAM+", 2), 256).value is None

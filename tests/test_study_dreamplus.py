@@ -1,5 +1,6 @@
 """The DREAM+ chapter's study on tiny data: what its helpers return, shared runs computed once, parameter errors."""
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -137,3 +138,140 @@ def test_coverage_rows_points_and_claims(study):
     assert len(pts) == 30 + 2 * 40 and set(pts.kind) == {"real", "IDC", "DREAM+"}
     rows = dp.coverage_claims(cov)
     assert len(rows) == 1 and rows[0]["seeds"] == "10 / 10"
+
+
+# ----------------------------------------------------------------------------- interval, sampling, cross-arch, continual
+
+def test_variant_overrides_reuse_the_shared_run(study):
+    assert study.variant_overrides("dreamplus", 1, interval=1) == {}              # the setup's interval
+    assert study.variant_overrides("dreamplus", 1, interval=2) == {"interval": 2}
+    assert study.variant_overrides("dreamplus", 1, num_clusters=4, subsample=1) == {}   # K = batch_real // 1
+    assert study.variant_overrides("dreamplus", 1, num_clusters=2, subsample=2) == {"num_clusters": 2, "subsample": 2}
+    assert study.config("dreamplus", 1, overrides={"interval": 2}).interval == 2
+    with pytest.raises(ValueError, match="seed"):
+        study.config("idc", 1, overrides={"seed": 3})
+    with pytest.raises(ValueError, match="interval"):
+        study.variant_overrides("dreamplus", 1, interval=0)
+
+
+def test_interval_grid_and_curves_share_the_main_run(study):
+    study.run("dreamplus", 1, 0)
+    before = computed(study.cache, "distill_run")
+    grid = study.interval_grid("dreamplus", 1, [1, 2], [0])
+    assert computed(study.cache, "distill_run") == before + 1                     # only interval 2 is new
+    assert len(grid) == 2 * 3 and grid.acc.between(0, 1).all() and (grid.top5 >= grid.acc).all()
+    assert list(grid.once_per_network.unique()) == [False, True]                 # 2 image steps per network
+    cv = study.interval_curves("dreamplus", 1, [1, 2], [0], [0])
+    assert set(cv.interval) == {1, 2} and computed(study.cache, "distill_run") == before + 1
+    rows = dp.interval_claims(grid, cv, margin=0.01)
+    assert len(rows) == 3 and all(r["verdict"] in ("reproduced", "direction only", "not reproduced", "inconclusive")
+                                  for r in rows)
+    n = computed(study.cache, "dream_topk")
+    study.interval_grid("dreamplus", 1, [1, 2], [0])
+    assert computed(study.cache, "dream_topk") == n
+
+
+def test_sampling_grid_rows_and_claims(study):
+    grid = study.sampling_grid(["dreamplus", "dream"], 1, [[4, 1], [2, 2]], [0])
+    assert len(grid) == 2 * 2 * 3 and set(grid.batch) == {4}
+    with pytest.raises(ValueError, match="representative"):
+        study.sampling_grid(["idc"], 1, [[4, 1]], [0])
+    base = study.grid(["idc"], [1], [0]).acc.tolist()
+    rows = dp.sampling_claims(grid, base, default_cell=(4, 1))
+    assert [r["claim"] for r in rows] == ["DREAM+ beats DREAM at 4 sub-clusters × 1",      # the default cell first
+                                          "DREAM+ at 4 sub-clusters × 1 beats IDC (random batches)",
+                                          "DREAM+ beats DREAM at 2 sub-clusters × 2",
+                                          "DREAM+ at 2 sub-clusters × 2 beats IDC (random batches)"]
+    # with a (2, 1) cell the "most sub-clusters beat the fewest" and "samples marginal" rows come first
+    more = pd.concat([grid, study.sampling_grid(["dreamplus"], 1, [[2, 1]], [0])], ignore_index=True)
+    rows = dp.sampling_claims(more, base, default_cell=(4, 1))
+    assert rows[0]["claim"] == "DREAM+: 4 sub-clusters × 1 beats 2 × 1" and "+2.5" in rows[0]["paper"]
+    assert rows[1]["claim"].startswith("DREAM+ at 2 sub-clusters: 2 samples each cost < 1 point(s)")
+
+
+def test_cross_arch_evaluates_the_shared_runs_on_other_networks(study):
+    before = computed(study.cache, "distill_run")
+    archs = {"ConvNet-3": {"arch": "convnet3", "width": 4}, "ResNet-10 (width 4)": {"arch": "resnet10", "width": 4}}
+    df = study.cross_arch(["idc", "dreamplus"], 1, [0], archs)
+    assert computed(study.cache, "distill_run") == before
+    assert len(df) == 2 * 2 * 3 and set(df.eval_model) == {"convnet3", "resnet10"}
+    same = df[(df.eval_arch == "ConvNet-3") & (df.method == "idc") & (df.eval_seed == 0)].acc.iloc[0]
+    assert same == study.evaluate("idc", 1, 0, 0)["acc"]                    # the main table's evaluation
+    rows = dp.cross_arch_claims(df)
+    assert len(rows) == 2 and "Tab. IV" in rows[1]["paper"] and "Res-10" in rows[1]["paper"]
+    with pytest.raises(ValueError, match="depth_typo"):
+        study.cross_arch(["idc"], 1, [0], {"x": {"arch": "convnet3", "depth_typo": 1}})
+
+
+def test_continual_rows_cache_and_claims(study):
+    df = study.continual(["herding", "idc", "dreamplus"], 1, 0, steps=5)
+    assert len(df) == 3 * 3 * 5 and list(df[df.method == "idc"].classes.unique()) == [2, 4, 6, 8, 10]
+    assert df.acc.between(0, 1).all() and len(df.attrs["class_order"]) == 10
+    n = computed(study.cache, "dream_continual")
+    study.continual(["herding", "idc", "dreamplus"], 1, 0, steps=5)
+    assert computed(study.cache, "dream_continual") == n
+    rows = dp.continual_claims(df)
+    assert len(rows) == 2 * 3 and rows[0]["seeds"] == "3 / 3"
+    with pytest.raises(ValueError, match="steps=3"):
+        study.continual(["idc"], 1, 0, steps=3)
+
+
+def test_continual_claims_on_constructed_curves():
+    rows = []
+    for e in range(3):
+        for step, (a, b) in enumerate([(0.9, 0.88), (0.8, 0.7), (0.7, 0.5)], start=1):
+            rows += [{"method": "dreamplus", "eval_seed": e, "step": step, "classes": 2 * step, "acc": a + 0.001 * e},
+                     {"method": "idc", "eval_seed": e, "step": step, "classes": 2 * step, "acc": b - 0.002 * e}]
+    out = dp.continual_claims(pd.DataFrame(rows))
+    assert [r["verdict"] for r in out] == ["reproduced"] * 3
+    assert "+20" in out[0]["ours (A − B)"]
+
+
+def test_interval_claims_margin_on_constructed_values():
+    grid = pd.DataFrame([{"interval": v, "eval_seed": e, "acc": 0.8 + d + 0.001 * e, "top5": 0.99}
+                         for v, d in ((1, 0.0), (8, -0.003)) for e in range(3)])
+    rows = dp.interval_claims(grid, margin=0.01)
+    assert rows[0]["verdict"] == "reproduced" and "-0.30 points without the margin" in rows[0]["ours (A − B)"]
+    far = grid.assign(acc=[0.8, 0.801, 0.802, 0.7, 0.701, 0.702])
+    assert dp.interval_claims(far, margin=0.01)[0]["verdict"] == "not reproduced"
+
+
+DREAM_PAGES = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "notebooks").glob("dream_*.ipynb"))
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
+def test_every_dream_page_of_a_profile_shares_one_setup(profile, repo_root):
+    """The DREAM+ pages reuse each other's distillation runs only if their setups are identical."""
+    import yaml
+
+    assert {"dream_main", "dream_interval", "dream_sampling", "dream_crossarch", "dream_continual"} <= set(DREAM_PAGES)
+    setups = {p: dp.setup_from(yaml.safe_load((repo_root / "params" / profile / f"{p}.yaml").read_text()))
+              for p in DREAM_PAGES}
+    dp.DreamStudy(setups["dream_main"], cache=ArtifactCache(enabled=False), progress=False)   # validates it
+    for page, setup in setups.items():
+        assert setup == setups["dream_main"], f"params/{profile}/{page}.yaml has another setup than dream_main"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", ["dream_interval", "dream_sampling", "dream_crossarch", "dream_continual"])
+def test_paper_profile_of_the_new_pages_dry_runs_on_cpu(page, repo_root, tmp_path, monkeypatch):
+    """The `paper` parameters of a page run end to end for one tiny step (DSCORE_DRY_RUN) on the CPU, with
+    Fashion-MNIST in place of CIFAR-10 (not installed here); everything else is the paper profile's."""
+    import papermill
+    import yaml
+
+    from dscore import book, data
+    from dscore.studies import common
+
+    try:
+        data.load_dataset("fashion_mnist", "train", download=False)
+    except data.DatasetNotFoundError:
+        pytest.skip("Fashion-MNIST is not installed here")
+    params = yaml.safe_load((repo_root / "params" / "paper" / f"{page}.yaml").read_text())
+    params.update(profile="paper", dataset="fashion_mnist", device="cpu")
+    monkeypatch.setenv(common.DRY_RUN_ENV, "1")
+    monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / f"{page}.ipynb"
+    papermill.execute_notebook(str(repo_root / "notebooks" / f"{page}.ipynb"), str(out), parameters=params,
+                               cwd=str(repo_root / "notebooks"), progress_bar=False, kernel_name=book.KERNEL_NAME)
+    assert book.error_outputs(out) == []
