@@ -194,6 +194,11 @@ def _device(name, value):
         raise ParameterError(f"{name}={value!r} is not a device; allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
+def _arch_specs(value):
+    from .studies.common import arch_specs
+    arch_specs(value)
+
+
 _SEEDS = _each(_int(low=0), unique=True)
 
 #: Ranges and choices of the parameters the pages share, by name (a page's parameter without a rule is checked for
@@ -233,6 +238,13 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "real_per_class": _int(low=1),
     "probe_batch": _int(low=1),
     "probe_pretrain_epochs": _int(low=0),
+    "intervals": _each(_int(low=1), unique=True),
+    "margin": _float(low=0.0),
+    "steps": _int(low=1),
+    "order_seed": _int(low=0),
+    "temperature": _float(low=0.0, low_open=True),
+    "kd_weight": _float(low=0.0),
+    "eval_archs": lambda name, value: _arch_specs(value),
 }
 
 #: Parameters that may be null (None): the whole split instead of a per-class subset.
