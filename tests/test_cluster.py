@@ -255,3 +255,48 @@ def test_kmeans_tolerance_is_relative_to_the_data_scale():
     assert torch.equal(small.labels, scaled.labels) and small.n_iter == scaled.n_iter
     loose = fit_kmeans(x, 3, seed=1, tol=10.0)
     assert loose.n_iter <= small.n_iter
+
+
+@pytest.mark.parametrize("n,d,k,seed", [(400, 5, 7, 0), (600, 32, 24, 1), (120, 3, 40, 2), (300, 8, 1, 3)])
+def test_elkan_bounds_give_plain_lloyd_results(n, d, k, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=gen).relu() + 0.05 * torch.randn(n, d, generator=gen)
+    plain = fit_kmeans(x, k, seed=seed, algorithm="lloyd")
+    fast = fit_kmeans(x, k, seed=seed, algorithm="elkan")
+    assert torch.equal(plain.centroids, fast.centroids) and torch.equal(plain.labels, fast.labels)
+    assert plain.n_iter == fast.n_iter and plain.converged == fast.converged
+    assert fast.inertia == pytest.approx(plain.inertia, rel=1e-12)
+    # warm starts and tol = 0 go through the same iterations too
+    init = plain.centroids + 0.3
+    a = fit_kmeans(x, k, init=init, tol=0.0, algorithm="lloyd")
+    b = fit_kmeans(x, k, init=init, tol=0.0, algorithm="elkan")
+    assert torch.equal(a.centroids, b.centroids) and torch.equal(a.labels, b.labels) and a.n_iter == b.n_iter
+
+
+def test_elkan_handles_duplicates_and_empty_clusters_like_lloyd():
+    # duplicated points and a far warm start leave clusters empty: both re-seed them from the farthest points
+    x = torch.cat([torch.zeros(20, 2), torch.ones(20, 2), torch.tensor([[5.0, 5.0]] * 3)])
+    init = torch.tensor([[0.0, 0.0], [100.0, 100.0], [-100.0, 50.0], [1.0, 1.0]])
+    a = fit_kmeans(x, 4, init=init, algorithm="lloyd")
+    b = fit_kmeans(x, 4, init=init, algorithm="elkan")
+    assert torch.equal(a.centroids, b.centroids) and torch.equal(a.labels, b.labels) and a.n_iter == b.n_iter
+    assert int(torch.bincount(b.labels, minlength=4).min()) >= 0 and torch.isfinite(b.centroids).all()
+
+
+def test_kmeans_algorithm_is_checked():
+    x = torch.randn(10, 2)
+    with pytest.raises(ValueError, match="algorithm='fast'.*'elkan'.*'lloyd'"):
+        fit_kmeans(x, 2, algorithm="fast")
+    with pytest.raises(ValueError, match="algorithm"):
+        KMeans(2, algorithm="hartigan")
+    assert torch.equal(KMeans(2, algorithm="lloyd").fit(x).labels_, KMeans(2).fit(x).labels_)
+
+
+@pytest.mark.parametrize("chunk", [4096, 37, 5])
+def test_nearest_single_sample_matches_a_stable_sort_with_ties(chunk):
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randint(0, 3, (300, 3), generator=gen).float()            # many exact ties
+    c = torch.randint(0, 3, (9, 3), generator=gen).float()
+    brute = ((x[None] - c[:, None]) ** 2).sum(-1).sort(dim=1, stable=True).indices[:, :1]
+    assert torch.equal(nearest_to_centroids(x, c, 1, chunk), brute)
+    assert torch.equal(nearest_to_centroids(x, c, 2, chunk)[:, :1], brute)
