@@ -127,12 +127,12 @@ def prefill(pages: Sequence[str] | None, profile: str, *, rank: int = 0, world: 
         out = out_dir / f"{page}.ipynb"
         log(f"[dscore.prefill] rank {rank}/{world} on {socket.gethostname()}: {page} ({profile})")
         start = time.perf_counter()
-        saved = dict(os.environ)
+        saved, kernel_env = dict(os.environ), _kernel_env(rank, world, cache_log, profile)
         os.environ.clear()
-        os.environ.update(_kernel_env(rank, world, cache_log, profile))
+        os.environ.update(kernel_env)
         try:
             papermill.execute_notebook(str(root / "notebooks" / f"{page}.ipynb"), str(out), parameters=params[page],
-                                       kernel_name=kernel, cwd=str(root / "notebooks"),
+                                       kernel_name=kernel, language="python", cwd=str(root / "notebooks"),
                                        execution_timeout=book.CELL_TIMEOUT[profile], log_output=False,
                                        progress_bar=False)
             errors = book.error_outputs(out)
