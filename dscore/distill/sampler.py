@@ -20,8 +20,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from ..cluster import fit_kmeans, nearest_to_centroids
-from ..utils import autocast, check_int
+from ..cluster import ALGORITHMS, fit_kmeans, nearest_to_centroids
+from ..utils import autocast, check_choice, check_int
 
 __all__ = ["RandomSampler", "RepresentativeSampler", "embed_images"]
 
@@ -122,12 +122,15 @@ class RepresentativeSampler:
     ``timings``: seconds spent embedding (``"embed"``), clustering (``"kmeans"``), selecting the
     nearest samples (``"select"``), and the number of clusterings (``"count"``), summed over calls;
     ``seeds_used``: the k-means seeds of the clusterings, in order (bookkeeping for tests and logs).
-    Cost per clustering: O(N·forward) + O(iters·N·K·D).
+    ``kmeans_algorithm``: ``"elkan"`` (bounded Lloyd iterations) or ``"lloyd"``; both pick the same
+    samples except where an embedding lies within float rounding of two centroids
+    (:func:`dscore.cluster.fit_kmeans`). Cost per clustering: O(N·forward) + O(iters·N·K·D) at worst.
     """
 
     def __init__(self, num_clusters: int = 128, subsample: int = 1, interval: int = 10, seed: int = 0,
                  warm_start: bool = False, *, kmeans_iters: int = 100, tol: float = 1e-4, embed_batch_size: int = 512,
-                 chunk_size: int = 4096, amp: bool = False):
+                 chunk_size: int = 4096, amp: bool = False, kmeans_algorithm: str = "elkan"):
+        self.kmeans_algorithm = check_choice("kmeans_algorithm", kmeans_algorithm, ALGORITHMS)
         self.num_clusters = check_int("num_clusters", num_clusters, low=1)
         self.subsample = check_int("subsample", subsample, low=1)
         self.interval = check_int("interval", interval, low=1)
@@ -219,7 +222,7 @@ class RepresentativeSampler:
             init = None
         seed = self.clustering_seed(iteration, step, class_index)
         result = fit_kmeans(emb, self.num_clusters, iters=self.kmeans_iters, tol=self.tol, seed=seed, init=init,
-                            chunk_size=self.chunk_size)
+                            chunk_size=self.chunk_size, algorithm=self.kmeans_algorithm)
         t2 = self._tick(device)
         idx = nearest_to_centroids(emb, result.centroids, self.subsample, self.chunk_size).reshape(-1)
         t3 = self._tick(device)

@@ -1,0 +1,413 @@
+"""Speed of dscore's hot paths against baselines run in the same process: the performance page and
+``python -m benchmarks``.
+
+Every comparison times the library and its baseline one after the other on the same data in one
+process, so the page reports ratios, which travel between machines better than seconds do.
+
+* :func:`graphcut_speed` — :func:`dscore.select.graphcut` (incremental, O(B·N·d) time, O(N·d) memory)
+  against :func:`naive_graphcut`, the dense greedy of the authors' code (an N×N similarity matrix,
+  gains recomputed from it at every step); picks compared one by one.
+* :func:`graphcut_memory` — the incremental greedy at a large N: seconds and peak memory *measured*
+  (resident memory sampled every millisecond on CPU, ``max_memory_allocated`` on CUDA) beside the dense
+  matrix the baseline would need, *computed* from its formula N²·8 bytes (never allocated).
+* :func:`bins_benchmark` — DQ bins (:func:`dscore.quantize.generate_bins`) of a whole training split,
+  on the pixels projected onto their leading principal components.
+* :func:`clustering_benchmark` — DREAM's re-clustering of one class at the DREAM+ settings: the
+  embedding pass, :func:`dscore.cluster.fit_kmeans` with plain Lloyd iterations ("before") and with
+  Elkan's bounds ("after") and scikit-learn's ``KMeans`` on the same embeddings and K; the picked
+  samples of the two variants compared; the clustering share of an IDC inner loop before and after.
+* :func:`training_throughput` — images per second of evaluation training (forward, backward, SGD
+  step) per architecture.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..augment import get_augmentation, siamese_idc
+from ..cluster import fit_kmeans, kmeans_plusplus, nearest_to_centroids
+from ..distill.init import idc_decode, idc_mix_init
+from ..distill.losses import gradient_matching_loss
+from ..distill.sampler import embed_images
+from ..features import as_unit_rows
+from ..models import create_model
+from ..quantize import generate_bins
+from ..select import graphcut
+from ..train import cutmix
+from ..utils import check_int, resolve_device
+
+__all__ = ["naive_graphcut", "timed", "PeakMemory", "clustered_features", "graphcut_speed", "graphcut_memory",
+           "bins_benchmark", "clustering_benchmark", "training_throughput", "TARGETS", "summary", "run_suite"]
+
+#: the performance targets the page checks: (metric, comparison, threshold)
+TARGETS = {
+    "graphcut_speedup": (">=", 30.0),
+    "graphcut_picks_identical": ("==", True),
+    "kmeans_picks_agreement": (">=", 0.99),
+    "clustering_overhead_after": ("<=", 0.5),
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], Any], device: torch.device | str = "cpu") -> tuple[float, Any]:
+    """(wall seconds, result) of ``fn()``; CUDA work is synchronised before and after."""
+    device = torch.device(device)
+    _sync(device)
+    start = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return time.perf_counter() - start, out
+
+
+class PeakMemory:
+    """``with PeakMemory(device) as m: ...`` then ``m.mib``: the peak memory growth during the block, MiB.
+
+    CPU: the process's resident set size sampled every ``interval`` seconds by a thread (psutil), minus
+    its value on entry — a streaming estimate that can miss a peak shorter than the interval.
+    CUDA: ``torch.cuda.max_memory_allocated`` growth (exact for tensors)."""
+
+    def __init__(self, device: torch.device | str = "cpu", interval: float = 0.001):
+        self.device = torch.device(device)
+        self.interval = interval
+        self.mib = float("nan")
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            _sync(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+            return self
+        import psutil
+
+        self._proc = psutil.Process()
+        self._base = self._peak = self._proc.memory_info().rss
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.is_set():
+                self._peak = max(self._peak, self._proc.memory_info().rss)
+                time.sleep(self.interval)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            _sync(self.device)
+            self.mib = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
+            return False
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._proc.memory_info().rss)
+        self.mib = (self._peak - self._base) / 2**20
+        return False
+
+
+def naive_graphcut(features: torch.Tensor, budget: int, lam: float = 1.0) -> tuple[list[int], float]:
+    """The dense greedy of the authors' code: the full N×N similarity ``0.5 + 0.5·cos`` (float64), then
+    at every step ``lam·colsum − 2·Σ_{j∈S} s(j,·)`` recomputed over the unselected columns. Returns
+    (picks in order, seconds spent building the matrix). Memory O(N²): small N only."""
+    budget = check_int("budget", budget, low=1, high=features.shape[0])
+    start = time.perf_counter()
+    unit = as_unit_rows(features.double())
+    sim = 0.5 + 0.5 * (unit @ unit.T)
+    col_sum = sim.sum(dim=0)
+    _sync(sim.device)
+    matrix_seconds = time.perf_counter() - start
+    n = sim.shape[0]
+    selected: list[int] = []
+    unselected = torch.ones(n, dtype=torch.bool, device=sim.device)
+    for _ in range(budget):
+        candidates = unselected.nonzero().flatten()
+        covered = (sim[selected][:, candidates].sum(dim=0) if selected
+                   else torch.zeros(len(candidates), dtype=sim.dtype, device=sim.device))
+        pick = int(candidates[torch.argmax(lam * col_sum[candidates] - 2.0 * covered)])
+        selected.append(pick)
+        unselected[pick] = False
+    return selected, matrix_seconds
+
+
+def clustered_features(n: int, d: int, classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded Gaussian mixture (one component per class), float32, like embeddings of a labelled set."""
+    gen = torch.Generator().manual_seed(seed)
+    centres = torch.randn(classes, d, generator=gen) * 2.0
+    labels = torch.arange(n) % classes
+    labels = labels[torch.randperm(n, generator=gen)]
+    return centres[labels] + torch.randn(n, d, generator=gen), labels
+
+
+def _row(section: str, case: str, metric: str, value, unit: str = "") -> dict:
+    return {"section": section, "case": case, "metric": metric, "value": value, "unit": unit}
+
+
+def graphcut_speed(n: int = 5000, d: int = 64, budget: int = 500, *, seed: int = 3, device=None) -> list[dict]:
+    """dscore's GraphCut vs :func:`naive_graphcut` on the same features: seconds, speed-up (with and
+    without the baseline's matrix build), whether the picks are identical, the baseline's measured
+    peak memory beside its N²·8-byte matrix."""
+    device = resolve_device(device)
+    x, _ = clustered_features(n, d, 10, seed)
+    x = x.to(device)
+    graphcut(x[:64], 8)                                            # warm up kernels and allocator
+    t_fast, fast = timed(lambda: graphcut(x, budget).tolist(), device)
+    with PeakMemory(device) as mem:
+        t_naive, (naive, matrix_s) = timed(lambda: naive_graphcut(x, budget), device)
+    case = f"N={n} d={d} B={budget} ({device.type})"
+    rows = [_row("graphcut", case, "fast_seconds", t_fast, "s"), _row("graphcut", case, "naive_seconds", t_naive, "s"),
+            _row("graphcut", case, "graphcut_speedup", t_naive / t_fast, "x"),
+            _row("graphcut", case, "speedup_without_matrix", (t_naive - matrix_s) / t_fast, "x"),
+            _row("graphcut", case, "graphcut_picks_identical", fast == naive),
+            _row("graphcut", case, "naive_peak_memory", mem.mib, "MiB"),
+            _row("graphcut", case, "naive_matrix_formula", n * n * 8 / 2**20, "MiB")]
+    return rows
+
+
+def graphcut_memory(n: int = 60000, d: int = 64, budget: int = 600, *, seed: int = 1, device=None) -> list[dict]:
+    """The incremental GraphCut at a large N: seconds and measured peak memory growth (see
+    :class:`PeakMemory`) beside the N×N float64 matrix of the dense baseline, computed from its size."""
+    device = resolve_device(device)
+    x, _ = clustered_features(n, d, 10, seed)
+    x = x.to(device)
+    with PeakMemory(device) as mem:
+        seconds, picks = timed(lambda: graphcut(x, budget), device)
+    if picks.unique().numel() != budget:
+        raise RuntimeError(f"graphcut returned {picks.unique().numel()} distinct picks, expected {budget}")
+    case = f"N={n} d={d} B={budget} ({device.type})"
+    dense = n * n * 8 / 2**20
+    return [_row("graphcut memory", case, "seconds", seconds, "s"),
+            _row("graphcut memory", case, "peak_memory_measured", mem.mib, "MiB"),
+            _row("graphcut memory", case, "input_features", x.numel() * x.element_size() / 2**20, "MiB"),
+            _row("graphcut memory", case, "dense_matrix_formula", dense, "MiB"),
+            _row("graphcut memory", case, "memory_ratio", dense / max(mem.mib, x.numel() * x.element_size() / 2**20),
+                 "x")]
+
+
+def _load(dataset: str):
+    from ..data import load_dataset
+
+    return load_dataset(dataset, "train", download=False, progress=False)
+
+
+def bins_benchmark(dataset: str = "fashion_mnist", *, dim: int = 64, num_bins: int = 10, limit: int | None = None,
+                   device=None) -> list[dict]:
+    """DQ bins of a whole training split (or its first ``limit`` images): the pixels projected onto their
+    ``dim`` leading principal components (seeded low-rank PCA), then :func:`generate_bins`; seconds and
+    measured peak memory growth."""
+    device = resolve_device(device)
+    ds = _load(dataset)
+    images, labels = (ds.images, ds.labels) if limit is None else (ds.images[:limit], ds.labels[:limit])
+    flat = images.reshape(images.shape[0], -1).float()
+    torch.manual_seed(0)
+    _, _, v = torch.pca_lowrank(flat, q=dim, center=True, niter=2)
+    feats = ((flat - flat.mean(0)) @ v[:, :dim]).to(device)
+    with PeakMemory(device) as mem:
+        seconds, bins = timed(lambda: generate_bins(feats, labels.to(device), num_bins), device)
+    if sum(b.numel() for b in bins) != feats.shape[0]:
+        raise RuntimeError("bins do not cover the data")
+    case = f"{dataset} N={feats.shape[0]} d={dim} K={num_bins} ({device.type})"
+    return [_row("bins", case, "seconds", seconds, "s"), _row("bins", case, "peak_memory_measured", mem.mib, "MiB"),
+            _row("bins", case, "images_per_second", feats.shape[0] / seconds, "1/s")]
+
+
+def _class_data(dataset: str, n: int, pool: int):
+    try:
+        ds = _load(dataset)
+        cls = ds.images[ds.labels == 0][:n]
+        order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:pool]
+        return cls, ds.images[order], ds.labels[order], ds.num_classes, f"{dataset} class 0"
+    except Exception:   # without the data set: seeded random images (timings do not depend on pixel values)
+        gen = torch.Generator().manual_seed(0)
+        return (torch.rand(n, 1, 28, 28, generator=gen), torch.rand(pool, 1, 28, 28, generator=gen),
+                torch.randint(10, (pool,), generator=gen), 10, "random images")
+
+
+def clustering_benchmark(*, dataset: str = "fashion_mnist", n: int = 6000, width: int = 128, clusters: int = 128,
+                         interval: int = 10, n_data: int = 500, ipc: int = 10, factor: int = 2,
+                         match_steps: int = 3, net_rounds: int = 2, kmeans_iters: int = 100, seed: int = 0,
+                         sklearn: bool = True, device=None) -> list[dict]:
+    """DREAM's re-clustering of one class against the IDC inner loop it is added to.
+
+    One class of ``n`` images, ConvNet-3 of ``width`` (DREAM+'s defaults: K = ``clusters`` = batch_real,
+    one sample per sub-cluster, re-clustering every ``interval`` image steps). The network first takes
+    ``net_rounds`` IDC network updates (``n_data`` real samples in batches of 64, colour + crop, CutMix
+    p 0.5), timed. Then the class is embedded once (timed) and clustered from the same k-means++ seed
+    with plain Lloyd iterations ("before", the earlier implementation) and with Elkan's bounds ("after");
+    both pick the sample nearest to each centroid and the picks are compared. scikit-learn's ``KMeans``
+    (k-means++, one init, same iteration cap and tolerance) clusters the same embeddings. Finally
+    ``match_steps`` IDC matching steps (L1 gradient matching of the picked batch against ``ipc`` images
+    decoded ×``factor``², one shared DiffAug draw, one image step) are timed.
+
+    The IDC inner loop per class is one matching step plus a ``1/num_classes`` share of the network
+    update that follows every image step; clustering adds ``(embed + k-means + selection) / interval``.
+    Reported: ``clustering_overhead`` = added clustering / IDC inner loop (the paper's "+50%") and
+    ``clustering_share`` = clustering / (IDC inner loop + clustering), before and after."""
+    device = resolve_device(device)
+    class_x, pool_x, pool_y, num_classes, source = _class_data(dataset, n, max(n_data * net_rounds, 64))
+    class_x, pool_x, pool_y = class_x.to(device), pool_x.to(device), pool_y.to(device)
+    n = class_x.shape[0]
+    net = create_model("convnet3", num_classes=num_classes, in_channels=class_x.shape[1],
+                       image_size=class_x.shape[-1], width=width, seed=seed).to(device)
+    net.train()
+    gen = torch.Generator().manual_seed(seed)
+    aug_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    net_aug = get_augmentation("idc_net")
+    opt_net = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+    def net_update(r: int):
+        chosen = torch.arange(r * n_data, (r + 1) * n_data, device=device) % pool_x.shape[0]
+        for b in chosen.split(64):
+            x = net_aug(pool_x[b], aug_gen)
+            x, partner, lam = cutmix(x, pool_y[b], p=0.5, generator=gen)
+            logits = net(x)
+            loss = lam * F.cross_entropy(logits, pool_y[b]) + (1 - lam) * F.cross_entropy(logits, partner)
+            opt_net.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_net.step()
+
+    embed_images(net, class_x[:64])                                     # warm-up
+    net_s = [timed(lambda r=r: net_update(r), device)[0] for r in range(net_rounds)]
+    net_s = sum(net_s) / len(net_s)
+    embed_s, emb = timed(lambda: embed_images(net, class_x), device)
+    k = min(clusters, n)
+    seed_s, start_idx = timed(lambda: kmeans_plusplus(emb, k, seed=seed), device)
+    init = emb[start_idx].clone()
+    results, picks, seconds = {}, {}, {}
+    for name, algorithm in (("before", "lloyd"), ("after", "elkan")):
+        t, res = timed(lambda a=algorithm: fit_kmeans(emb, k, iters=kmeans_iters, init=init, algorithm=a), device)
+        ts, idx = timed(lambda r=res: nearest_to_centroids(emb, r.centroids, 1).reshape(-1), device)
+        results[name], picks[name], seconds[name] = res, idx, (seed_s + t, ts)
+    agreement = len(set(picks["before"].tolist()) & set(picks["after"].tolist())) / k
+    identical = bool(torch.equal(picks["before"], picks["after"]))
+
+    # IDC matching steps on the picked batch
+    stored = idc_mix_init(class_x, ipc, factor, seed=seed).requires_grad_(True)
+    opt_img = torch.optim.SGD([stored], lr=1e-4 * (28 / 32) ** 2, momentum=0.5)
+    labels = torch.zeros(max(k, ipc * factor * factor), dtype=torch.long, device=device)
+    real = class_x[picks["after"]]
+
+    def matching_step():
+        syn = idc_decode(stored, factor)
+        real_aug, syn_aug = siamese_idc(real, syn, aug_gen)
+        loss, _ = gradient_matching_loss(net, real_aug, labels[:len(real)], syn_aug, labels[:len(syn)], metric="l1")
+        stored.grad = torch.autograd.grad(loss, stored)[0]
+        opt_img.step()
+
+    matching_step()                                                     # warm-up
+    match_s = sum(timed(matching_step, device)[0] for _ in range(match_steps)) / match_steps
+    idc_loop = match_s + net_s / num_classes
+    case = f"N={n} K={k} width={width} interval={interval} ({device.type})"
+    rows = [_row("clustering", case, "data", source), _row("clustering", case, "embed_seconds", embed_s, "s"),
+            _row("clustering", case, "matching_seconds_per_step", match_s, "s"),
+            _row("clustering", case, "network_update_seconds_per_step", net_s, "s"),
+            _row("clustering", case, "idc_inner_loop_per_class", idc_loop, "s")]
+    for name in ("before", "after"):
+        km_s, sel_s = seconds[name]
+        per_step = (embed_s + km_s + sel_s) / interval
+        rows += [_row("clustering", case, f"kmeans_seconds_{name}", km_s, "s"),
+                 _row("clustering", case, f"kmeans_iterations_{name}", results[name].n_iter),
+                 _row("clustering", case, f"select_seconds_{name}", sel_s, "s"),
+                 _row("clustering", case, f"clustering_per_step_{name}", per_step, "s"),
+                 _row("clustering", case, f"clustering_overhead_{name}", per_step / idc_loop, "x"),
+                 _row("clustering", case, f"clustering_share_{name}", per_step / (per_step + idc_loop), "")]
+    rows += [_row("clustering", case, "kmeans_speedup_after_vs_before", seconds["before"][0] / seconds["after"][0], "x"),
+             _row("clustering", case, "kmeans_picks_agreement", agreement),
+             _row("clustering", case, "kmeans_picks_identical", identical),
+             _row("clustering", case, "inertia_ratio_after_vs_before",
+                  results["after"].inertia / results["before"].inertia)]
+    if sklearn:
+        from sklearn.cluster import KMeans as SKKMeans
+
+        data = emb.detach().cpu().numpy()
+        sk_s, sk = timed(lambda: SKKMeans(k, init="k-means++", n_init=1, max_iter=kmeans_iters, tol=1e-4,
+                                          random_state=seed).fit(data))
+        ours_s = seconds["after"][0]
+        rows += [_row("kmeans vs scikit-learn", case, "sklearn_seconds", sk_s, "s"),
+                 _row("kmeans vs scikit-learn", case, "dscore_seconds", ours_s, "s"),
+                 _row("kmeans vs scikit-learn", case, "kmeans_speed_ratio_vs_sklearn", sk_s / ours_s, "x"),
+                 _row("kmeans vs scikit-learn", case, "kmeans_inertia_ratio_vs_sklearn",
+                      results["after"].inertia / float(sk.inertia_)),
+                 _row("kmeans vs scikit-learn", case, "sklearn_iterations", int(sk.n_iter_))]
+    return rows
+
+
+def training_throughput(archs: Mapping[str, Mapping[str, Any]], *, batch: int = 64, steps: int = 3,
+                        channels: int = 1, image_size: int = 28, num_classes: int = 10, device=None) -> list[dict]:
+    """Images per second of evaluation training (forward, cross-entropy, backward, SGD step with momentum
+    and weight decay) per architecture, on seeded random images after one warm-up step."""
+    device = resolve_device(device)
+    batch, steps = check_int("batch", batch, low=1), check_int("steps", steps, low=1)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(batch, channels, image_size, image_size, generator=gen).to(device)
+    y = torch.randint(num_classes, (batch,), generator=gen).to(device)
+    if device.type == "cuda":
+        x = x.contiguous(memory_format=torch.channels_last)
+    rows = []
+    for name, kwargs in archs.items():
+        net = create_model(name, num_classes=num_classes, in_channels=channels, image_size=image_size,
+                           **dict(kwargs)).to(device)
+        if device.type == "cuda":
+            net = net.to(memory_format=torch.channels_last)
+        net.train()
+        opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+        def step():
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        step()
+        seconds = sum(timed(step, device)[0] for _ in range(steps))
+        rows.append(_row("training throughput", f"{name} batch={batch} {channels}x{image_size}px ({device.type})",
+                         "images_per_second", batch * steps / seconds, "1/s"))
+    return rows
+
+
+def summary(rows: Sequence[dict]) -> list[dict]:
+    """The targeted ratios among ``rows`` with their target and whether it is met."""
+    out = []
+    for r in rows:
+        if r["metric"] in TARGETS:
+            op, threshold = TARGETS[r["metric"]]
+            value = r["value"]
+            met = {">=": lambda: value >= threshold, "<=": lambda: value <= threshold,
+                   "==": lambda: value == threshold}[op]()
+            out.append({"case": r["case"], "metric": r["metric"], "value": value, "target": f"{op} {threshold}",
+                        "met": bool(met)})
+    return out
+
+
+def run_suite(*, graphcut: Mapping[str, Any], graphcut_large: Mapping[str, Any], bins: Mapping[str, Any],
+              clustering: Mapping[str, Any], throughput: Mapping[str, Any], device: str = "auto",
+              log: Callable[[str], None] | None = print) -> list[dict]:
+    """Every benchmark of the performance page with the given keyword settings, on the CPU and, when
+    ``device`` is "auto" and CUDA is present (or ``device`` is "cuda"), once more on the GPU (without the
+    scikit-learn comparison, which runs on the CPU). Returns the rows (section, case, metric, value, unit)."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device={device!r} is not supported; allowed: 'auto', 'cpu', 'cuda'")
+    devices = ["cpu"]
+    if device == "cuda" or (device == "auto" and torch.cuda.is_available()):
+        devices.append("cuda")
+    rows: list[dict] = []
+    steps = [("graphcut", lambda dev: graphcut_speed(**graphcut, device=dev)),
+             ("graphcut at large N", lambda dev: graphcut_memory(**graphcut_large, device=dev)),
+             ("bins", lambda dev: bins_benchmark(**bins, device=dev)),
+             ("clustering", lambda dev: clustering_benchmark(**clustering, sklearn=dev == "cpu", device=dev)),
+             ("training throughput", lambda dev: training_throughput(**throughput, device=dev))]
+    from tqdm.auto import tqdm
+
+    for dev in devices:
+        for name, step in tqdm(steps, desc=f"benchmarks ({dev})", leave=False):
+            start = time.perf_counter()
+            rows += step(dev)
+            if log is not None:
+                log(f"{name} ({dev}): {time.perf_counter() - start:.1f} s")
+    return rows
