@@ -1,0 +1,64 @@
+"""Tests of the performance page's measuring functions (dscore.studies.perf): correctness only, never times."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dscore import book
+from dscore.select import graphcut
+from dscore.studies import perf
+
+
+def test_naive_graphcut_picks_what_the_incremental_greedy_picks():
+    x, _ = perf.clustered_features(300, 8, 5, seed=0)
+    naive, matrix_seconds = perf.naive_graphcut(x, 40)
+    assert naive == graphcut(x, 40).tolist() and matrix_seconds >= 0
+    with pytest.raises(ValueError, match="budget"):
+        perf.naive_graphcut(x, 301)
+
+
+def test_graphcut_rows_report_identical_picks_and_the_dense_formula():
+    rows = {r["metric"]: r["value"] for r in perf.graphcut_speed(200, 8, 20, device="cpu")}
+    assert rows["graphcut_picks_identical"] is True
+    assert rows["naive_matrix_formula"] == pytest.approx(200 * 200 * 8 / 2**20)
+    mem = {r["metric"]: r["value"] for r in perf.graphcut_memory(1000, 8, 10, device="cpu")}
+    assert mem["dense_matrix_formula"] == pytest.approx(1000 * 1000 * 8 / 2**20) and mem["peak_memory_measured"] >= 0
+
+
+def test_peak_memory_sees_a_large_allocation():
+    with perf.PeakMemory("cpu") as m:
+        block = torch.ones(64 * 2**20 // 4)          # 64 MiB, written so that it is resident
+        block += 1
+        del block
+    assert m.mib > 32
+
+
+def test_clustering_benchmark_picks_agree_on_a_tiny_class():
+    rows = {r["metric"]: r["value"] for r in perf.clustering_benchmark(
+        n=120, width=8, clusters=12, interval=5, n_data=32, ipc=1, match_steps=1, net_rounds=1, device="cpu")}
+    assert rows["kmeans_picks_identical"] is True and rows["kmeans_picks_agreement"] == 1.0
+    assert rows["inertia_ratio_after_vs_before"] == pytest.approx(1.0)
+    assert rows["kmeans_inertia_ratio_vs_sklearn"] > 0
+    for when in ("before", "after"):
+        share, overhead = rows[f"clustering_share_{when}"], rows[f"clustering_overhead_{when}"]
+        assert 0 < share < 1 and share == pytest.approx(overhead / (1 + overhead))
+
+
+def test_summary_checks_the_targets():
+    rows = [{"case": "c", "metric": "graphcut_speedup", "value": 31.0},
+            {"case": "c", "metric": "clustering_overhead_after", "value": 0.7},
+            {"case": "c", "metric": "other", "value": 1.0}]
+    met = {t["metric"]: t["met"] for t in perf.summary(rows)}
+    assert met == {"graphcut_speedup": True, "clustering_overhead_after": False}
+
+
+def test_run_suite_rejects_an_unknown_device():
+    with pytest.raises(ValueError, match="device='tpu'"):
+        perf.run_suite(graphcut={}, graphcut_large={}, bins={}, clustering={}, throughput={}, device="tpu")
+
+
+def test_perf_page_is_in_the_book_with_params_for_every_profile():
+    root = book.repo_root()
+    assert "perf_bench" in book.notebook_names(root)
+    for profile in book.PROFILES:
+        book.load_params(root, profile, "perf_bench")
