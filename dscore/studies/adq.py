@@ -411,7 +411,8 @@ class ADQStudy:
                                                    lr=lr, batch_size=batch_size, patch=patch, seed=seed,
                                                    device=self.device, cache=self.cache, progress=self.progress)
 
-        for seed, value in zip(seeds, ordered_map(one, list(seeds))):
+        seeds = list(seeds)
+        for seed, value in zip(seeds, ordered_map(one, seeds)):
             for student in ("high", "medium", "low"):
                 for t, d in enumerate(value[student].tolist()):
                     rows.append({"seed": seed, "student": student, "epoch": t + 1, "distance": d})
