@@ -18,44 +18,14 @@ import sys
 
 import torch
 
-from dscore.features import GradientFeatures, as_unit_rows
+from dscore.features import GradientFeatures
 from dscore.quantize import generate_bins
 from dscore.select import graphcut
+from dscore.studies.perf import clustered_features, naive_graphcut
 
 from . import Timer, cli, peak_rss_mib
 
 NAME = "graphcut"
-
-
-def naive_graphcut(features: torch.Tensor, budget: int, lam: float = 1.0) -> tuple[list[int], float]:
-    """Dense reference: full similarity matrix, gains recomputed from it at every step.
-
-    Returns (picks, seconds spent building the matrix). float64 so that it can be compared pick for pick.
-    """
-    with Timer() as t_matrix:
-        unit = as_unit_rows(features.double())
-        sim = 0.5 + 0.5 * (unit @ unit.T)                   # (N, N)
-        col_sum = sim.sum(dim=0)
-    n = sim.shape[0]
-    selected: list[int] = []
-    unselected = torch.ones(n, dtype=torch.bool)
-    for _ in range(budget):
-        candidates = unselected.nonzero().flatten()
-        covered = sim[selected][:, candidates].sum(dim=0) if selected else torch.zeros(len(candidates), dtype=sim.dtype)
-        gains = lam * col_sum[candidates] - 2.0 * covered
-        pick = int(candidates[torch.argmax(gains)])
-        selected.append(pick)
-        unselected[pick] = False
-    return selected, t_matrix.seconds
-
-
-def clustered_features(n: int, d: int, classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A Gaussian mixture (one component per class), float32, like embeddings of a labelled set."""
-    gen = torch.Generator().manual_seed(seed)
-    centres = torch.randn(classes, d, generator=gen) * 2.0
-    labels = torch.arange(n) % classes
-    labels = labels[torch.randperm(n, generator=gen)]
-    return centres[labels] + torch.randn(n, d, generator=gen), labels
 
 
 def row(case: str, metric: str, value, unit: str = "") -> dict:
