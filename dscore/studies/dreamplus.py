@@ -572,6 +572,7 @@ class DreamStudy:
         network), ``seed, eval_seed, acc, top5``."""
         if not intervals:
             raise ValueError("intervals must be non-empty")
+        intervals, distill_seeds = _dry(intervals, 2), _dry(distill_seeds, 1)
         steps = self.config(method, ipc).outer_loops
         rows = []
         cells = [(v, s, e) for v in intervals for s in distill_seeds for e in self.eval_seeds]
@@ -586,6 +587,7 @@ class DreamStudy:
                         eval_seeds: Sequence[int] | None = None) -> pd.DataFrame:
         """Fig. 7(b): :meth:`curves` of ``method`` for every interval, with an ``interval`` column."""
         frames = []
+        intervals, distill_seeds = _dry(intervals, 2), _dry(distill_seeds, 1)
         for v in intervals:
             c = self.curves([method], ipc, distill_seeds, eval_seeds,
                             overrides=self.variant_overrides(method, ipc, interval=int(v)))
@@ -599,6 +601,7 @@ class DreamStudy:
         ``method, label, subclusters, samples, batch, seed, eval_seed, acc, best_of_checks``."""
         if not cells:
             raise ValueError("cells must be a non-empty list of [sub-clusters, samples per sub-cluster]")
+        cells, distill_seeds = _dry(cells, 2), _dry(distill_seeds, 1)
         rows = []
         todo = []
         for cell in cells:
@@ -627,6 +630,7 @@ class DreamStudy:
         if not eval_archs:
             raise ValueError("eval_archs must name at least one architecture")
         distill_archs = dict(distill_archs or {"setup": None})
+        distill_seeds = _dry(distill_seeds, 1)
         for lab, spec in eval_archs.items():
             self._arch_of(spec)                   # errors before any work
         rows = []
@@ -988,6 +992,12 @@ def coverage_claims(coverage: pd.DataFrame) -> list[dict[str, Any]]:
                                   coverage[coverage.method == "idc"].coverage.tolist(), claim_sign=-1, scale=1.0,
                                   unit="(× class spread)"))
     return rows
+
+
+def _dry(values: Sequence, n: int) -> list:
+    """``values`` as a list, only its first ``n`` entries under a dry run (the grids check their parameters, not
+    every cell)."""
+    return list(values)[:n] if dry_run() else list(values)
 
 
 def _per_seed(df: pd.DataFrame, col: str = "acc") -> list[float]:
