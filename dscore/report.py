@@ -292,6 +292,10 @@ class Verdict:
         return self.verdict
 
 
+#: relative size below which a mean difference is float round-off, not a sign (see :func:`verdict`)
+ROUND_OFF = 1e-12
+
+
 def verdict(ours_a: Any, ours_b: Any, *, claim_sign: int = +1, alpha: float = 0.05, method: str = "welch",
             claimed_diff: float | None = None, n_boot: int = 10_000, seed: int = 0) -> Verdict:
     """Judge the paper's claim that mean(A) − mean(B) has sign ``claim_sign``, from our per-seed values.
@@ -300,7 +304,8 @@ def verdict(ours_a: Any, ours_b: Any, *, claim_sign: int = +1, alpha: float = 0.
     * ``direction only``: the claimed sign, but within noise;
     * ``not reproduced``: the opposite sign, outside noise;
     * ``inconclusive``: the opposite sign (or zero) within noise, fewer than 3 seeds on a side, or
-      zero variance on both sides with equal means (the test is undefined).
+      zero variance on both sides with equal means (the test is undefined). A difference no larger than
+      float round-off (``ROUND_OFF`` × the largest magnitude, at least 1) counts as zero.
 
     Noise is a two-sided test at level ``alpha``: Welch's t-test (``method="welch"``; outside noise
     ⇔ p < alpha) or a seeded percentile bootstrap of the mean difference (``method="bootstrap"``;
@@ -347,7 +352,9 @@ def verdict(ours_a: Any, ours_b: Any, *, claim_sign: int = +1, alpha: float = 0.
                            reason="zero variance on both sides and equal means: the test is undefined", **common)
         ci, p, _ = bootstrap_diff(a, b, alpha=alpha, n_boot=n_boot, seed=seed)
         outside = ci[0] > 0.0 or ci[1] < 0.0
-    sign = 0 if diff == 0.0 else (1 if diff > 0 else -1)
+    # a difference within float round-off of the values (e.g. the same accuracies summed in another order) has no sign
+    scale = max(1.0, float(abs(a).max()), float(abs(b).max()))
+    sign = 0 if abs(diff) <= ROUND_OFF * scale else (1 if diff > 0 else -1)
     if sign == claim_sign:
         word = "reproduced" if outside else "direction only"
     elif sign == -claim_sign and outside:

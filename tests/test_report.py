@@ -347,3 +347,14 @@ def test_speedup_bad_curves(args, match):
 def test_speedup_bad_target():
     with pytest.raises(ValueError, match="target"):
         speedup_factor([0, 1], [1.0, 2.0], [0, 1], [1.0, 2.0], target=float("nan"))
+
+
+def test_verdict_round_off_difference_has_no_sign():
+    # the same per-seed accuracies in another order: their means differ by float round-off only
+    a = [0.1, 0.7, 0.2]
+    b = [0.7, 0.2, 0.1]
+    v = verdict(np.array(a) + 0.0, np.array(b) - 7e-18, claim_sign=+1)
+    assert v.verdict == "inconclusive" and "zero" in v.reason
+    # a real (if tiny) difference still has a sign
+    v = verdict([0.1, 0.2, 0.3], [0.1 - 1e-6, 0.2 - 1e-6, 0.3 - 1e-6], claim_sign=+1)
+    assert v.verdict in ("reproduced", "direction only")
