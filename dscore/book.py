@@ -18,6 +18,7 @@ notebooks that finished.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -221,13 +222,46 @@ def error_outputs(notebook: Path) -> list[str]:
             for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
+@contextlib.contextmanager
+def _exclusive(path: Path, *, log=None, what: str = ""):
+    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` body; released on exit, also
+    when the holding process dies. Where ``fcntl`` is missing (Windows) the body runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:    # pragma: no cover - POSIX only
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if log is not None:
+                log(f"[dscore.book] {what}: waiting for another build that is executing it")
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def execute(root: Path, name: str, profile: str, *, force: bool = False, overrides: dict[str, Any] | None = None,
             log=print) -> bool:
     """Execute one notebook if its fingerprint changed; returns True when it ran.
 
     ``overrides`` (from :func:`read_overrides`) replace values of the profile's params file. The values are checked
     (:func:`check_values`) before the kernel starts. The page's downloadable files (:class:`dscore.pages.Downloads`)
-    are written to a staging folder and replace ``book/nb/<name>_files`` when the page succeeds."""
+    are written to a staging folder and replace ``book/nb/<name>_files`` when the page succeeds.
+
+    Two builds of one checkout at once are safe: a page is executed under a per-page file lock
+    (``book/nb/.locks/<name>.lock``), so the second build waits, then finds the page up to date; the manifest and
+    timings are updated under their own lock."""
+    with _exclusive(root / OUTPUT_DIR / ".locks" / f"{name}.lock", log=log, what=name):
+        return _execute_unlocked(root, name, profile, force=force, overrides=overrides, log=log)
+
+
+def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overrides: dict[str, Any] | None,
+                      log) -> bool:
     import shutil
 
     import papermill
@@ -286,13 +320,14 @@ def execute(root: Path, name: str, profile: str, *, force: bool = False, overrid
             else:
                 os.environ[k] = v
     seconds = time.perf_counter() - start
-    manifest = _read_manifest(root)
-    manifest[name] = key
-    atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
-    timings = _read_json(root / TIMINGS)
-    timings[name] = {"seconds": round(seconds, 1), "profile": profile,
-                     "finished": time.strftime("%Y-%m-%d %H:%M", time.localtime())}
-    atomic_write_text(root / TIMINGS, json.dumps(timings, indent=1, sort_keys=True))
+    with _exclusive(root / OUTPUT_DIR / ".locks" / "manifest.lock"):
+        manifest = _read_manifest(root)
+        manifest[name] = key
+        atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        timings = _read_json(root / TIMINGS)
+        timings[name] = {"seconds": round(seconds, 1), "profile": profile,
+                         "finished": time.strftime("%Y-%m-%d %H:%M", time.localtime())}
+        atomic_write_text(root / TIMINGS, json.dumps(timings, indent=1, sort_keys=True))
     log(f"[dscore.book] {name}: done in {seconds:.1f} s")
     return True
 

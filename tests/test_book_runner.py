@@ -89,3 +89,34 @@ def test_error_outputs_fail_the_run(repo, monkeypatch):
     with pytest.raises(book.BookError, match="ValueError: bad"):
         book.execute(root, "page", "smoke", log=lambda *_: None)
     assert not (root / "book" / "nb" / "page.ipynb").exists()
+
+
+def test_two_builds_of_one_checkout_execute_a_page_once(repo, monkeypatch):
+    # two builds at once (threads here; the lock is an flock on its own open file, so it also holds between
+    # threads): the second waits for the first's execution and then finds the page up to date
+    import threading
+    import time
+
+    import papermill
+
+    root, runs = repo
+    inner = papermill.execute_notebook
+    inside = []
+
+    def slow_execute(src, dst, parameters=None, **kwargs):
+        inside.append(1)
+        assert len(inside) == 1, "two executions of one page overlapped"
+        time.sleep(0.3)
+        inner(src, dst, parameters=parameters, **kwargs)
+        inside.pop()
+
+    monkeypatch.setattr(papermill, "execute_notebook", slow_execute)
+    results, logs = [], []
+    threads = [threading.Thread(target=lambda: results.append(book.execute(root, "page", "smoke", log=logs.append)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False, True] and len(runs) == 1
+    assert json.loads((root / book.MANIFEST).read_text())["page"]
