@@ -368,6 +368,25 @@ def _dream_method(name, value):
 
 # ------------------------------------------------------------------------------------------------ the checks
 
+def _check_perf(values: Mapping[str, Any]) -> None:
+    """The performance page: every size inside its sections is a positive integer, and no section picks more
+    items (``budget``, ``clusters``) than it has (``n``); the throughput architectures are registered models."""
+    for section, spec in values.items():
+        if not isinstance(spec, Mapping):
+            continue
+        for key, value in spec.items():
+            if isinstance(value, int) and not isinstance(value, bool) and value < 1:
+                raise ParameterError(f"{section}[{key!r}]={value!r} must be a positive integer; allowed: >= 1")
+        n = spec.get("n")
+        for key in ("budget", "clusters"):
+            if isinstance(n, int) and isinstance(spec.get(key), int) and spec[key] > n:
+                raise ParameterError(f"{section}[{key!r}]={spec[key]} exceeds {section}['n']={n}; "
+                                     f"allowed: 1 <= {key} <= {n}")
+    archs = values.get("throughput", {}).get("archs", {}) if isinstance(values.get("throughput"), Mapping) else {}
+    for name in archs:
+        _choice(_models)(f"throughput['archs'][{name!r}]", name)
+
+
 def check_values(page: str, values: Mapping[str, Any], *, declared: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Check a full or partial set of ``values`` for ``page``'s parameters (missing names keep their defaults).
 
@@ -396,6 +415,8 @@ def check_values(page: str, values: Mapping[str, Any], *, declared: Mapping[str,
             _check_adq(full)
         elif chapter == "dream":
             _check_dream(full)
+        elif page.startswith("perf_"):
+            _check_perf(full)
     except ParameterError as exc:
         raise ParameterError(f"page {page!r}: {exc}") from None
     except ValueError as exc:           # the library's own validators: same message shape

@@ -46,10 +46,20 @@ def _bad_files(path, declared):
     (where the page has them) an unknown dataset and an impossible budget. Returns (yaml text, key named)."""
     keys = [k for k in declared if k != "profile"]
     bad = [(f"{keys[0]}z: 3\n", f"{keys[0]}z")]
-    number = next(k for k in keys if isinstance(declared[k], (int, float)) and not isinstance(declared[k], bool))
-    bad.append((f"{number}: three\n", number))
-    ranged = next(k for k in ("epochs", "val_fraction", "ratio", "ipc", "split_seed", "seed") if k in declared)
-    bad.append((f"{ranged}: -1\n", ranged))
+    number = next((k for k in keys if isinstance(declared[k], (int, float)) and not isinstance(declared[k], bool)),
+                  None)
+    ranged = next((k for k in ("epochs", "val_fraction", "ratio", "ipc", "split_seed", "seed") if k in declared), None)
+    if number is None or ranged is None:
+        # a page whose sizes all sit inside mappings (the performance page): a wrong type and a size out of range
+        # inside the first mapping with an integer
+        section = next(k for k in keys if isinstance(declared[k], dict)
+                       and any(isinstance(v, int) and not isinstance(v, bool) for v in declared[k].values()))
+        inner = next(k for k, v in declared[section].items() if isinstance(v, int) and not isinstance(v, bool))
+        bad.append((f"{section}: three\n", section))
+        bad.append((yaml.safe_dump({section: {**declared[section], inner: -1}}), section))
+    else:
+        bad.append((f"{number}: three\n", number))
+        bad.append((f"{ranged}: -1\n", ranged))
     if "dataset" in declared:
         bad.append(("dataset: cifar11\n", "dataset"))
     if "seeds" in declared:
