@@ -119,7 +119,7 @@ def build_killed_and_resumed(root: Path, cache: Path, log: Path) -> dict:
     # 3. started again: every notebook is up to date, and the HTML is rendered afresh
     start = log.stat().st_size
     assert run_build(root, cache, log) == 0, log.read_text()[-3000:]
-    info["final_log"] = log.read_text()[start:]
+    info["final_log"] = log.read_bytes()[start:].decode("utf-8", "replace")    # start is a byte offset
     info["index"] = root / "_build" / "html" / "index.html"
     return info
 
