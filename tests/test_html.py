@@ -106,13 +106,19 @@ class Chromium:
         self.events.clear()
         self.call("Page.navigate", url=url)
         self.wait_for("Page.loadEventFired")
-        state = self.evaluate(PAGE_STATE)
         deadline = time.monotonic() + self.timeout
-        while state["ready"] != "complete" or state["href"].endswith("/index.html"):    # index.html redirects
+        while True:
+            try:
+                state = self.evaluate(PAGE_STATE)
+            except RuntimeError as exc:    # an evaluation that meets index.html's redirect: ask again
+                if "navigated or closed" not in str(exc):
+                    raise
+                state = None
+            if state is not None and state["ready"] == "complete" and not state["href"].endswith("/index.html"):
+                break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not finish loading")
             time.sleep(0.1)
-            state = self.evaluate(PAGE_STATE)
         state["exceptions"] = [m["params"]["exceptionDetails"] for m in self.events
                                if m.get("method") == "Runtime.exceptionThrown"]
         state["console_errors"] = [m["params"]["entry"] for m in self.events if m.get("method") == "Log.entryAdded"
