@@ -7,12 +7,16 @@ gathers the pieces in a fixed order, so every rank ends with the result one proc
 * :func:`shard_bounds` — the contiguous slice of N rows a rank takes (aligned to whole batches, so every
   rank runs exactly the batches a single process would run);
 * :func:`gather_rows` — concatenate per-rank row blocks in rank order on every rank;
+* :func:`gather_rows_with_grad` — the same, differentiable: the gradient of a loss every rank computes on the
+  whole tensor flows back to each rank's own rows (summed over the ranks), so ``DistributedDataParallel``'s
+  averaging gives the single-process gradient (the contrastive head's NT-Xent over the whole batch);
 * :func:`gather_objects` — all-gather one picklable object per rank;
 * :func:`balanced_assignment` — a deterministic split of weighted items (e.g. classes, cost n_c²) over ranks.
 
 :func:`dscore.features.extract_embeddings` / :func:`~dscore.features.extract_gradient_features` and
 :func:`dscore.quantize.generate_bins` use these automatically; :func:`dscore.train.train_model` wraps the
-network in ``DistributedDataParallel``.
+network in ``DistributedDataParallel``, and so does :func:`dscore.quantize.diversity.train_contrastive_head` (each rank
+runs the frozen network and the head on its share of every batch's views).
 
 **Task parallel** (a book prefill: ``torchrun … -m dscore.book prefill``): every process executes the
 same page, and the loops over independent cells (evaluation runs, sweeps) visit the cells in a rank-specific
@@ -34,7 +38,7 @@ from tqdm.auto import tqdm
 from .utils import check_int
 
 __all__ = ["WORK_RANK_ENV", "WORK_WORLD_ENV", "is_distributed", "rank", "world_size", "shard_bounds",
-           "gather_rows", "gather_objects", "balanced_assignment", "work_position", "work_order", "ordered_map"]
+           "gather_rows", "gather_rows_with_grad", "gather_objects", "balanced_assignment", "work_position", "work_order", "ordered_map"]
 
 #: the prefill task rank of this process (0 ≤ rank < world) — set by ``dscore.book prefill`` for a page's kernel
 WORK_RANK_ENV = "DSCORE_WORK_RANK"
@@ -110,6 +114,34 @@ def gather_rows(block: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(padded) for _ in sizes]
     torch.distributed.all_gather(parts, padded.contiguous())
     return torch.cat([p[: s[0]] for p, s in zip(parts, sizes)]).to(device)
+
+
+class _GatherRowsWithGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, block):
+        counts = gather_objects(int(block.shape[0]))
+        ctx.start, ctx.count = sum(counts[: rank()]), int(block.shape[0])
+        return gather_rows(block)
+
+    @staticmethod
+    def backward(ctx, grad):
+        device = grad.device
+        grad = grad.contiguous().clone()
+        if torch.distributed.get_backend() == "nccl" and device.type != "cuda":
+            grad = grad.cuda()
+        torch.distributed.all_reduce(grad)       # SUM; works on gloo and NCCL (unlike reduce_scatter on gloo)
+        return grad[ctx.start: ctx.start + ctx.count].to(device)
+
+
+def gather_rows_with_grad(block: torch.Tensor) -> torch.Tensor:
+    """:func:`gather_rows` with a backward pass: the gradient reaching the gathered tensor is summed over the
+    ranks and each rank keeps the rows of its own ``block``. When every rank computes the same loss ``L`` of the
+    gathered tensor, rank r's ``block`` gets ``world · ∂L/∂block_r``, and averaging the parameter gradients over
+    the ranks (``DistributedDataParallel``) gives exactly ∂L/∂θ of one process. Without a process group:
+    ``block`` itself. Cost: one ``all_gather`` forward, one ``all_reduce`` of the gathered size backward."""
+    if not is_distributed():
+        return block
+    return _GatherRowsWithGrad.apply(block)
 
 
 def balanced_assignment(weights: Sequence[float], world: int) -> list[int]:

@@ -129,3 +129,58 @@ def test_two_gloo_processes_give_the_features_and_bins_of_one(tmp_path):
         assert r["mismatch"] and "different 'toy' artefacts" in r["mismatch"]
     stored = sorted(p.parent.parent.name for p in (tmp_path / "cache").rglob("*.pt"))
     assert stored == ["bins", "features"]          # one file per artefact, written by rank 0
+
+
+# ------------------------------------------------------------------------------------------ the DS head under DDP
+
+def _head_and_selection():
+    """The contrastive head trained on the toy set, its DS scores of the toy bins, and ADQ's picks from them."""
+    from dscore.features import extract_gradient_features
+    from dscore.quantize import generate_bins
+    from dscore.quantize.diversity import diversity_scores, train_contrastive_head
+    from dscore.quantize.sampling import adq_select
+
+    ds, model = _inputs()
+    # 130 images in batches of 33 (the last one 31): each rank projects half of a batch's two views; 2 epochs
+    head = train_contrastive_head(model, ds.images, epochs=2, batch_size=33, seed=0, progress=False,
+                                  hidden_dim=32, out_dim=16)
+    g = extract_gradient_features(model, ds.images, ds.labels, batch_size=16, progress=False)
+    bins = generate_bins(g, ds.labels, 4)
+    scores = diversity_scores(model, head, ds.images, bins, seed=0)
+    picks = adq_select(bins, ds.labels, 0.3, scores, beta=0.5, seed=0)
+    return head, scores, picks
+
+
+def _head_worker(rank, world, port, out):
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        head, scores, picks = _head_and_selection()
+        torch.save({"state": head.state_dict(), "loss": head.loss_history, "scores": scores, "picks": picks},
+                   f"{out}/head{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_processes_train_the_ds_head_of_one_and_pick_the_same_samples(tmp_path):
+    torch.set_num_threads(1)
+    head, scores, picks = _head_and_selection()
+    mp.spawn(_head_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"head{r}.pt", weights_only=False) for r in range(2)]
+    for r in ranks:
+        for name, value in head.state_dict().items():      # same training up to float summation order
+            torch.testing.assert_close(r["state"][name], value, rtol=1e-4, atol=1e-5)
+        assert r["loss"] == pytest.approx(head.loss_history, rel=1e-5)
+        torch.testing.assert_close(r["scores"], scores, rtol=1e-4, atol=1e-6)
+        assert torch.equal(r["picks"].sort().values, picks.sort().values)
+    for name in head.state_dict():                         # DDP keeps the ranks' heads identical
+        assert torch.equal(ranks[0]["state"][name], ranks[1]["state"][name])
+
+
+def test_gather_rows_with_grad_is_the_identity_without_a_process_group():
+    from dscore.distributed import gather_rows_with_grad
+
+    x = torch.randn(3, 2, requires_grad=True)
+    assert gather_rows_with_grad(x) is x

@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..distributed import gather_rows_with_grad, rank as dist_rank, shard_bounds, world_size
 from ..features import as_unit_rows
 from ..train import batch_indices
 from ..utils import autocast, check_float, check_int, make_generator, resolve_device
@@ -295,6 +296,12 @@ def train_contrastive_head(model: nn.Module, images: torch.Tensor, *, epochs: in
     initialised from ``seed``) is trained in place and returned in eval mode on ``device``, with
     ``head.loss_history`` = the mean loss of every epoch. The model's parameters and train/eval mode
     are left as they were. Same seed → same head. Cost: epochs · 2N forward passes of ``model``.
+
+    Under an initialised ``torch.distributed`` process group (``torchrun``) the head trains under
+    ``DistributedDataParallel``: every rank draws the same batches and views, runs the frozen model and the
+    head on its contiguous share of the 2·B views, the projections are gathered (differentiably, in rank
+    order) and every rank takes the NT-Xent loss of the whole batch — the single-process loss and gradient,
+    up to float summation order. Every rank returns the same head.
     """
     _check_images(images)
     epochs = check_int("epochs", epochs, low=1)
@@ -314,6 +321,10 @@ def train_contrastive_head(model: nn.Module, images: torch.Tensor, *, epochs: in
     if head is None:
         head = ContrastiveHead.for_model(model, hidden_dim=hidden_dim, out_dim=out_dim, seed=seed)
     head.to(dev).train()
+    world, rank_ = world_size(), dist_rank()
+    trained: nn.Module = head
+    if world > 1:
+        trained = nn.parallel.DistributedDataParallel(head, device_ids=[dev.index] if dev.type == "cuda" else None)
     optimizer = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=weight_decay)
     order_gen = make_generator(seed)
     view_gen = make_generator(seed + 1, dev)
@@ -325,9 +336,13 @@ def train_contrastive_head(model: nn.Module, images: torch.Tensor, *, epochs: in
                 x = _to_input(images[idx.to(images.device)], dev)
                 with torch.no_grad():
                     views = torch.cat([contrastive_views(x, view_gen), contrastive_views(x, view_gen)])
+                    if world > 1:                       # this rank's share of the views (all ranks drew all)
+                        lo, hi = shard_bounds(len(views), rank_, world)
+                        views = views[lo:hi]
                     with autocast(dev):
-                        feats = _joint_features(model, views)
-                z = head(feats.float())
+                        feats = (_joint_features(model, views) if len(views)
+                                 else torch.zeros(0, head.in_dim, device=dev))
+                z = gather_rows_with_grad(trained(feats.float()))
                 loss = nt_xent_loss(z[: len(idx)], z[len(idx):], tau)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
