@@ -232,7 +232,7 @@ def _class_data(dataset: str, n: int, pool: int):
 def clustering_benchmark(*, dataset: str = "fashion_mnist", n: int = 6000, width: int = 128, clusters: int = 128,
                          interval: int = 10, n_data: int = 500, ipc: int = 10, factor: int = 2,
                          match_steps: int = 3, net_rounds: int = 2, kmeans_iters: int = 100, seed: int = 0,
-                         sklearn: bool = True, device=None) -> list[dict]:
+                         sklearn: bool = True, label: str = "", device=None) -> list[dict]:
     """DREAM's re-clustering of one class against the IDC inner loop it is added to.
 
     One class of ``n`` images, ConvNet-3 of ``width`` (DREAM+'s defaults: K = ``clusters`` = batch_real,
@@ -248,7 +248,8 @@ def clustering_benchmark(*, dataset: str = "fashion_mnist", n: int = 6000, width
     The IDC inner loop per class is one matching step plus a ``1/num_classes`` share of the network
     update that follows every image step; clustering adds ``(embed + k-means + selection) / interval``.
     Reported: ``clustering_overhead`` = added clustering / IDC inner loop (the paper's "+50%") and
-    ``clustering_share`` = clustering / (IDC inner loop + clustering), before and after."""
+    ``clustering_share`` = clustering / (IDC inner loop + clustering), before and after. ``label`` (e.g. "chapter
+    default") starts every row's case, so two settings can be told apart in one table."""
     device = resolve_device(device)
     class_x, pool_x, pool_y, num_classes, source = _class_data(dataset, n, max(n_data * net_rounds, 64))
     class_x, pool_x, pool_y = class_x.to(device), pool_x.to(device), pool_y.to(device)
@@ -303,7 +304,7 @@ def clustering_benchmark(*, dataset: str = "fashion_mnist", n: int = 6000, width
     matching_step()                                                     # warm-up
     match_s = sum(timed(matching_step, device)[0] for _ in range(match_steps)) / match_steps
     idc_loop = match_s + net_s / num_classes
-    case = f"N={n} K={k} width={width} interval={interval} ({device.type})"
+    case = f"{label + ': ' if label else ''}N={n} K={k} width={width} interval={interval} ({device.type})"
     rows = [_row("clustering", case, "data", source), _row("clustering", case, "embed_seconds", embed_s, "s"),
             _row("clustering", case, "matching_seconds_per_step", match_s, "s"),
             _row("clustering", case, "network_update_seconds_per_step", net_s, "s"),
@@ -387,10 +388,14 @@ def summary(rows: Sequence[dict]) -> list[dict]:
 
 def run_suite(*, graphcut: Mapping[str, Any], graphcut_large: Mapping[str, Any], bins: Mapping[str, Any],
               clustering: Mapping[str, Any], throughput: Mapping[str, Any], device: str = "auto",
+              clustering_chapter: Mapping[str, Any] | None = None,
               log: Callable[[str], None] | None = print) -> list[dict]:
     """Every benchmark of the performance page with the given keyword settings, on the CPU and, when
     ``device`` is "auto" and CUDA is present (or ``device`` is "cuda"), once more on the GPU (without the
-    scikit-learn comparison, which runs on the CPU). Returns the rows (section, case, metric, value, unit)."""
+    scikit-learn comparison, which runs on the CPU). ``clustering`` is DREAM+'s own setting (a whole class,
+    the paper's network), its cases labelled "DREAM+ setting"; ``clustering_chapter`` (optional) the same
+    benchmark at the DREAM+ chapter's profile settings, labelled "chapter setting". Returns the rows
+    (section, case, metric, value, unit)."""
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device={device!r} is not supported; allowed: 'auto', 'cpu', 'cuda'")
     devices = ["cpu"]
@@ -400,8 +405,12 @@ def run_suite(*, graphcut: Mapping[str, Any], graphcut_large: Mapping[str, Any],
     steps = [("graphcut", lambda dev: graphcut_speed(**graphcut, device=dev)),
              ("graphcut at large N", lambda dev: graphcut_memory(**graphcut_large, device=dev)),
              ("bins", lambda dev: bins_benchmark(**bins, device=dev)),
-             ("clustering", lambda dev: clustering_benchmark(**clustering, sklearn=dev == "cpu", device=dev)),
+             ("clustering", lambda dev: clustering_benchmark(**clustering, sklearn=dev == "cpu", device=dev,
+                                                             label="DREAM+ setting")),
              ("training throughput", lambda dev: training_throughput(**throughput, device=dev))]
+    if clustering_chapter is not None:
+        steps.insert(4, ("clustering (chapter setting)", lambda dev: clustering_benchmark(
+            **clustering_chapter, sklearn=False, device=dev, label="chapter setting")))
     from tqdm.auto import tqdm
 
     for dev in devices:
