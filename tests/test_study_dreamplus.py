@@ -65,6 +65,21 @@ def test_curves_reuse_the_runs_and_the_final_snapshot_is_the_final_set(study):
     assert row["verdict"] in ("reproduced", "direction only", "not reproduced", "inconclusive")
 
 
+def test_a_prefill_process_starts_with_its_own_runs_and_returns_the_same_table(study, monkeypatch):
+    # as the second of two prefill processes: the grid visits the runs it owns first, the table is unchanged
+    single = study.grid(["idc", "dreamplus"], [1], [0, 1])
+    visited = []
+    inner = study.evaluate
+    monkeypatch.setattr(study, "evaluate", lambda m, ipc, s, e, **kw: visited.append((m, s)) or inner(m, ipc, s, e, **kw))
+    monkeypatch.setenv("DSCORE_WORK_WORLD", "2")
+    monkeypatch.setenv("DSCORE_WORK_RANK", "1")
+    second = study.grid(["idc", "dreamplus"], [1], [0, 1])
+    pd.testing.assert_frame_equal(single, second)
+    assert visited[0] == ("idc", 1)            # runs (idc, 0), (idc, 1), (dreamplus, 0), … alternate owners: rank 1
+    assert [v for i, v in enumerate(visited) if i % 3 == 0] == [("idc", 1), ("dreamplus", 1), ("dreamplus", 0),
+                                                              ("idc", 0)]
+
+
 def test_costs_diagnostics_migration_and_probe(study):
     costs = study.costs(["idc", "dreamplus"], 1, [0])
     assert len(costs) == 2 * 2                          # one row per iteration

@@ -30,7 +30,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..cache import ArtifactCache, as_cache
 from ..data import list_datasets
@@ -38,6 +37,7 @@ from ..distill import DistillConfig, DistillResult, distill_cached, preset, sele
 from ..distill.config import preset_components
 from ..distill.evaluate import family_of
 from ..distill.init import idc_decode, idc_decode_labels
+from ..distributed import ordered_map
 from ..evaluation import evaluate_cached
 from ..fingerprint import dataset_fingerprint
 from ..models import create_model, list_models, model_kwargs
@@ -319,6 +319,12 @@ class DreamStudy:
             raise ValueError(f"arch spec has unknown key(s) {bad} for {arch!r}; allowed: {list(model_kwargs(arch))}")
         return arch, spec
 
+    def _map(self, fn, cells, desc: str, group=None) -> list:
+        """``[fn(c) for c in cells]`` through :func:`dscore.distributed.ordered_map`: in a prefill every process
+        starts with its own share (``group`` keeps the cells of one distillation run together), and the result is
+        in the cells' order whatever the process."""
+        return ordered_map(fn, cells, group=group, desc=desc, progress=self.progress)
+
     def grid(self, methods: Sequence[str], ipcs: Sequence[int], distill_seeds: Sequence[int] = (0,), *,
              multi_seed: Sequence[str] = ("idc", "dream", "dreamplus")) -> pd.DataFrame:
         """One row per (method, ipc, distillation seed, evaluation seed): ``method, label, ipc, seed, eval_seed,
@@ -333,12 +339,14 @@ class DreamStudy:
             seeds = seeds[:2]
         cells = [(m, ipc, s, e) for ipc in ipcs for m in methods for s in (seeds if m in multi_seed else seeds[:1])
                  for e in self.eval_seeds]
-        rows = []
-        for m, ipc, s, e in tqdm(cells, desc="evaluations", disable=not self.progress):
+
+        def one(cell):
+            m, ipc, s, e = cell
             r = self.evaluate(m, ipc, s, e)
-            rows.append({"method": m, "label": method_label(m), "ipc": ipc, "seed": s, "eval_seed": e, "acc": r["acc"],
-                         "best_of_checks": r["best_of_checks"], "num_train": r["num_train"], "seconds": r["seconds"]})
-        return pd.DataFrame(rows)
+            return {"method": m, "label": method_label(m), "ipc": ipc, "seed": s, "eval_seed": e, "acc": r["acc"],
+                    "best_of_checks": r["best_of_checks"], "num_train": r["num_train"], "seconds": r["seconds"]}
+
+        return pd.DataFrame(self._map(one, cells, "evaluations", group=lambda c: c[:3]))
 
     def curves(self, methods: Sequence[str], ipc: int, distill_seeds: Sequence[int],
                eval_seeds: Sequence[int] | None = None, *, overrides: Mapping[str, Any] | None = None
@@ -349,19 +357,19 @@ class DreamStudy:
         eval_seeds = list(self.eval_seeds if eval_seeds is None else eval_seeds)
         if dry_run():
             eval_seeds = eval_seeds[:1]
-        rows = []
         cells = [(m, s) for m in methods for s in distill_seeds]
-        for m, s in tqdm(cells, desc="curves", disable=not self.progress):
+
+        def one(cell):
+            m, s = cell
             result = self.run(m, ipc, s, overrides=overrides)
             if not result.snapshots:
                 raise ValueError(f"the {m!r} run has no snapshots; set snapshot_every in the distill overrides")
             secs = cumulative_seconds(result.history, result.config.iterations)
-            for it, _ in result.snapshots:
-                for e in eval_seeds:
-                    r = self.evaluate(m, ipc, s, e, iteration=it, overrides=overrides)
-                    rows.append({"method": m, "label": method_label(m), "seed": s, "iteration": it,
-                                 "seconds": secs[it], "eval_seed": e, "acc": r["acc"]})
-        return pd.DataFrame(rows)
+            return [{"method": m, "label": method_label(m), "seed": s, "iteration": it, "seconds": secs[it],
+                     "eval_seed": e, "acc": self.evaluate(m, ipc, s, e, iteration=it, overrides=overrides)["acc"]}
+                    for it, _ in result.snapshots for e in eval_seeds]
+
+        return pd.DataFrame([row for rows in self._map(one, cells, "curves") for row in rows])
 
     # ------------------------------------------------------------------------------------- MMD probe
 
@@ -574,14 +582,16 @@ class DreamStudy:
             raise ValueError("intervals must be non-empty")
         intervals, distill_seeds = _dry(intervals, 2), _dry(distill_seeds, 1)
         steps = self.config(method, ipc).outer_loops
-        rows = []
+        intervals = [check_int("interval", v, low=1) for v in intervals]
         cells = [(v, s, e) for v in intervals for s in distill_seeds for e in self.eval_seeds]
-        for v, s, e in tqdm(cells, desc="interval grid", disable=not self.progress):
-            v = check_int("interval", v, low=1)
+
+        def one(cell):
+            v, s, e = cell
             r = self.evaluate_topk(method, ipc, s, e, overrides=self.variant_overrides(method, ipc, interval=v))
-            rows.append({"interval": v, "once_per_network": v >= steps, "seed": s, "eval_seed": e, "acc": r["acc"],
-                         "top5": r.get("top5")})
-        return pd.DataFrame(rows)
+            return {"interval": v, "once_per_network": v >= steps, "seed": s, "eval_seed": e, "acc": r["acc"],
+                    "top5": r.get("top5")}
+
+        return pd.DataFrame(self._map(one, cells, "interval grid", group=lambda c: c[:2]))
 
     def interval_curves(self, method: str, ipc: int, intervals: Sequence[int], distill_seeds: Sequence[int],
                         eval_seeds: Sequence[int] | None = None) -> pd.DataFrame:
@@ -602,21 +612,23 @@ class DreamStudy:
         if not cells:
             raise ValueError("cells must be a non-empty list of [sub-clusters, samples per sub-cluster]")
         cells, distill_seeds = _dry(cells, 2), _dry(distill_seeds, 1)
-        rows = []
         todo = []
+        for m in methods:
+            if "rm" not in preset_components(m)[1]:
+                raise ValueError(f"method={m!r} has no representative sampler; Tab. V varies DREAM and DREAM+")
         for cell in cells:
             if not isinstance(cell, Sequence) or len(cell) != 2:
                 raise ValueError(f"cell {cell!r} must be [sub-clusters, samples per sub-cluster]")
             k, n = check_int("sub-clusters", cell[0], low=1), check_int("samples per sub-cluster", cell[1], low=1)
             todo += [(m, k, n, s, e) for m in methods for s in distill_seeds for e in self.eval_seeds]
-        for m, k, n, s, e in tqdm(todo, desc="sampling grid", disable=not self.progress):
-            if "rm" not in preset_components(m)[1]:
-                raise ValueError(f"method={m!r} has no representative sampler; Tab. V varies DREAM and DREAM+")
-            o = self.variant_overrides(m, ipc, num_clusters=k, subsample=n)
-            r = self.evaluate(m, ipc, s, e, overrides=o)
-            rows.append({"method": m, "label": method_label(m), "subclusters": k, "samples": n, "batch": k * n,
-                         "seed": s, "eval_seed": e, "acc": r["acc"], "best_of_checks": r["best_of_checks"]})
-        return pd.DataFrame(rows)
+
+        def one(cell):
+            m, k, n, s, e = cell
+            r = self.evaluate(m, ipc, s, e, overrides=self.variant_overrides(m, ipc, num_clusters=k, subsample=n))
+            return {"method": m, "label": method_label(m), "subclusters": k, "samples": n, "batch": k * n,
+                    "seed": s, "eval_seed": e, "acc": r["acc"], "best_of_checks": r["best_of_checks"]}
+
+        return pd.DataFrame(self._map(one, todo, "sampling grid", group=lambda c: c[:4]))
 
     # ------------------------------------------------------------------------------------- cross-architecture (Tab. IV)
 
@@ -633,17 +645,20 @@ class DreamStudy:
         distill_seeds = _dry(distill_seeds, 1)
         for lab, spec in eval_archs.items():
             self._arch_of(spec)                   # errors before any work
-        rows = []
         todo = [(m, d, a, s, e) for d in distill_archs for m in methods for a in eval_archs for s in distill_seeds
                 for e in self.eval_seeds]
-        for m, d, a, s, e in tqdm(todo, desc="cross-architecture", disable=not self.progress):
+
+        def one(cell):
+            m, d, a, s, e = cell
             spec = distill_archs[d]
             r = self.evaluate(m, ipc, s, e, distill_arch=spec, eval_arch=eval_archs[a])
-            rows.append({"method": m, "label": method_label(m), "distill_arch": d, "eval_arch": a,
-                         "distill_model": self.arch if spec is None else spec["arch"],
-                         "eval_model": eval_archs[a]["arch"], "seed": s, "eval_seed": e, "acc": r["acc"],
-                         "best_of_checks": r["best_of_checks"]})
-        return pd.DataFrame(rows)
+            return {"method": m, "label": method_label(m), "distill_arch": d, "eval_arch": a,
+                    "distill_model": self.arch if spec is None else spec["arch"],
+                    "eval_model": eval_archs[a]["arch"], "seed": s, "eval_seed": e, "acc": r["acc"],
+                    "best_of_checks": r["best_of_checks"]}
+
+        # one distillation run per group (method, distill arch, seed): its owner distils, the others evaluate
+        return pd.DataFrame(self._map(one, todo, "cross-architecture", group=lambda c: (c[0], c[1], c[3])))
 
     # ------------------------------------------------------------------------------------- continual learning (Fig. 11)
 
@@ -667,9 +682,10 @@ class DreamStudy:
         proto = self.protocols["idc"]
         if epochs is not None and not dry_run():
             proto = proto.replace(epochs=check_int("epochs", epochs, low=1))
-        rows = []
         todo = [(m, e) for m in methods for e in self.eval_seeds]
-        for m, e in tqdm(todo, desc="continual", disable=not self.progress):
+
+        def one(cell):
+            m, e = cell
             images, labels = self.training_set(m, ipc, seed)
             key = {"train": train_set_digest(images, labels), "test": dataset_fingerprint(test), "arch": arch,
                    "arch_kwargs": kwargs, "protocol": proto.as_kwargs(), "seed": e, "order": order, "steps": steps,
@@ -688,11 +704,10 @@ class DreamStudy:
                                                r["seconds"]] for r in out], dtype=torch.float64)}
 
             vals = self.cache.get_or_compute("dream_continual", key, compute, version=module_version(__file__))["rows"]
-            for v in vals.tolist():
-                rows.append({"method": m, "label": method_label(m), "eval_seed": e, "step": int(v[0]),
-                             "classes": int(v[1]), "num_memory": int(v[2]), "acc": v[3], "top5": v[4],
-                             "seconds": v[5]})
-        df = pd.DataFrame(rows)
+            return [{"method": m, "label": method_label(m), "eval_seed": e, "step": int(v[0]), "classes": int(v[1]),
+                     "num_memory": int(v[2]), "acc": v[3], "top5": v[4], "seconds": v[5]} for v in vals.tolist()]
+
+        df = pd.DataFrame([row for rows in self._map(one, todo, "continual", group=lambda c: c[0]) for row in rows])
         df.attrs["class_order"] = [train.classes[c] for c in order]
         return df
 
