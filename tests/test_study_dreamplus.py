@@ -65,6 +65,26 @@ def test_curves_reuse_the_runs_and_the_final_snapshot_is_the_final_set(study):
     assert row["verdict"] in ("reproduced", "direction only", "not reproduced", "inconclusive")
 
 
+def test_speedup_table_on_constructed_curves():
+    # IDC reaches its final 0.6 at iteration 4; DREAM+ crosses 0.6 halfway between 1 and 2 (factor 4 / 1.5),
+    # DREAM never gets there; seconds run twice as fast as iterations for every method
+    def curve(method, accs):
+        return [{"method": method, "seed": 0, "eval_seed": 0, "iteration": i, "seconds": 2.0 * i, "acc": a}
+                for i, a in enumerate(accs)]
+
+    curves = pd.DataFrame(curve("idc", [0.1, 0.3, 0.4, 0.5, 0.6]) + curve("dream", [0.1, 0.2, 0.3, 0.4, 0.5])
+                          + curve("dreamplus", [0.1, 0.5, 0.7, 0.7, 0.7]))
+    table = dp.speedup_table(curves).set_index(["method", "in"])
+    assert list(table.index) == [("DREAM", "iteration"), ("DREAM", "seconds"), ("DREAM+", "iteration"),
+                                 ("DREAM+", "seconds")]
+    plus = table.loc[("DREAM+", "iteration")]
+    assert plus["factor (mean of reached)"] == round(4 / 1.5, 2) and plus["per curve"] == f"{4 / 1.5:.2f}"
+    assert plus["outcomes"] == "crossed" and plus["baseline"] == "IDC"
+    assert table.loc[("DREAM+", "seconds"), "factor (mean of reached)"] == round(4 / 1.5, 2)
+    never = table.loc[("DREAM", "iteration")]
+    assert pd.isna(never["factor (mean of reached)"]) and never["per curve"] == "—" and never["outcomes"] == "never reached"
+
+
 def test_a_prefill_process_starts_with_its_own_runs_and_returns_the_same_table(study, monkeypatch):
     # as the second of two prefill processes: the grid visits the runs it owns first, the table is unchanged
     single = study.grid(["idc", "dreamplus"], [1], [0, 1])

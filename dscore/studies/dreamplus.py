@@ -48,8 +48,8 @@ from .common import Splits, claim_row, dry_run, make_splits, module_version, pic
 preset_components = preset_components
 
 __all__ = ["SETUP_KEYS", "CORESETS", "DreamStudy", "setup_from", "method_label", "summarise", "cumulative_seconds",
-           "per_step_costs", "curve_speedups", "TAB4_ARCH", "interval_claims", "sampling_claims", "cross_arch_claims",
-           "continual_claims"]
+           "per_step_costs", "curve_speedups", "speedup_table", "TAB4_ARCH", "interval_claims", "sampling_claims",
+           "cross_arch_claims", "continual_claims"]
 
 SETUP_KEYS = ("dataset", "pool_per_class", "val_fraction", "test_per_class", "split_seed", "network", "distill",
               "evaluation", "coresets", "device")
@@ -800,6 +800,26 @@ def curve_speedups(curves: pd.DataFrame, base: str, method: str, *, x: str = "it
             factor, reason, lower = sp.base_x / method_x, "reached at initialisation (lower bound)", True
         rows.append({"seed": s, "eval_seed": e, "factor": factor, "reason": reason, "base_x": sp.base_x,
                      "method_x": method_x, "target": sp.target, "lower_bound": lower})
+    return pd.DataFrame(rows)
+
+
+def speedup_table(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The efficiency page's table: DREAM and DREAM+ over IDC in ``curves`` (and DM + RM over DM in ``dm_curves``),
+    along iterations and seconds (:func:`curve_speedups`). One row per (method, x): ``method, baseline, in,
+    factor (mean of reached)`` (mean of the finite per-curve factors, None if there is none), ``per curve``
+    ("—" where a pair has no finite factor) and ``outcomes`` (the distinct reasons)."""
+    pairs = [("dream", "idc", curves), ("dreamplus", "idc", curves)]
+    if dm_curves is not None:
+        pairs.append(("dm+rm", "dm", dm_curves))
+    rows = []
+    for method, base, df in pairs:
+        for x in ("iteration", "seconds"):
+            sp = curve_speedups(df, base, method, x=x)
+            finite = [float(v) for v in sp.factor if v is not None and not pd.isna(v)]
+            rows.append({"method": method_label(method), "baseline": method_label(base), "in": x,
+                         "factor (mean of reached)": round(float(np.mean(finite)), 2) if finite else None,
+                         "per curve": ", ".join("—" if v is None or pd.isna(v) else f"{v:.2f}" for v in sp.factor),
+                         "outcomes": ", ".join(sorted(set(sp.reason)))})
     return pd.DataFrame(rows)
 
 
