@@ -18,7 +18,6 @@ notebooks that finished.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -31,7 +30,7 @@ from typing import Any
 import yaml
 
 from .paths import repo_root
-from .utils import atomic_write_text, kill_point
+from .utils import atomic_write_text, exclusive_lock, kill_point
 
 PROFILES = ("smoke", "default", "paper")
 # Per-cell timeouts (seconds); the paper profile runs on GPUs for hours.
@@ -222,27 +221,12 @@ def error_outputs(notebook: Path) -> list[str]:
             for o in c.get("outputs", []) if o.get("output_type") == "error"]
 
 
-@contextlib.contextmanager
 def _exclusive(path: Path, *, log=None, what: str = ""):
-    """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` body; released on exit, also
-    when the holding process dies. Where ``fcntl`` is missing (Windows) the body runs unlocked."""
-    try:
-        import fcntl
-    except ImportError:    # pragma: no cover - POSIX only
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if log is not None:
-                log(f"[dscore.book] {what}: waiting for another build that is executing it")
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    """The exclusive file lock (:func:`dscore.utils.exclusive_lock`) of a page or of the manifest; a build that has
+    to wait says so in ``log``."""
+    announce = None if log is None else (lambda holder: log(f"[dscore.book] {what}: waiting for another build "
+                                                            f"that is executing it ({holder})"))
+    return exclusive_lock(path, on_wait=announce)
 
 
 def execute(root: Path, name: str, profile: str, *, force: bool = False, overrides: dict[str, Any] | None = None,

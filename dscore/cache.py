@@ -49,12 +49,7 @@ import torch
 
 from . import distributed as dist_utils
 from .paths import cache_root
-from .utils import atomic_path
-
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no cross-process locking
-    fcntl = None
+from .utils import atomic_path, exclusive_lock
 
 #: environment variable naming a JSON-lines file that receives one record per :meth:`ArtifactCache.get_or_compute`
 CACHE_LOG_ENV = "DSCORE_CACHE_LOG"
@@ -156,38 +151,17 @@ class ArtifactCache:
         is an ``flock``, also when the holding process dies. A disabled cache (or a platform without
         ``fcntl``) locks nothing.
         """
-        if not self.enabled or fcntl is None:
+        if not self.enabled:
             yield False
             return
         path = self.path(kind, config, version).with_suffix(".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        waited = False
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                waited = True
-                try:
-                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-                except OSError:
-                    holder = "another process"
-                print(f"[dscore.cache] waiting for {kind} {path.stem[:12]}… being computed by {holder}",
-                      file=sys.stderr, flush=True)
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%H:%M:%S')}\n"
-                          .encode(), 0)
-            except OSError:  # the note is informative only
-                pass
+
+        def announce(holder: str) -> None:
+            print(f"[dscore.cache] waiting for {kind} {path.stem[:12]}… being computed by {holder}",
+                  file=sys.stderr, flush=True)
+
+        with exclusive_lock(path, on_wait=announce) as waited:
             yield waited
-        finally:
-            try:
-                if fcntl is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
 
     def _try_load(self, kind: str, config: Mapping[str, Any], version: str) -> dict | None:
         if not self.exists(kind, config, version):

@@ -81,6 +81,52 @@ def check_choice(name: str, value, allowed) -> str:
 
 
 @contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, *, on_wait=None) -> Iterator[bool]:
+    """Hold an exclusive ``flock`` on ``path`` (created, with its folder, if missing) for the ``with`` body.
+
+    Yields True when another process held the lock first and this one waited. Before blocking,
+    ``on_wait(holder)`` is called with the note the holder left in the file ("<host> pid <pid> since
+    <time>", or "another process"); the holder's note is then replaced by this process's. The lock is released
+    on exit and, because it is an ``flock``, also when the holding process dies. Where ``fcntl`` is missing
+    (Windows) nothing is locked and it yields False."""
+    try:
+        import fcntl
+    except ImportError:    # pragma: no cover - POSIX only
+        yield False
+        return
+    import socket
+    import time
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    waited = False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waited = True
+            if on_wait is not None:
+                try:
+                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                except OSError:
+                    holder = "another process"
+                on_wait(holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{socket.gethostname()} pid {os.getpid()} since {time.strftime('%H:%M:%S')}\n".encode(), 0)
+        except OSError:  # the note is informative only
+            pass
+        yield waited
+    finally:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path`` atomically.
 
