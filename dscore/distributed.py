@@ -38,7 +38,8 @@ from tqdm.auto import tqdm
 from .utils import check_int
 
 __all__ = ["WORK_RANK_ENV", "WORK_WORLD_ENV", "is_distributed", "rank", "world_size", "shard_bounds",
-           "gather_rows", "gather_rows_with_grad", "gather_objects", "balanced_assignment", "work_position", "work_order", "ordered_map"]
+           "gather_rows", "gather_rows_with_grad", "gather_objects", "balanced_assignment", "work_position",
+           "work_order", "ordered_map"]
 
 #: the prefill task rank of this process (0 ≤ rank < world) — set by ``dscore.book prefill`` for a page's kernel
 WORK_RANK_ENV = "DSCORE_WORK_RANK"
@@ -99,6 +100,11 @@ def gather_rows(block: torch.Tensor) -> torch.Tensor:
     ``block`` itself. Uses ``all_gather`` of padded blocks (works with gloo and NCCL)."""
     if not is_distributed():
         return block
+    return _gather_rows_counted(block)[0]
+
+
+def _gather_rows_counted(block: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
+    """:func:`gather_rows` under a process group, with the number of rows of every rank."""
     device = block.device
     if torch.distributed.get_backend() == "nccl" and device.type != "cuda":
         block = block.cuda()
@@ -113,15 +119,15 @@ def gather_rows(block: torch.Tensor) -> torch.Tensor:
         padded[: block.shape[0]] = block
     parts = [torch.empty_like(padded) for _ in sizes]
     torch.distributed.all_gather(parts, padded.contiguous())
-    return torch.cat([p[: s[0]] for p, s in zip(parts, sizes)]).to(device)
+    return torch.cat([p[: s[0]] for p, s in zip(parts, sizes)]).to(device), [s[0] for s in sizes]
 
 
 class _GatherRowsWithGrad(torch.autograd.Function):
     @staticmethod
     def forward(ctx, block):
-        counts = gather_objects(int(block.shape[0]))
+        gathered, counts = _gather_rows_counted(block)       # one size exchange, one all_gather
         ctx.start, ctx.count = sum(counts[: rank()]), int(block.shape[0])
-        return gather_rows(block)
+        return gathered
 
     @staticmethod
     def backward(ctx, grad):
