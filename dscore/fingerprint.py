@@ -27,7 +27,7 @@ __all__ = ["code_version", "dataset_fingerprint", "model_fingerprint", "precisio
 
 # Modules that only present, locate or store results, and the studies that only compose cached library calls
 # (every artefact they use is made, and keyed, by a library function): editing them never changes an artefact.
-_PRESENTATION_MODULES = ("book.py", "report.py", "paths.py", "cache.py")
+_PRESENTATION_MODULES = ("book.py", "report.py", "stats.py", "ledger.py", "paths.py", "cache.py")
 _PRESENTATION_PACKAGES = ("papers", "studies")
 
 
