@@ -77,6 +77,41 @@ def notebook_names(root: Path) -> list[str]:
     return in_toc + [n for n in on_disk if n not in in_toc]
 
 
+def chapter_dependencies(root: Path) -> dict[str, list[str]]:
+    """The notebooks that read other notebooks' results: a chapter notebook of ``_toc.yml`` (one with ``sections``)
+    depends on its section notebooks (a chapter overview reads the claims its pages recorded). ``{chapter: [pages]}``."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    prefix = OUTPUT_DIR.as_posix() + "/"
+    deps: dict[str, list[str]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            file, sections = node.get("file"), node.get("sections")
+            if isinstance(file, str) and file.startswith(prefix) and isinstance(sections, list):
+                pages = [s["file"][len(prefix):] for s in sections
+                         if isinstance(s, dict) and isinstance(s.get("file"), str) and s["file"].startswith(prefix)]
+                if pages:
+                    deps[file[len(prefix):]] = pages
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return deps
+
+
+def execution_order(names: list[str], deps: dict[str, list[str]]) -> list[str]:
+    """``names`` in table-of-contents order, except that a notebook that depends on others (:func:`chapter_dependencies`)
+    runs right after the last of them."""
+    order = [n for n in names if n not in deps]
+    for chapter in [n for n in names if n in deps]:
+        after = [order.index(d) for d in deps[chapter] if d in order]
+        order.insert(max(after) + 1 if after else len(order), chapter)
+    return order
+
+
 def declared_parameters(notebook: Path) -> dict[str, Any]:
     """The names and default values assigned in the cell tagged ``parameters``."""
     import ast
@@ -191,6 +226,11 @@ def fingerprint(root: Path, name: str, profile: str, params: dict[str, Any]) -> 
     for src in sorted((root / "dscore").rglob("*.py")):
         digest.update(src.relative_to(root).as_posix().encode())
         digest.update(src.read_bytes())
+    # a chapter overview is stale when a page it reads recorded other claims
+    for dep in chapter_dependencies(root).get(name, []):
+        claims = root / OUTPUT_DIR / f"{dep}_files" / "claims.json"
+        digest.update(dep.encode())
+        digest.update(claims.read_bytes() if claims.exists() else b"(none)")
     return digest.hexdigest()
 
 
@@ -384,7 +424,7 @@ def build(root: Path, profile: str, *, only: list[str] | None = None, force: boo
             raise ValueError(f"unknown notebook(s) {unknown}; available: {names}")
         names = [n for n in names if n in only]
     start = time.perf_counter()
-    for name in names:
+    for name in execution_order(names, chapter_dependencies(root)):
         execute(root, name, profile, force=force, log=log)
     log(f"[dscore.book] notebooks ready in {time.perf_counter() - start:.1f} s")
     write_timings_page(root, check_all(root), profile)

@@ -22,7 +22,7 @@ ADQ_SETUP = dict(dataset="digits", pool_per_class=30, val_fraction=0.25, test_pe
                             "batch_size": 64, "lr": 0.05},
                  num_bins=3, scores={"patch": 8, "head_epochs": 1, "hidden_dim": 16, "out_dim": 8, "seed": 0},
                  evaluation={"epochs": 1, "batch_size": 32, "lr": 0.05, "check_every": 1},
-                 tuning={"ratios": [0.2], "betas": [0.6], "temperatures": [1.0], "seeds": [0, 1], "arch": "tiny"},
+                 tuning={"ratios": [0.2], "betas": [0.6], "temperatures": [1.0], "seeds": [100, 101], "arch": "tiny"},
                  dm={"iterations": 2, "batch_real": 8, "arch": "convnet", "arch_kwargs": {"width": 8, "depth": 2}},
                  device="cpu")
 ADQ_ARCHS = {"tiny": {"arch": "convnet", "width": 8, "depth": 2}}

@@ -12,7 +12,7 @@ PKG = Path(__file__).resolve().parent.parent / "dscore"
 CORE = {"augment", "cache", "cluster", "continual", "data", "distributed", "evaluation", "features", "fingerprint",
         "metrics", "models", "paths", "train", "utils"}
 LAYER = {**{m: 0 for m in CORE}, "select": 1, "quantize": 2, "distill": 2, "report": 3, "papers": 3, "studies": 3, "book": 3,
-         "prefill": 3, "pages": 3}
+         "prefill": 3, "pages": 3, "stats": 3, "ledger": 3}
 
 
 def _module_name(path: Path) -> str:

@@ -61,8 +61,9 @@ def test_curves_reuse_the_runs_and_the_final_snapshot_is_the_final_set(study):
     assert final == study.evaluate("idc", 1, 0, 0)["acc"]
     sp = dp.curve_speedups(cv, "idc", "dreamplus")
     assert len(sp) == 1 and set(sp.columns) >= {"factor", "reason", "method_x"}
-    row = dp.speedup_claim("x", "y", pd.concat([sp] * 3), 15.0)
-    assert row["verdict"] in ("reproduced", "direction only", "not reproduced", "inconclusive")
+    rows = dp.claims.efficiency_claims(cv)
+    # three snapshots cannot resolve a 15x factor nor tell whether IDC flattened: untestable, with the reason
+    assert [r.word for r in rows] == ["untestable here"] * 2 and "snapshot" in rows[0].judgement.reason
 
 
 def test_speedup_table_on_constructed_curves():
@@ -115,8 +116,18 @@ def test_costs_diagnostics_migration_and_probe(study):
     n = computed(study.cache, "dream_batch_mmd")
     study.batch_mmd_probe([0, 1], batch=3, pretrain_epochs=0)
     assert computed(study.cache, "dream_batch_mmd") == n
-    assert len(dp.mmd_claims(probe, diag)) == 1                     # no DREAM run in diag: the probe only
-    assert len(dp.cost_claims(costs)) == 2
+    assert len(dp.claims.mmd_claims(probe, diag)) == 1              # no DREAM run in diag: the probe only
+    assert [r.id for r in dp.claims.mmd_claims(probe, diag)] == ["dream_why.mmd_probe"]
+    assert dp.claims.mmd_claims(probe, diag)[0].judgement.n == 2      # the two probe seeds are the units
+    again = study.costs(["idc", "dreamplus"], 1, [0])                 # the runs are served from the cache now
+    assert again.attrs["from_cache"] == ["idc seed 0", "dreamplus seed 0"]
+    stale = dp.claims.cost_claims(again)
+    assert {r.word for r in stale} == {"untestable here"} and "not timed in this build" in stale[0].judgement.reason
+    fresh = again.copy()
+    fresh.attrs["from_cache"] = []                                    # as if distilled in this process
+    timed = dp.claims.cost_claims(fresh)
+    assert [r.id for r in timed] == ["dream_cost.inner_loop_vs_idc", "dream_cost.clustering_vs_update"]
+    assert all(r.word == "underpowered" and r.unit == "s" for r in timed)        # one distillation seed
 
 
 def test_cumulative_seconds_adds_init_pretraining_and_steps():
@@ -171,8 +182,8 @@ def test_coverage_rows_points_and_claims(study):
     assert len(cov) == 2 * 10 and (cov.coverage > 0).all() and (cov.centre > 0).all()
     # 3 real images per class + 4 decoded synthetic images per class and method
     assert len(pts) == 30 + 2 * 40 and set(pts.kind) == {"real", "IDC", "DREAM+"}
-    rows = dp.coverage_claims(cov)
-    assert len(rows) == 1 and rows[0]["seeds"] == "10 / 10"
+    rows = dp.claims.coverage_claims(cov)
+    assert len(rows) == 1 and rows[0].judgement.n == 1 and rows[0].word == "underpowered"   # one distillation seed
 
 
 # ----------------------------------------------------------------------------- interval, sampling, cross-arch, continual
@@ -198,9 +209,9 @@ def test_interval_grid_and_curves_share_the_main_run(study):
     assert list(grid.once_per_network.unique()) == [False, True]                 # 2 image steps per network
     cv = study.interval_curves("dreamplus", 1, [1, 2], [0], [0])
     assert set(cv.interval) == {1, 2} and computed(study.cache, "distill_run") == before + 1
-    rows = dp.interval_claims(grid, cv, margin=0.01)
-    assert len(rows) == 3 and all(r["verdict"] in ("reproduced", "direction only", "not reproduced", "inconclusive")
-                                  for r in rows)
+    rows = dp.claims.interval_claims(grid, cv, margin=1.0)
+    assert [r.id for r in rows] == ["dream_interval.top1", "dream_interval.top5", "dream_interval.early_efficiency"]
+    assert all(r.word == "underpowered" and r.judgement.n == 1 for r in rows)      # one distillation seed
     n = computed(study.cache, "dream_topk")
     study.interval_grid("dreamplus", 1, [1, 2], [0])
     assert computed(study.cache, "dream_topk") == n
@@ -211,17 +222,16 @@ def test_sampling_grid_rows_and_claims(study):
     assert len(grid) == 2 * 2 * 3 and set(grid.batch) == {4}
     with pytest.raises(ValueError, match="representative"):
         study.sampling_grid(["idc"], 1, [[4, 1]], [0])
-    base = study.grid(["idc"], [1], [0]).acc.tolist()
-    rows = dp.sampling_claims(grid, base, default_cell=(4, 1))
-    assert [r["claim"] for r in rows] == ["DREAM+ beats DREAM at 4 sub-clusters × 1",      # the default cell first
-                                          "DREAM+ at 4 sub-clusters × 1 beats IDC (random batches)",
-                                          "DREAM+ beats DREAM at 2 sub-clusters × 2",
-                                          "DREAM+ at 2 sub-clusters × 2 beats IDC (random batches)"]
+    base = study.grid(["idc"], [1], [0])
+    rows = dp.claims.sampling_claims(grid, base, default_cell=(4, 1))
+    assert [r.id for r in rows] == ["dream_sampling.vs_dream_4x1", "dream_sampling.vs_idc_4x1",   # the default first
+                                    "dream_sampling.vs_dream_2x2", "dream_sampling.vs_idc_2x2"]
     # with a (2, 1) cell the "most sub-clusters beat the fewest" and "samples marginal" rows come first
     more = pd.concat([grid, study.sampling_grid(["dreamplus"], 1, [[2, 1]], [0])], ignore_index=True)
-    rows = dp.sampling_claims(more, base, default_cell=(4, 1))
-    assert rows[0]["claim"] == "DREAM+: 4 sub-clusters × 1 beats 2 × 1" and "+2.5" in rows[0]["paper"]
-    assert rows[1]["claim"].startswith("DREAM+ at 2 sub-clusters: 2 samples each cost < 1 point(s)")
+    rows = dp.claims.sampling_claims(more, base, default_cell=(4, 1), ipc=1)
+    assert rows[0].id == "dream_sampling.default_vs_fewest" and rows[0].judgement.claimed == pytest.approx(2.5)
+    assert rows[1].id == "dream_sampling.samples_marginal" and rows[1].judgement.margin == 1.0
+    assert "IPC 1" in rows[0].note
 
 
 def test_cross_arch_evaluates_the_shared_runs_on_other_networks(study):
@@ -232,8 +242,8 @@ def test_cross_arch_evaluates_the_shared_runs_on_other_networks(study):
     assert len(df) == 2 * 2 * 3 and set(df.eval_model) == {"convnet3", "resnet10"}
     same = df[(df.eval_arch == "ConvNet-3") & (df.method == "idc") & (df.eval_seed == 0)].acc.iloc[0]
     assert same == study.evaluate("idc", 1, 0, 0)["acc"]                    # the main table's evaluation
-    rows = dp.cross_arch_claims(df)
-    assert len(rows) == 2 and "Tab. IV" in rows[1]["paper"] and "Res-10" in rows[1]["paper"]
+    rows = dp.claims.cross_arch_claims(df)
+    assert len(rows) == 2 and "Tab. IV" in rows[1].paper and "Res-10" in rows[1].paper
     with pytest.raises(ValueError, match="depth_typo"):
         study.cross_arch(["idc"], 1, [0], {"x": {"arch": "convnet3", "depth_typo": 1}})
 
@@ -245,8 +255,8 @@ def test_continual_rows_cache_and_claims(study):
     n = computed(study.cache, "dream_continual")
     study.continual(["herding", "idc", "dreamplus"], 1, 0, steps=5)
     assert computed(study.cache, "dream_continual") == n
-    rows = dp.continual_claims(df)
-    assert len(rows) == 2 * 3 and rows[0]["seeds"] == "3 / 3"
+    rows = dp.claims.continual_claims(df, seed=0)
+    assert len(rows) == 2 * 3 and rows[0].judgement.n == 1        # one distilled set: one unit, not 3 eval seeds
     with pytest.raises(ValueError, match="steps=3"):
         study.continual(["idc"], 1, 0, steps=3)
 
@@ -257,18 +267,24 @@ def test_continual_claims_on_constructed_curves():
         for step, (a, b) in enumerate([(0.9, 0.88), (0.8, 0.7), (0.7, 0.5)], start=1):
             rows += [{"method": "dreamplus", "eval_seed": e, "step": step, "classes": 2 * step, "acc": a + 0.001 * e},
                      {"method": "idc", "eval_seed": e, "step": step, "classes": 2 * step, "acc": b - 0.002 * e}]
-    out = dp.continual_claims(pd.DataFrame(rows))
-    assert [r["verdict"] for r in out] == ["reproduced"] * 3
-    assert "+20" in out[0]["ours (A − B)"]
+    df = pd.DataFrame(rows)
+    # one distilled set per method: the evaluation seeds are not units, so nothing can be judged
+    out = dp.claims.continual_claims(df, seed=0)
+    assert [r.word for r in out] == ["underpowered"] * 3 and out[0].judgement.diff == pytest.approx(20.3)
+    # three distilled sets (units) with the same pattern: reproduced, paired by distillation seed
+    three = pd.concat([df.assign(seed=s, acc=df.acc + 0.001 * s * (df.method == "dreamplus")) for s in range(3)])
+    out = dp.claims.continual_claims(three)
+    assert [r.word for r in out] == ["reproduced"] * 3 and out[0].judgement.n == 3
 
 
 def test_interval_claims_margin_on_constructed_values():
-    grid = pd.DataFrame([{"interval": v, "eval_seed": e, "acc": 0.8 + d + 0.001 * e, "top5": 0.99}
-                         for v, d in ((1, 0.0), (8, -0.003)) for e in range(3)])
-    rows = dp.interval_claims(grid, margin=0.01)
-    assert rows[0]["verdict"] == "reproduced" and "-0.30 points without the margin" in rows[0]["ours (A − B)"]
-    far = grid.assign(acc=[0.8, 0.801, 0.802, 0.7, 0.701, 0.702])
-    assert dp.interval_claims(far, margin=0.01)[0]["verdict"] == "not reproduced"
+    grid = pd.DataFrame([{"interval": v, "seed": s, "eval_seed": e, "acc": 0.8 + d + 0.001 * e + 0.0005 * s * v,
+                          "top5": 0.99} for v, d in ((1, 0.0), (8, -0.003)) for s in range(4) for e in range(3)])
+    rows = dp.claims.interval_claims(grid, margin=1.0)
+    assert rows[0].word == "equivalent" and rows[0].judgement.diff == pytest.approx(-0.3 + 0.35 * 1.5)
+    assert "margin ±1" in rows[0].note
+    far = grid.assign(acc=grid.acc - 0.1 * (grid.interval == 8))
+    assert dp.claims.interval_claims(far, margin=1.0)[0].word == "not equivalent"
 
 
 DREAM_PAGES = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "notebooks").glob("dream_*.ipynb"))

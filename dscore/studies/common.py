@@ -12,7 +12,7 @@ from ..train import TrainProtocol
 from ..utils import check_choice, check_float, check_int
 
 __all__ = ["DRY_RUN_ENV", "dry_run", "Splits", "make_splits", "ArchSpec", "arch_specs", "eval_protocol",
-           "PageClock", "claim_row", "glue_claims", "module_version", "pick_setup"]
+           "PageClock", "module_version", "pick_setup"]
 
 #: ``DSCORE_DRY_RUN=1`` shrinks every study to one tiny step (a handful of images, one epoch, one iteration) so
 #: that a profile's parameters can be checked end to end on a CPU in seconds; the numbers mean nothing then.
@@ -128,38 +128,6 @@ class PageClock:
         glue(f"{self.name}_seconds", round(seconds, 1))
         print(f"page {self.name}: {seconds:.1f} s wall time")
         return seconds
-
-
-def claim_row(claim: str, paper: str, ours_a, ours_b, *, claim_sign: int = +1, scale: float = 100.0,
-              unit: str = "points", claimed_diff: float | None = None) -> dict[str, Any]:
-    """One row of a page's claims table: the paper's statement, what the paper reports, our difference
-    mean(A) − mean(B) over seeds with its 95% interval, and the verdict of :func:`dscore.report.verdict`.
-
-    ``ours_a``/``ours_b``: per-seed values (accuracies in [0, 1] are shown ×``scale`` in ``unit``);
-    ``claimed_diff``: the paper's A − B in the same units as ``ours_*`` (checked against our interval).
-    """
-    from ..report import verdict
-
-    v = verdict(ours_a, ours_b, claim_sign=claim_sign, claimed_diff=claimed_diff)
-    ci = "" if v.ci is None else f" [{v.ci[0] * scale:+.2f}, {v.ci[1] * scale:+.2f}]"
-    return {"claim": claim, "paper": paper, "ours (A − B)": f"{v.diff * scale:+.2f}{ci} {unit}".strip(),
-            "seeds": f"{v.n_a} / {v.n_b}", "verdict": v.verdict, "why": v.reason}
-
-
-def glue_claims(page: str, claims):
-    """Glue every claim row of a page for the overview's claims table — ``<page>_claim_<i>``,
-    ``<page>_paper_<i>``, ``<page>_ours_<i>``, ``<page>_verdict_<i>`` — and return the rows as a DataFrame."""
-    import pandas as pd
-
-    from ..report import glue
-
-    df = pd.DataFrame(list(claims))
-    for i, row in df.iterrows():
-        glue(f"{page}_claim_{i}", row["claim"])
-        glue(f"{page}_paper_{i}", row["paper"])
-        glue(f"{page}_ours_{i}", row["ours (A − B)"])
-        glue(f"{page}_verdict_{i}", row["verdict"])
-    return df
 
 
 def module_version(path) -> str:

@@ -32,20 +32,22 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..cache import ArtifactCache, as_cache
-from ..data import list_datasets
-from ..distributed import ordered_map
-from ..distill import dm_at_ratio
-from ..evaluation import evaluate_cached, summarise_runs
-from ..quantize import adq_select, pipeline, zscore
-from ..select import select_coreset
-from ..train import PROTOCOLS
-from ..utils import check_choice, check_float, check_int, resolve_device
-from .common import ArchSpec, Splits, arch_specs, claim_row, dry_run, eval_protocol, make_splits, pick_setup
+from ...cache import ArtifactCache, as_cache
+from ...data import list_datasets
+from ...distributed import ordered_map
+from ...distill import dm_at_ratio
+from ...evaluation import evaluate_cached, summarise_runs
+from ...quantize import adq_select, pipeline, zscore
+from ...select import select_coreset
+from ...train import PROTOCOLS
+from ...utils import check_choice, check_float, check_int, resolve_device
+from ..common import ArchSpec, Splits, arch_specs, dry_run, eval_protocol, make_splits, pick_setup
 
-__all__ = ["METHODS", "SETUP_KEYS", "ADQStudy", "setup_from", "method_label", "summarise"]
+__all__ = ["METHODS", "SETUP_KEYS", "TUNED_METHODS", "ADQStudy", "setup_from", "method_label"]
 
 METHODS = ("full", "random", "graphcut", "dm", "dq", "adq", "adq_rs", "adq_ds")
+#: the methods whose (β, T) come from the validation tuning: their test seeds must not be tuning seeds
+TUNED_METHODS = ("adq", "adq_rs", "adq_ds")
 SETUP_KEYS = ("dataset", "pool_per_class", "val_fraction", "test_per_class", "split_seed", "extractor", "num_bins",
               "scores", "evaluation", "tuning", "dm", "device")
 _LABELS = {"full": "full data", "random": "Random", "graphcut": "GraphCut", "dm": "DM", "dq": "DQ", "adq": "ADQ",
@@ -198,7 +200,7 @@ class ADQStudy:
 
     def _pool(self):
         """The training part and the validation part together, in the order train_val_split expects."""
-        from ..data import load_dataset, stratified_subset
+        from ...data import load_dataset, stratified_subset
 
         s = self.setup
         pool = load_dataset(s["dataset"], "train", progress=False)
@@ -216,8 +218,8 @@ class ADQStudy:
         :func:`~dscore.quantize.pipeline.bin_scores`; per class, RS and DS are taken over each bin's members of
         that class (DS with negatives from the same class), and IS = z(RS) + z(DS) over the bins of the class.
         """
-        from ..quantize import importance_scores, representativeness_scores
-        from ..quantize.diversity import diversity_scores
+        from ...quantize import importance_scores, representativeness_scores
+        from ...quantize.diversity import diversity_scores
 
         train = self.splits.train
         seeds = [check_int("extractor seed", seed, low=0) for seed in extractor_seeds]
@@ -253,43 +255,12 @@ class ADQStudy:
 
         return pd.DataFrame([row for rows in ordered_map(one, seeds) for row in rows])
 
-    @staticmethod
-    def bin_shape_claims(curves: pd.DataFrame) -> list[dict[str, Any]]:
-        """The shape claims of Fig. 2 tested on :meth:`bin_score_curves` (all classes), one value per seed each:
-        RS falls (first half of the bins vs the second), DS rises (second half vs first), IS rises then falls
-        (the middle half of the bins vs the outer quarters)."""
-        from ..papers import adq as paper
-
-        overall = curves[curves.scope == "all"]
-        k = int(overall.bin.max()) + 1
-        if k < 4:
-            raise ValueError(f"the shape claims need at least 4 bins, got {k}")
-        half, quarter = k // 2, k // 4
-        middle = (overall.bin >= quarter) & (overall.bin < k - quarter)
-
-        def per_seed(mask, col):
-            return overall[mask].groupby("seed")[col].mean().sort_index().tolist()
-
-        early, late = overall.bin < half, overall.bin >= half
-        fig2 = paper.claim("importance-rise-fall")
-        return [
-            claim_row("DQ's premise: early bins are more representative (RS, first half − second half of the bins)",
-                      f"{fig2.source}: RS falls unevenly", per_seed(early, "rs"), per_seed(late, "rs"), scale=1.0,
-                      unit=""),
-            claim_row("DQ's premise: late bins are more diverse (DS, second half − first half of the bins)",
-                      f"{fig2.source}: DS rises unevenly", per_seed(late, "ds"), per_seed(early, "ds"), scale=1.0,
-                      unit=""),
-            claim_row("IS first rises, then falls (IS, middle half − outer quarters of the bins)",
-                      f"{fig2.source}: {fig2.text}", per_seed(middle, "is"), per_seed(~middle, "is"), scale=1.0,
-                      unit=""),
-        ]
-
     def budgets_at(self, ratio: float, *, beta: float | None = None, temperature: float | None = None
                    ) -> dict[str, Any]:
         """Per-bin budgets and rates (budget / DQ's uniform budget) of ADQ at ``ratio`` with (β, T) (default:
         the validation choice), beside DQ's."""
-        from ..quantize import bin_budgets
-        from ..select import budget_from_ratio
+        from ...quantize import bin_budgets
+        from ...select import budget_from_ratio
 
         chosen = self.choice(ratio) if beta is None or temperature is None else {}
         beta = chosen.get("beta", beta) if beta is None else beta
@@ -363,6 +334,7 @@ class ADQStudy:
         authors' best-of-checks) are only taken on the test split: tuning never looks at them."""
         check_choice("arch", arch, self.archs)
         check_choice("split", split, ("test", "val"))
+        self.check_test_seeds([method], [seed], split=split, **select_kwargs)
         spec = self.archs[arch]
         chosen = self.select(method, ratio, seed, **select_kwargs)
         evaluation = self.splits.test if split == "test" else self.splits.val
@@ -373,10 +345,26 @@ class ADQStudy:
         return {**out, "method": method, "ratio": 1.0 if method == "full" else ratio, "arch": arch, "split": split,
                 "beta": chosen["beta"], "temperature": chosen["temperature"], "budgets": chosen["budgets"]}
 
+    def check_test_seeds(self, methods: Sequence[str], seeds: Sequence[int], *, split: str = "test",
+                         **select_kwargs) -> None:
+        """Tuning seeds are disjoint from the seeds that judge a claim: a ValueError names the overlap when a test run
+        of a tuned method (:data:`TUNED_METHODS`, (β, T) from the validation split) would reuse a tuning seed, i.e.
+        the very subsets and networks the choice was made on."""
+        if split != "test" or not any(m in TUNED_METHODS for m in methods):
+            return
+        if select_kwargs.get("beta") is not None and select_kwargs.get("temperature") is not None:
+            return                                   # a stated (β, T), not the tuned one
+        overlap = sorted(set(int(s) for s in seeds) & set(int(s) for s in self.tuning["seeds"]))
+        if overlap:
+            raise ValueError(f"test seeds {sorted(seeds)} reuse the tuning seeds {overlap} (tuning['seeds']="
+                             f"{list(self.tuning['seeds'])}); the seeds that judge a claim must be disjoint from the "
+                             f"seeds (β, T) were chosen with")
+
     def grid(self, methods: Sequence[str], ratios: Sequence[float], archs: Sequence[str], seeds: Sequence[int], *,
              split: str = "test", **select_kwargs) -> pd.DataFrame:
         """One row per (method, ratio, arch, seed) run: ``method, ratio, arch, seed, acc, best_of_checks,
         seconds, num_train``. ``full`` is run once per (arch, seed) whatever ``ratios`` holds."""
+        self.check_test_seeds(methods, seeds, split=split, **select_kwargs)
         cells = []
         for arch in archs:
             for method in methods:
@@ -442,14 +430,17 @@ class ADQStudy:
         RS and the sampling step timed now. With ``pq`` (``{"theta", "patch", "mae"}``, as the PQ page) the
         pixel-quantization stages (Grad-CAM masks of the first ratio's selection, the MAE) are added to DQ and ADQ.
         One row per (method, stage, ratio, seed) with ``seconds``."""
-        from ..quantize import representativeness_scores
+        from ...quantize import representativeness_scores
 
         train = self.splits.train
         led = self.cache.ledger
         rows = []
+        stale: set[str] = set()      # kinds whose seconds come from the cache (timed by an earlier run)
 
         def last(kind):
             rec = [r for r in led if r["kind"] == kind]
+            if rec and not rec[-1]["computed"]:
+                stale.add(kind)
             return rec[-1]["seconds"] if rec else None
 
         self.feature_net()
@@ -499,6 +490,8 @@ class ADQStudy:
                              "seconds": last("distill_run")})
         df = pd.DataFrame(rows)
         df.attrs["rs_seconds_now"] = rs
+        #: stages timed when their artefact was computed by an earlier run (a cache sidecar), not in this one
+        df.attrs["from_cache"] = sorted(stale)
         return df
 
     def pixel_quantized(self, method: str, effective_ratio: float, seed: int, *, theta: float, patch: int,
@@ -508,7 +501,7 @@ class ADQStudy:
         (Grad-CAM of the feature network), refill them with the MAE (``mae``: :func:`~dscore.quantize.pipeline.mae_model`
         arguments). Returns ``{"images" (reconstructed), "labels", "original", "kept" (dropped patches zeroed),
         "record", "report", "image_fraction"}``."""
-        from ..quantize.pixelquant import image_fraction_for, restore_pixels
+        from ...quantize.pixelquant import image_fraction_for, restore_pixels
 
         fraction = image_fraction_for(effective_ratio, theta)
         chosen = self.select(method, fraction, seed)
@@ -586,201 +579,3 @@ class ADQStudy:
                 "evaluation": f"{p.epochs} epochs, batch {p.batch_size}, lr {p.lr} ({p.schedule}), {p.augment}",
                 "device": str(self.device), "archs": ", ".join(f"{k} = {v.name}{dict(v.kwargs) or ''}"
                                                               for k, v in self.archs.items())}
-
-
-def summarise(df: pd.DataFrame, by: Sequence[str] = ("method", "ratio", "arch")) -> pd.DataFrame:
-    """Mean ± sample std of the final accuracy (and of the best-of-checks) per group of :meth:`ADQStudy.grid` rows."""
-    out = []
-    for key, g in df.groupby(list(by), sort=False):
-        s = summarise_runs(g.to_dict("records"))
-        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        row.update(mean=s["mean"], std=s["std"], n=s["n"], accs=s["accs"])
-        if "best_mean" in s:
-            row.update(best_mean=s["best_mean"], best_std=s["best_std"])
-        out.append(row)
-    return pd.DataFrame(out)
-
-
-# ------------------------------------------------------------------------------------------ tables and claims
-
-def mean_std_table(df: pd.DataFrame, index: str | Sequence[str], columns: str | Sequence[str], *, value: str = "acc",
-                   scale: float = 100.0, digits: int = 1) -> pd.DataFrame:
-    """``"mean ± std"`` strings (sample std over seeds, ×``scale``) of ``value`` pivoted by ``index`` × ``columns``."""
-    g = df.groupby(([index] if isinstance(index, str) else list(index)) +
-                   ([columns] if isinstance(columns, str) else list(columns)), sort=False)[value]
-    stats = g.agg(["mean", "std", "count"]).reset_index()
-    stats["cell"] = [f"{m * scale:.{digits}f} ± {(0.0 if pd.isna(s) else s) * scale:.{digits}f}"
-                     for m, s in zip(stats["mean"], stats["std"])]
-    return stats.pivot(index=index, columns=columns, values="cell")
-
-
-def per_seed(df: pd.DataFrame, value: str = "acc", **where) -> list[float]:
-    """Per-seed values of ``value`` among the rows matching ``where`` (column = value), averaged over any other
-    varying column (e.g. over architectures or ratios), seeds ascending."""
-    mask = pd.Series(True, index=df.index)
-    for col, v in where.items():
-        mask &= df[col].isin(v) if isinstance(v, (list, tuple, set)) else (df[col] == v)
-    return df[mask].groupby("seed")[value].mean().sort_index().tolist()
-
-
-def gains(df: pd.DataFrame, a: str, b: str, **where) -> list[float]:
-    """Per-seed differences method ``a`` − method ``b`` (paired by seed, averaged over the other columns)."""
-    va, vb = per_seed(df, method=a, **where), per_seed(df, method=b, **where)
-    return [x - y for x, y in zip(va, vb)]
-
-
-def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str]) -> list[dict[str, Any]]:
-    """Tab. 1 / Fig. 5(a) claims on a :meth:`ADQStudy.grid` frame (methods dq, adq, dm; test split)."""
-    from ..papers import adq as paper
-
-    overall = paper.claim("avg-gain-abstract")
-    rows = [claim_row("ADQ beats DQ (mean over our architectures and keep ratios)",
-                      f"{overall.source}: about +{overall.value:g} points on average",
-                      per_seed(df, method="adq", ratio=list(ratios)), per_seed(df, method="dq", ratio=list(ratios)),
-                      claimed_diff=overall.value / 100.0)]
-    if "dm" in set(df.method):
-        dm = paper.claim("dq-adq-beat-dm")
-        rows.append(claim_row("ADQ beats DM (mean over architectures and keep ratios)", f"{dm.source}: every cell",
-                              per_seed(df, method="adq", ratio=list(ratios)), per_seed(df, method="dm", ratio=list(ratios))))
-    for r in ratios:
-        pct = int(round(r * 100))
-        c = paper.claim(f"gain-{pct}") if pct in (10, 20, 30) else None
-        rows.append(claim_row(f"ADQ beats DQ at {pct}% (mean over our architectures)",
-                              f"{c.source}: +{c.value} points" if c else "Tab. 1",
-                              per_seed(df, method="adq", ratio=r), per_seed(df, method="dq", ratio=r),
-                              claimed_diff=(c.value / 100.0) if c else None))
-    every = paper.claim("beats-dq-every-arch")
-    for a in archs:
-        rows.append(claim_row(f"ADQ beats DQ on {a} (mean over keep ratios)", f"{every.source}: every architecture",
-                              per_seed(df, method="adq", arch=a, ratio=list(ratios)),
-                              per_seed(df, method="dq", arch=a, ratio=list(ratios))))
-    if len(ratios) >= 2:
-        lo, hi = min(ratios), max(ratios)
-        grow = paper.claim("gain-grows-with-ratio")
-        rows.append(claim_row(f"The gain over DQ grows with the keep ratio (gain at {hi:.0%} − gain at {lo:.0%})",
-                              f"{grow.source}: +2.6 → +3.3 points", gains(df, "adq", "dq", ratio=hi),
-                              gains(df, "adq", "dq", ratio=lo)))
-    return rows
-
-
-def ablation_claims(df: pd.DataFrame, ratios: Sequence[float]) -> list[dict[str, Any]]:
-    """Tab. 3 claims on a grid of dq / adq_rs / adq_ds / adq (differences averaged over ``ratios`` per seed)."""
-    from ..papers import adq as paper
-
-    r = list(ratios)
-    rows = []
-    for method, cid, name in (("adq_rs", "ablation-rs", "+RS"), ("adq_ds", "ablation-ds", "+DS"),
-                              ("adq", "ablation-is", "+IS (ADQ)")):
-        c = paper.claim(cid)
-        rows.append(claim_row(f"{name} improves DQ (mean over keep ratios)", f"{c.source}: +{c.value} points",
-                              per_seed(df, method=method, ratio=r), per_seed(df, method="dq", ratio=r),
-                              claimed_diff=c.value / 100.0))
-    c = paper.claim("ds-over-rs")
-    rows.append(claim_row("+DS helps more than +RS (mean over keep ratios)", f"{c.source}: at every keep ratio",
-                          per_seed(df, method="adq_ds", ratio=r), per_seed(df, method="adq_rs", ratio=r)))
-    rows.append(claim_row("+IS beats both single scores (vs the better of +RS/+DS)", "Tab. 3: +IS is the best row",
-                          per_seed(df, method="adq", ratio=r),
-                          max((per_seed(df, method="adq_rs", ratio=r), per_seed(df, method="adq_ds", ratio=r)),
-                              key=lambda v: sum(v))))
-    return rows
-
-
-def low_ratio_claims(study: "ADQStudy", df: pd.DataFrame, arch: str, ratios: Sequence[float]) -> list[dict[str, Any]]:
-    """Fig. 5(c)(d) claims: ADQ ≥ DQ at the low keep ratios, and the lossless point (ADQ at the ratio the paper
-    calls lossless vs full data)."""
-    from ..papers import adq as paper
-
-    rows = []
-    low = [r for r in ratios if r <= 0.1]
-    if low:
-        rows.append(claim_row(f"ADQ beats DQ at low keep ratios ({', '.join(f'{r:.0%}' for r in low)}; mean)",
-                              "Fig. 5(c)(d)", per_seed(df, method="adq", ratio=low), per_seed(df, method="dq", ratio=low)))
-    c = paper.claim("lossless-60")
-    at = min(ratios, key=lambda r: abs(r - c.value / 100.0))
-    rows.append(claim_row(f"ADQ at {at:.0%} matches full data (ADQ − full; lossless = not below)",
-                          f"{c.source}: lossless at {c.value:.0f}%", per_seed(df, method="adq", ratio=at, arch=arch),
-                          per_seed(df, method="full", arch=arch)))
-    return rows
-
-
-def texture_claims(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Fig. 4 claims on :meth:`ADQStudy.texture_trajectories` rows, on the distance at the last epoch per seed."""
-    from ..papers import adq as paper
-
-    last = df[df.epoch == df.epoch.max()]
-
-    def d(student):
-        return last[last.student == student].sort_values("seed").distance.tolist()
-
-    c = paper.claim("texture-trajectory")
-    return [claim_row("Low-texture students end farther from the expert than high-texture ones (low − high)",
-                      f"{c.source}: distance falls as texture rises", d("low"), d("high"), scale=1.0, unit=""),
-            claim_row("Medium-texture students end farther than high-texture ones (medium − high)", c.source,
-                      d("medium"), d("high"), scale=1.0, unit=""),
-            claim_row("Low-texture students end farther than medium-texture ones (low − medium)", c.source,
-                      d("low"), d("medium"), scale=1.0, unit="")]
-
-
-def cost_summary(cost: pd.DataFrame) -> pd.DataFrame:
-    """Total generation seconds per (method, ratio, seed) from :meth:`ADQStudy.cost_table` rows."""
-    return cost.groupby(["method", "ratio", "seed"], sort=False).seconds.sum().reset_index()
-
-
-def cost_claims(cost: pd.DataFrame, runs: pd.DataFrame, *, dm_iterations: int, paper_dm_iterations: int = 20000
-                ) -> list[dict[str, Any]]:
-    """Tab. 2 claims: DM costs more than ADQ (measured, and with DM's time scaled linearly to the paper's iteration
-    count), and ADQ's error bars are smaller than DQ's (per-cell std over seeds of the main-table runs)."""
-    from ..papers import adq as paper
-
-    total = cost_summary(cost)
-    rows = []
-
-    def seconds(method):
-        return total[total.method == method].groupby("seed").seconds.mean().sort_index().tolist()
-
-    c = paper.claim("cost-vs-dm")
-    rows.append(claim_row(f"DM ({dm_iterations} iterations) takes longer than ADQ (DM − ADQ seconds)",
-                          f"{c.source}: ADQ ≈ {c.value}% of DM", seconds("DM"), seconds("ADQ"), scale=1.0, unit="s"))
-    scaled = [s * paper_dm_iterations / dm_iterations for s in seconds("DM")]
-    rows.append(claim_row(f"DM scaled to the paper's {paper_dm_iterations} iterations takes longer than ADQ",
-                          f"{c.source}: ADQ ≈ {c.value}% of DM", scaled, seconds("ADQ"), scale=1.0, unit="s"))
-    cells = runs[runs.method.isin(["dq", "adq"])].groupby(["method", "arch", "ratio"]).acc.std().reset_index()
-    dq = cells[cells.method == "dq"].sort_values(["arch", "ratio"]).acc.tolist()
-    ad = cells[cells.method == "adq"].sort_values(["arch", "ratio"]).acc.tolist()
-    e = paper.claim("error-bars")
-    rows.append(claim_row("ADQ's error bars are smaller than DQ's (DQ std − ADQ std, over table cells)",
-                          f"{e.source}: reduced on average", dq, ad))
-    return rows
-
-
-def beta_claims(sweep: pd.DataFrame, *, peak: float = 0.6) -> list[dict[str, Any]]:
-    """Fig. 6 claims on the validation sweep, per seed averaged over architectures and ratios: accuracy at the
-    paper's peak β (``peak``, stated before we ran anything) is above β = 0 (DQ) and above β = 1."""
-    from ..papers import adq as paper
-
-    c = paper.claim("beta-peak")
-
-    def at(beta):
-        return sweep[sweep.beta == beta].groupby("seed").acc.mean().sort_index().tolist()
-
-    rows = []
-    if peak in set(sweep.beta) and 0.0 in set(sweep.beta):
-        rows.append(claim_row(f"β = {peak} beats β = 0 (DQ) on the validation split", f"{c.source}: peak in 0.6–0.7",
-                              at(peak), at(0.0)))
-    if peak in set(sweep.beta) and 1.0 in set(sweep.beta):
-        rows.append(claim_row(f"β = {peak} beats β = 1 (importance only) on the validation split",
-                              f"{c.source}: accuracy falls again towards β = 1", at(peak), at(1.0)))
-    return rows
-
-
-def pq_claims(df: pd.DataFrame, ratios: Sequence[float]) -> list[dict[str, Any]]:
-    """Pixel quantization at equal effective keep ratio: with PQ (more images, θ of each image's patches refilled
-    by the MAE) vs whole images, per method, per seed averaged over ``ratios``."""
-    rows = []
-    for method in sorted(set(df.method), key=list(METHODS).index):
-        sub = df[(df.method == method) & df.ratio.isin(list(ratios))]
-        rows.append(claim_row(f"{method_label(method)}: PQ beats whole images at equal pixels kept (PQ − no PQ)",
-                              "Fig. 3 (ADQ's last step, after DQ): drop 20% of patches, keep more images",
-                              sub[sub.pq].groupby("seed").acc.mean().sort_index().tolist(),
-                              sub[~sub.pq].groupby("seed").acc.mean().sort_index().tolist()))
-    return rows

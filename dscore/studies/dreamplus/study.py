@@ -31,25 +31,24 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..cache import ArtifactCache, as_cache
-from ..data import list_datasets
-from ..distill import DistillConfig, DistillResult, distill_cached, preset, select_coreset_ipc
-from ..distill.config import preset_components
-from ..distill.evaluate import family_of
-from ..distill.init import idc_decode, idc_decode_labels
-from ..distributed import ordered_map
-from ..evaluation import evaluate_cached
-from ..fingerprint import dataset_fingerprint
-from ..models import create_model, list_models, model_kwargs
-from ..train import PROTOCOLS, TrainProtocol
-from ..utils import check_choice, check_float, check_int, resolve_device
-from .common import Splits, claim_row, dry_run, make_splits, module_version, pick_setup
+from ...cache import ArtifactCache, as_cache
+from ...data import list_datasets
+from ...distill import DistillConfig, DistillResult, distill_cached, preset, select_coreset_ipc
+from ...distill.config import preset_components
+from ...distill.evaluate import family_of
+from ...distill.init import idc_decode, idc_decode_labels
+from ...distributed import ordered_map
+from ...evaluation import evaluate_cached
+from ...fingerprint import dataset_fingerprint
+from ...models import create_model, list_models, model_kwargs
+from ...train import PROTOCOLS, TrainProtocol
+from ...utils import check_choice, check_float, check_int, resolve_device
+from ..common import Splits, dry_run, make_splits, module_version, pick_setup
+from .tables import cumulative_seconds, per_step_costs
 
 preset_components = preset_components
 
-__all__ = ["SETUP_KEYS", "CORESETS", "DreamStudy", "setup_from", "method_label", "summarise", "cumulative_seconds",
-           "per_step_costs", "curve_speedups", "speedup_table", "TAB4_ARCH", "interval_claims", "sampling_claims",
-           "cross_arch_claims", "continual_claims"]
+__all__ = ["SETUP_KEYS", "CORESETS", "DreamStudy", "setup_from", "method_label"]
 
 SETUP_KEYS = ("dataset", "pool_per_class", "val_fraction", "test_per_class", "split_seed", "network", "distill",
               "evaluation", "coresets", "device")
@@ -223,7 +222,7 @@ class DreamStudy:
     # ------------------------------------------------------------------------------------- coresets
 
     def _feature_net(self):
-        from ..quantize import pipeline        # the cached classifier whose embeddings herding/k-center use
+        from ...quantize import pipeline        # the cached classifier whose embeddings herding/k-center use
 
         return pipeline.feature_extractor(self.splits.train, arch=self.arch, arch_kwargs=self.arch_kwargs,
                                           epochs=self.feature_epochs, device=self.device, cache=self.cache,
@@ -231,14 +230,14 @@ class DreamStudy:
 
     def embeddings(self) -> torch.Tensor:
         """(N, D) embeddings of the training part by the cached feature ConvNet."""
-        from ..features import extract_embeddings
+        from ...features import extract_embeddings
 
         return extract_embeddings(self._feature_net(), self.splits.train.images, device=self.device,
                                   progress=False).cpu()
 
     def forgetting(self) -> torch.Tensor:
         """(N,) forgetting scores of the training part (a fresh ConvNet trained ``forgetting_epochs``), cached."""
-        from ..select import forgetting_scores
+        from ...select import forgetting_scores
 
         train = self.splits.train
         key = {"dataset": dataset_fingerprint(train), "arch": self.arch, "arch_kwargs": dict(self.arch_kwargs),
@@ -383,10 +382,10 @@ class DreamStudy:
         batch, the ``batch`` images *farthest* from their centres ("boundary"), shows the other extreme.
         Returns one row per (seed, class, kind) with ``mmd2``; cached per seed.
         """
-        from ..cluster import kmeans
-        from ..features import extract_embeddings
-        from ..metrics import median_bandwidth, mmd2
-        from ..train import train_model
+        from ...cluster import kmeans
+        from ...features import extract_embeddings
+        from ...metrics import median_bandwidth, mmd2
+        from ...train import train_model
 
         batch = check_int("batch", batch, low=2)
         pretrain_epochs = check_int("pretrain_epochs", pretrain_epochs, low=0)
@@ -447,10 +446,13 @@ class DreamStudy:
         """Per-iteration mean seconds per image step of each run (:func:`per_step_costs` of every iteration's
         steps): one row per (method, seed, iteration) with ``clustering, image_update, network_update, pretrain,
         whole``."""
-        rows = []
+        rows, from_cache = [], []
         for m in methods:
             for s in distill_seeds:
+                seen = len(self.cache.ledger)
                 r = self.run(m, ipc, s)
+                if not any(rec["computed"] for rec in self.cache.ledger[seen:]):
+                    from_cache.append(f"{m} seed {s}")
                 h = r.history
                 its = np.asarray(h["iteration"], dtype=int)
                 pre = list(h.get("time_pretrain", []))
@@ -463,14 +465,17 @@ class DreamStudy:
                     sub["time_pretrain"] = [pre[it]] if it < len(pre) else []
                     rows.append({"method": m, "label": method_label(m), "seed": s, "iteration": it,
                                  **per_step_costs(sub, 1)})
-        return pd.DataFrame(rows)
+        df = pd.DataFrame(rows)
+        #: the runs served from the cache: their step times were recorded by the run that distilled them
+        df.attrs["from_cache"] = from_cache
+        return df
 
     def migration(self, method: str, ipc: int, seed: int) -> pd.DataFrame:
         """Feature migration of a run's synthetic images between consecutive snapshots
         (:func:`dscore.metrics.feature_migration` of their embeddings by the cached feature ConvNet, IDC sets
         decoded): one row per interval with ``iteration`` (the later snapshot) and ``migration``."""
-        from ..features import extract_embeddings
-        from ..metrics import feature_migration
+        from ...features import extract_embeddings
+        from ...metrics import feature_migration
 
         result = self.run(method, ipc, seed)
         if len(result.snapshots) < 2:
@@ -498,9 +503,9 @@ class DreamStudy:
         ``"points"``: a 2-D t-SNE (:func:`dscore.metrics.tsne`, seed ``tsne_seed``) of ``real_per_class`` real
         images per class and the synthetic images of the first distillation seed of every method, one row per point
         (``kind`` = "real" or the method label, ``class``, ``x``, ``y``)."""
-        from ..data import stratified_subset
-        from ..features import extract_embeddings
-        from ..metrics import tsne
+        from ...data import stratified_subset
+        from ...features import extract_embeddings
+        from ...metrics import tsne
 
         train = self.splits.train
         net = self._feature_net()
@@ -549,9 +554,9 @@ class DreamStudy:
                       k: Sequence[int] = (1, 5)) -> dict[str, Any]:
         """:meth:`evaluate` with top-k accuracies (Fig. 7 reports top-1 and top-5): the same network, seed and
         protocol trained on the run's final set, scored on the test set; cached. ``{"acc", "top<k>"…}``."""
-        from ..continual import topk_accuracy
-        from ..evaluation import train_set_digest
-        from ..train import seeded_model, train_with_protocol
+        from ...continual import topk_accuracy
+        from ...evaluation import train_set_digest
+        from ...train import seeded_model, train_with_protocol
 
         images, labels = self.training_set(method, ipc, seed, overrides=overrides)
         test = self.splits.test
@@ -671,8 +676,8 @@ class DreamStudy:
         protocol (the authors' continual-learning script uses one recipe for all memories), ``epochs`` per step
         (None: the protocol's). One row per (method,
         eval_seed, step): ``method, label, eval_seed, step, classes, num_memory, acc, top5, seconds``."""
-        from ..continual import class_incremental, class_steps
-        from ..evaluation import train_set_digest
+        from ...continual import class_incremental, class_steps
+        from ...evaluation import train_set_digest
 
         train, test = self.splits.train, self.splits.test
         order_seed = check_int("order_seed", order_seed, low=0)
@@ -725,461 +730,8 @@ class DreamStudy:
 
 # ----------------------------------------------------------------------------------------- summaries
 
-def summarise(df: pd.DataFrame, by: Sequence[str] = ("method", "ipc")) -> pd.DataFrame:
-    """Mean ± sample std of ``acc`` (and best-of-checks) per group of :meth:`DreamStudy.grid` rows, over all
-    (distillation seed, evaluation seed) runs of the group; ``n`` counts them, ``n_distill`` the distillation seeds."""
-    out = []
-    for key, g in df.groupby(list(by), sort=False):
-        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        accs = g.acc.to_numpy(dtype=float)
-        row.update(label=g.label.iloc[0] if "label" in g else None, mean=float(accs.mean()),
-                   std=float(accs.std(ddof=1)) if len(accs) > 1 else 0.0, n=len(accs),
-                   n_distill=int(g.seed.nunique()), accs=accs.tolist())
-        best = g.best_of_checks.to_numpy(dtype=float) if "best_of_checks" in g else np.array([np.nan])
-        if not np.isnan(best).any():
-            row.update(best_mean=float(best.mean()), best_std=float(best.std(ddof=1)) if len(best) > 1 else 0.0)
-        out.append(row)
-    return pd.DataFrame(out)
-
-
-def cumulative_seconds(history: Mapping[str, list], iterations: int) -> list[float]:
-    """Distillation wall time after each number of iterations 0 … ``iterations`` from a run's history:
-    the initialisation, then per iteration its pretraining and the clustering + matching + network-update
-    time of its image steps (the diagnostics are excluded)."""
-    iterations = check_int("iterations", iterations, low=0)
-    per_it = np.zeros(iterations)
-    its = np.asarray(history.get("iteration", []), dtype=int)
-    steps = (np.asarray(history["time_clustering"], dtype=float) + np.asarray(history["time_matching"], dtype=float)
-             + np.asarray(history["time_network_update"], dtype=float)) if len(its) else np.zeros(0)
-    if len(its):
-        np.add.at(per_it, its, steps)
-    pre = list(history.get("time_pretrain", []))
-    if pre:
-        per_it[:len(pre)] += np.asarray(pre[:iterations], dtype=float)
-    init = float(sum(history.get("time_init", [])))
-    return [init] + (init + np.cumsum(per_it)).tolist()
-
-
-def per_step_costs(history: Mapping[str, list], iterations: int) -> dict[str, float]:
-    """Mean seconds per image step ("inner loop" of Tab. VI): clustering, image update (matching), network
-    update, the pretraining of each network spread over its steps, and the whole step."""
-    n = len(history["time_matching"])
-    if n == 0:
-        raise ValueError("the history has no image steps")
-    clus = float(np.sum(history["time_clustering"])) / n
-    upd = float(np.sum(history["time_matching"])) / n
-    net = float(np.sum(history["time_network_update"])) / n
-    pre = float(np.sum(history.get("time_pretrain", []))) / n
-    return {"clustering": clus, "image_update": upd, "network_update": net, "pretrain": pre,
-            "whole": clus + upd + net + pre}
-
-
-def curve_speedups(curves: pd.DataFrame, base: str, method: str, *, x: str = "iteration") -> pd.DataFrame:
-    """Speed-up of ``method`` over ``base`` (:func:`dscore.report.speedup_factor`) per (distillation seed, evaluation
-    seed) curve pair with the same seeds, along ``x`` ("iteration" or "seconds"): target = the baseline's final
-    accuracy on that pair. Rows: ``seed, eval_seed, factor`` (None when the method never reaches the target),
-    ``reason, base_x, method_x, target, lower_bound``."""
-    from ..report import speedup_factor
-
-    check_choice("x", x, ("iteration", "seconds"))
-    rows = []
-    b_all, m_all = curves[curves.method == base], curves[curves.method == method]
-    if b_all.empty or m_all.empty:
-        raise ValueError(f"curves need rows for both {base!r} and {method!r}")
-    for (s, e), b in b_all.groupby(["seed", "eval_seed"]):
-        m = m_all[(m_all.seed == s) & (m_all.eval_seed == e)]
-        if m.empty:
-            continue
-        b, m = b.sort_values("iteration"), m.sort_values("iteration")
-        mx = m[x].to_numpy()
-        sp = speedup_factor(b[x].to_numpy(), b.acc.to_numpy(), mx, m.acc.to_numpy())
-        factor, reason, method_x, lower = sp.factor, sp.reason, sp.method_x, sp.lower_bound
-        if sp.reason == "reached at x = 0" and sp.base_x and (mx > 0).any():
-            # already there at the initialisation: the next snapshot bounds the factor from below
-            method_x = float(mx[mx > 0][0])
-            factor, reason, lower = sp.base_x / method_x, "reached at initialisation (lower bound)", True
-        rows.append({"seed": s, "eval_seed": e, "factor": factor, "reason": reason, "base_x": sp.base_x,
-                     "method_x": method_x, "target": sp.target, "lower_bound": lower})
-    return pd.DataFrame(rows)
-
-
-def speedup_table(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The efficiency page's table: DREAM and DREAM+ over IDC in ``curves`` (and DM + RM over DM in ``dm_curves``),
-    along iterations and seconds (:func:`curve_speedups`). One row per (method, x): ``method, baseline, in,
-    factor (mean of reached)`` (mean of the finite per-curve factors, None if there is none), ``per curve``
-    ("—" where a pair has no finite factor) and ``outcomes`` (the distinct reasons)."""
-    pairs = [("dream", "idc", curves), ("dreamplus", "idc", curves)]
-    if dm_curves is not None:
-        pairs.append(("dm+rm", "dm", dm_curves))
-    rows = []
-    for method, base, df in pairs:
-        for x in ("iteration", "seconds"):
-            sp = curve_speedups(df, base, method, x=x)
-            finite = [float(v) for v in sp.factor if v is not None and not pd.isna(v)]
-            rows.append({"method": method_label(method), "baseline": method_label(base), "in": x,
-                         "factor (mean of reached)": round(float(np.mean(finite)), 2) if finite else None,
-                         "per curve": ", ".join("—" if v is None or pd.isna(v) else f"{v:.2f}" for v in sp.factor),
-                         "outcomes": ", ".join(sorted(set(sp.reason)))})
-    return pd.DataFrame(rows)
-
-
-def accs_of(df: pd.DataFrame, method: str, ipc: int | None = None) -> list[float]:
-    """Per-run accuracies of ``method`` (at ``ipc``) in a :meth:`DreamStudy.grid` frame."""
-    sel = df[df.method == method] if ipc is None else df[(df.method == method) & (df.ipc == ipc)]
-    return sel.acc.astype(float).tolist()
-
-
-def speedup_claim(claim: str, paper: str, speedups: pd.DataFrame, threshold: float) -> dict[str, Any]:
-    """A claims-table row for "speed-up factor > ``threshold``": our per-curve factors (a method that never
-    reaches the baseline's final accuracy counts as 1×, no speed-up) against the constant ``threshold``."""
-    f = [1.0 if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in speedups.factor]
-    if not f:
-        raise ValueError("no speed-up factors to judge")
-    row = claim_row(claim, paper, f, [float(threshold)] * len(f), scale=1.0, unit="×")
-    never = int(sum(v is None or (isinstance(v, float) and math.isnan(v)) for v in speedups.factor))
-    row["ours (A − B)"] = (f"factor {np.mean(f):.2f}× (per curve {', '.join(f'{v:.2f}' for v in f)}) vs {threshold:g}×; "
-                           + row["ours (A − B)"])
-    if never:
-        row["why"] += f"; {never} curve(s) never reach the baseline's final accuracy (counted as 1×)"
-    return row
-
-
-# ----------------------------------------------------------------------------------------- claims tables
-
-def paper_cell(table_id: str, row, col) -> float | None:
-    """A published value of :mod:`dscore.papers.dreamplus` (None when the paper has no such cell)."""
-    from ..papers import dreamplus as paper
-
-    try:
-        c = paper.cell(table_id, row, col)
-    except (KeyError, ValueError):
-        return None
-    return None if c is None else c.value
-
-
-def main_claims(df: pd.DataFrame, dataset: str, ipcs: Sequence[int]) -> list[dict[str, Any]]:
-    """Tab. I claims on a :meth:`DreamStudy.grid` frame: DREAM+ − IDC, DREAM − IDC and DREAM+ − DREAM at every IPC,
-    largest IPC first (over all distillation × evaluation seeds), with the paper's difference on the same dataset
-    when it has one."""
-    from ..papers import dreamplus as paper
-
-    col_name = PAPER_DATASET.get(dataset)
-    rows = []
-    for ipc in sorted(ipcs, reverse=True):          # the largest IPC first
-        for a, b, cid in (("dreamplus", "idc", "fashion-vs-idc"), ("dream", "idc", None),
-                          ("dreamplus", "dream", None)):
-            pa, pb = paper_cell("I", _LABELS[a], (col_name, ipc)), paper_cell("I", _LABELS[b], (col_name, ipc))
-            claimed = None if pa is None or pb is None else pa - pb
-            text = (f"Tab. I ({col_name}, IPC {ipc}): {_LABELS[a]} {pa} vs {_LABELS[b]} {pb}" if claimed is not None
-                    else f"Tab. I: {_LABELS[a]} above {_LABELS[b]} (no {dataset} cell)")
-            if cid:
-                text += f" — {paper.claim(cid).source}"
-            rows.append(claim_row(f"{_LABELS[a]} beats {_LABELS[b]} at IPC {ipc}", text, accs_of(df, a, ipc),
-                                  accs_of(df, b, ipc), claimed_diff=None if claimed is None or claimed <= 0
-                                  else claimed / 100.0))
-    return rows
-
-
-def _finite(v) -> bool:
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
-
-
-def efficiency_claims(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = None) -> list[dict[str, Any]]:
-    """Fig. 4 claims: DREAM+ over IDC in iterations (> 15×) and in seconds (time saving > 85 % ⇔ > 6.67×),
-    DREAM+ reaches IDC's accuracy in fewer iterations than DREAM, and DM+RM over DM (> 40×)."""
-    from ..papers import dreamplus as paper
-
-    rows = []
-    c15, c85 = paper.claim("iters-15x-gradient"), paper.claim("time-saving-85")
-    it = curve_speedups(curves, "idc", "dreamplus")
-    rows.append(speedup_claim("DREAM+ needs > 15× fewer iterations than IDC to reach IDC's final accuracy",
-                              f"{c15.source}: {c15.text}", it, 15.0))
-    sec = curve_speedups(curves, "idc", "dreamplus", x="seconds")
-    rows.append(speedup_claim("DREAM+ saves > 85 % of IDC's time to its accuracy (⇔ > 6.7× in seconds)",
-                              f"{c85.source}: {c85.text}", sec, 1 / (1 - 0.85)))
-    if "dream" in set(curves.method):
-        d = curve_speedups(curves, "idc", "dream")
-        a = [v if _finite(v) else float(curves.iteration.max()) * 2 for v in it.method_x]
-        b = [v if _finite(v) else float(curves.iteration.max()) * 2 for v in d.method_x]
-        ce = paper.claim("dreamplus-vs-dream-efficiency")
-        row = claim_row("DREAM+ reaches IDC's final accuracy in fewer iterations than DREAM", f"{ce.source}: {ce.text}",
-                        a, b, claim_sign=-1, scale=1.0, unit="iterations")
-        row["why"] += "; a curve that never reaches it counts as twice the run length"
-        rows.append(row)
-    if dm_curves is not None and not dm_curves.empty:
-        c40 = paper.claim("iters-40x-distribution")
-        rows.append(speedup_claim("DM + RM needs > 40× fewer iterations than DM to reach DM's final accuracy",
-                                  f"{c40.source}: {c40.text}", curve_speedups(dm_curves, "dm", "dm+rm"), 40.0))
-    return rows
-
-
-def iterations_to_baseline(curves: pd.DataFrame, base: str, methods: Sequence[str]) -> pd.DataFrame:
-    """Tab. III's "Iter" column measured: per method, the iterations each curve needs to reach the baseline's
-    final accuracy (same seeds; :func:`dscore.report.speedup_factor`), median over curves, and how many reach it."""
-    rows = []
-    for m in methods:
-        sp = curve_speedups(curves, base, m)
-        xs = [v for v in sp.method_x if _finite(v)]
-        rows.append({"method": m, "label": method_label(m), "curves": len(sp), "reached": len(xs),
-                     "median iterations": float(np.median(xs)) if xs else None,
-                     "baseline iterations": float(np.median([v for v in sp.base_x if _finite(v)])) if len(sp) else None})
-    return pd.DataFrame(rows)
-
-
-def ablation_claims(df: pd.DataFrame, ipc: int, rows_: Sequence[str], base: str = "idc") -> list[dict[str, Any]]:
-    """Tab. III claims on a :meth:`DreamStudy.grid` frame: every variant beats its baseline (final accuracy),
-    with the paper's difference where Tab. III has the row (CIFAR-10, IPC 10)."""
-    out = []
-    for m in rows_:
-        b, comps = preset_components(m)
-        if m == b or m in ("idc",):
-            continue
-        base_name = {"idc": "IDC", "dc": "DC", "dsa": "DSA"}.get(b)
-        flags = ("rm" in comps, "init" in comps, "bm" in comps)
-        pa = paper_cell("III", (base_name, *flags), "Top-1") if base_name else None
-        pb = paper_cell("III", (base_name, False, False, False), "Top-1") if base_name else None
-        text = (f"Tab. III (CIFAR-10, IPC 10): {pa} vs {pb}" if pa is not None and pb is not None
-                else "Tab. III: no such row")
-        base_method = b if b != "idc" else base
-        claimed = (pa - pb) / 100.0 if pa is not None and pb is not None and pa > pb else None
-        out.append(claim_row(f"{method_label(m)} beats {method_label(base_method)} (IPC {ipc})", text,
-                             accs_of(df, m, ipc), accs_of(df, base_method, ipc), claimed_diff=claimed))
-    return out
-
-
-def cost_claims(costs: pd.DataFrame) -> list[dict[str, Any]]:
-    """Tab. VI claims on :meth:`DreamStudy.costs` rows (one value per distillation iteration): DREAM+'s inner loop
-    costs more than IDC's (0.3 s vs 0.2 s), clustering costs less than the image update (0.1 s vs 0.2 s), and
-    bidirectional matching adds little to DREAM's image update (tested as: DREAM+ update ≤ DREAM's × 1.1)."""
-    from ..papers import dreamplus as paper
-
-    c = paper.claim("cluster-cost-cifar10")
-    g = {m: costs[costs.method == m] for m in set(costs.method)}
-    rows = []
-    if "dreamplus" in g and "idc" in g:
-        rows.append(claim_row("DREAM+'s inner loop takes longer than IDC's (clustering overhead)",
-                              f"{c.source}: 0.3 s vs 0.2 s per inner loop (CIFAR-10, GPU)",
-                              g["dreamplus"].whole.tolist(), g["idc"].whole.tolist(), scale=1.0, unit="s"))
-    if "dreamplus" in g:
-        rows.append(claim_row("Clustering takes less time than the image update (DREAM+)",
-                              f"{c.source}: clustering 0.1 s, image update 0.2 s per inner loop",
-                              g["dreamplus"].image_update.tolist(), g["dreamplus"].clustering.tolist(), scale=1.0,
-                              unit="s"))
-    if "dreamplus" in g and "dream" in g:
-        cb = paper.claim("bm-overhead-negligible")
-        rows.append(claim_row("Bidirectional matching adds < 10 % to DREAM's image update",
-                              f"{cb.source}: {cb.text}", (1.1 * g["dream"].image_update).tolist(),
-                              g["dreamplus"].image_update.tolist(), scale=1.0, unit="s"))
-    return rows
-
-
-def mmd_claims(probe: pd.DataFrame, diag: pd.DataFrame | None = None) -> list[dict[str, Any]]:
-    """Fig. 2(b) claims: representative batches have lower MMD² to their class than random ones — on the probe
-    (one value per seed, the mean over classes) and during the runs (diagnostic steps of DREAM vs IDC)."""
-    from ..papers import dreamplus as paper
-
-    c = paper.claim("mmd-lower")
-    per_seed = probe.groupby(["kind", "seed"]).mmd2.mean()
-    rows = [claim_row("Representative batches are closer to the class than random ones (probe, MMD²)",
-                      f"{c.source}: {c.text}", per_seed["representative"].tolist(), per_seed["random"].tolist(),
-                      claim_sign=-1, scale=1000.0, unit="×10⁻³")]
-    if diag is not None and {"idc", "dream"} <= set(diag.method):
-        rows.append(claim_row("… and during distillation (DREAM vs IDC real batches, every diagnostic step)",
-                              f"{c.source}: {c.text}", diag[diag.method == "dream"].batch_mmd.tolist(),
-                              diag[diag.method == "idc"].batch_mmd.tolist(), claim_sign=-1, scale=1000.0,
-                              unit="×10⁻³"))
-    return rows
-
-
-def stability_claims(diag: pd.DataFrame, migration: pd.DataFrame) -> list[dict[str, Any]]:
-    """Fig. 6 claims: DREAM+'s gradient difference and feature difference are below IDC's (every diagnostic step
-    of every seed), and DREAM+'s feature migration in the second half of training is below IDC's."""
-    from ..papers import dreamplus as paper
-
-    rows = []
-    for col, cid, what in (("grad_diff", "gradient-difference", "gradient difference"),
-                           ("feature_diff", "feature-difference", "feature difference")):
-        c = paper.claim(cid)
-        rows.append(claim_row(f"DREAM+ has a smaller {what} than IDC", f"{c.source}: {c.text}",
-                              diag[diag.method == "dreamplus"][col].tolist(), diag[diag.method == "idc"][col].tolist(),
-                              claim_sign=-1, scale=1.0, unit=""))
-    c = paper.claim("feature-migration")
-    half = migration.iteration.max() / 2
-    late = migration[migration.iteration > half]
-    rows.append(claim_row("Late in training DREAM+'s images migrate less than IDC's", f"{c.source}: {c.text}",
-                          late[late.method == "dreamplus"].migration.tolist(), late[late.method == "idc"].migration.tolist(),
-                          claim_sign=-1, scale=1.0, unit="(embedding L2)"))
-    return rows
-
-
-def coverage_claims(coverage: pd.DataFrame) -> list[dict[str, Any]]:
-    """Fig. 8 claim on :meth:`DreamStudy.coverage`: DREAM+'s (and DREAM's) synthetic images cover their class better
-    than IDC's — a smaller distance from the real images to their nearest synthetic image (one value per class and
-    distillation seed)."""
-    from ..papers import dreamplus as paper
-
-    c = paper.claim("tsne-coverage")
-    rows = []
-    for m in ("dreamplus", "dream"):
-        if m in set(coverage.method) and "idc" in set(coverage.method):
-            rows.append(claim_row(f"{method_label(m)}'s images cover the class better than IDC's (coverage distance)",
-                                  f"{c.source}: {c.text}", coverage[coverage.method == m].coverage.tolist(),
-                                  coverage[coverage.method == "idc"].coverage.tolist(), claim_sign=-1, scale=1.0,
-                                  unit="(× class spread)"))
-    return rows
-
 
 def _dry(values: Sequence, n: int) -> list:
     """``values`` as a list, only its first ``n`` entries under a dry run (the grids check their parameters, not
     every cell)."""
     return list(values)[:n] if dry_run() else list(values)
-
-
-def _per_seed(df: pd.DataFrame, col: str = "acc") -> list[float]:
-    return df[col].astype(float).tolist()
-
-
-def interval_claims(grid: pd.DataFrame, curves: pd.DataFrame | None = None, *, margin: float = 0.01
-                    ) -> list[dict[str, Any]]:
-    """Fig. 7 claims on :meth:`DreamStudy.interval_grid` (and :meth:`DreamStudy.interval_curves`) frames.
-
-    "Little impact on top-1 / top-5" is tested as a one-sided margin: the largest interval loses less than
-    ``margin`` (accuracy, default 1 point) against the smallest, i.e. A = acc(largest) + margin, B = acc(smallest),
-    claimed sign +. "Larger intervals lower efficiency": at the first snapshot after the initialisation the
-    smallest interval is ahead of the largest (every curve)."""
-    from ..papers import dreamplus as paper
-
-    margin = check_float("margin", margin, low=0.0)
-    c = paper.claim("cluster-interval")
-    lo, hi = int(grid.interval.min()), int(grid.interval.max())
-    if lo == hi:
-        raise ValueError("the interval grid needs at least two intervals")
-    a, b = grid[grid.interval == hi], grid[grid.interval == lo]
-    rows = []
-    for col, name in (("acc", "top-1"), ("top5", "top-5")):
-        if a[col].isna().any():
-            continue
-        row = claim_row(f"Re-clustering every {hi} steps instead of every {lo} costs < {margin * 100:g} point(s) "
-                        f"of {name}", f"{c.source}: {c.text}", [v + margin for v in _per_seed(a, col)],
-                        _per_seed(b, col))
-        row["ours (A − B)"] = f"{(a[col].mean() - b[col].mean()) * 100:+.2f} points without the margin; " \
-                              + row["ours (A − B)"] + f" with it"
-        rows.append(row)
-    if curves is not None and not curves.empty:
-        ce = paper.claim("cluster-interval-efficiency")
-        first = curves[curves.iteration > 0].iteration.min()
-        early = curves[curves.iteration == first]
-        rows.append(claim_row(f"Early in distillation (iteration {int(first)}) the smallest interval ({lo}) is ahead "
-                              f"of the largest ({hi})", f"{ce.source}: {ce.text}",
-                              _per_seed(early[early.interval == lo]), _per_seed(early[early.interval == hi])))
-    return rows
-
-
-def sampling_claims(grid: pd.DataFrame, base_accs: Sequence[float], *, default_cell: Sequence[int],
-                    margin: float = 0.01) -> list[dict[str, Any]]:
-    """Tab. V claims on a :meth:`DreamStudy.sampling_grid` frame; ``base_accs``: the IDC baseline's runs,
-    ``default_cell``: the setup's own (K, s). The rows, in this order (so the first ones are the same in every
-    profile):
-
-    * the default cell (one sample per sub-cluster, the most sub-clusters) beats the cell with the fewest
-      sub-clusters at one sample (paper: 128 × 1 best, 69.9 vs 67.4 at 32 × 1);
-    * the number of samples per sub-cluster has a marginal influence: at the fewest sub-clusters, the most samples
-      per sub-cluster lose less than ``margin`` against one sample (margin test as :func:`interval_claims`);
-    * at the default cell, then at every other cell: DREAM+ beats DREAM (where both ran; paper: every cell) and
-      DREAM+ beats IDC's random batches (paper: every cell above 67.5)."""
-    from ..papers import dreamplus as paper
-
-    rows = []
-    k0, s0 = (int(v) for v in default_cell)
-    p = grid[grid.method == "dreamplus"]
-    kmin = int(p.subclusters.min()) if len(p) else None
-    if kmin is not None and kmin < k0:
-        best, few = p[(p.subclusters == k0) & (p.samples == s0)], p[(p.subclusters == kmin) & (p.samples == 1)]
-        if len(best) and len(few):
-            cb = paper.cell("V", ("DREAM+", 1), 128).value - paper.cell("V", ("DREAM+", 1), 32).value
-            c = paper.claim("subcluster-best")
-            rows.append(claim_row(f"DREAM+: {k0} sub-clusters × {s0} beats {kmin} × 1", f"{c.source}: {c.text} "
-                                  f"(128 × 1 vs 32 × 1: {cb:+.1f})", _per_seed(best), _per_seed(few),
-                                  claimed_diff=cb / 100.0))
-        few_s = p[p.subclusters == kmin]
-        smax = int(few_s.samples.max())
-        if smax > 1 and len(few):
-            c = paper.claim("samples-marginal")
-            many = few_s[few_s.samples == smax]
-            row = claim_row(f"DREAM+ at {kmin} sub-clusters: {smax} samples each cost < {margin * 100:g} point(s) "
-                            f"against 1", f"{c.source}: {c.text}", [v + margin for v in _per_seed(many)],
-                            _per_seed(few))
-            row["ours (A − B)"] = (f"{(many.acc.mean() - few.acc.mean()) * 100:+.2f} points without the margin; "
-                                   + row["ours (A − B)"] + " with it")
-            rows.append(row)
-    cd, cr = paper.claim("dreamplus-over-dream-sampling"), paper.claim("representative-beats-random")
-    cells = sorted(tuple(int(v) for v in c) for c in grid[["subclusters", "samples"]].drop_duplicates().to_numpy())
-    cells = sorted(cells, key=lambda c: c != (k0, s0))              # the default cell first, then the others
-    for k, n in cells:
-        g = grid[(grid.subclusters == k) & (grid.samples == n)]
-        pp, d = g[g.method == "dreamplus"], g[g.method == "dream"]
-        if len(pp) and len(d):
-            rows.append(claim_row(f"DREAM+ beats DREAM at {k} sub-clusters × {n}", f"{cd.source}: {cd.text}",
-                                  _per_seed(pp), _per_seed(d)))
-        if len(pp):
-            rows.append(claim_row(f"DREAM+ at {k} sub-clusters × {n} beats IDC (random batches)",
-                                  f"{cr.source}: {cr.text}", _per_seed(pp), list(base_accs)))
-    return rows
-
-
-#: Tab. IV's row / column names of the registry's networks
-TAB4_ARCH = {"convnet3": "Conv-3", "resnet10": "Res-10", "densenet121": "Dense-121"}
-
-
-def cross_arch_claims(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """Tab. IV claims on a :meth:`DreamStudy.cross_arch` frame: for every distillation network and every evaluation
-    network, DREAM+ beats IDC (and DREAM when present), with Tab. IV's difference where the paper has the cell
-    (networks matched by registry name, :data:`TAB4_ARCH`)."""
-    from ..papers import dreamplus as paper
-
-    c = paper.claim("cross-arch")
-    rows = []
-    for (d, a), g in df.groupby(["distill_arch", "eval_arch"], sort=False):
-        drow, col = TAB4_ARCH.get(g.distill_model.iloc[0]), TAB4_ARCH.get(g.eval_model.iloc[0])
-        for other in ("idc", "dream"):
-            if other not in set(g.method) or "dreamplus" not in set(g.method):
-                continue
-            pa = paper_cell("IV", ("DREAM+", drow), col) if col and drow else None
-            pb = paper_cell("IV", (_LABELS[other], drow), col) if col and drow else None
-            text = (f"Tab. IV (CIFAR-10, IPC 10, distilled on {drow}, evaluated on {col}): {pa} vs {pb}"
-                    if pa is not None and pb is not None else "Tab. IV: no such cell")
-            rows.append(claim_row(f"DREAM+ beats {_LABELS[other]} on {a} (distilled on {d})", f"{text} — {c.source}",
-                                  _per_seed(g[g.method == "dreamplus"]), _per_seed(g[g.method == other]),
-                                  claimed_diff=(pa - pb) / 100.0 if pa is not None and pb is not None and pa > pb
-                                  else None))
-    return rows
-
-
-def continual_claims(df: pd.DataFrame, method: str = "dreamplus") -> list[dict[str, Any]]:
-    """Fig. 11 claims on a :meth:`DreamStudy.continual` frame: ``method`` is ahead of every other method at the
-    last step (all classes) and on average over the steps, and the gap widens from the first step to the last
-    (per evaluation seed: gap at the last step vs gap at the first)."""
-    from ..papers import dreamplus as paper
-
-    c, cw = paper.claim("continual-learning"), paper.claim("continual-gap-widens")
-    last, first = int(df.step.max()), int(df.step.min())
-    mine = df[df.method == method]
-    rows = []
-    for other in [m for m in dict.fromkeys(df.method) if m != method]:
-        theirs = df[df.method == other]
-        a_last = mine[mine.step == last].sort_values("eval_seed")
-        b_last = theirs[theirs.step == last].sort_values("eval_seed")
-        rows.append(claim_row(f"{method_label(method)} beats {method_label(other)} after the last step "
-                              f"({int(a_last.classes.iloc[0])} classes)", f"{c.source}: {c.text}",
-                              _per_seed(a_last), _per_seed(b_last)))
-        a_mean = mine.groupby("eval_seed").acc.mean().sort_index()
-        b_mean = theirs.groupby("eval_seed").acc.mean().sort_index()
-        rows.append(claim_row(f"{method_label(method)} beats {method_label(other)} on average over the steps",
-                              f"{c.source}: {c.text}", a_mean.tolist(), b_mean.tolist()))
-        a_first = mine[mine.step == first].sort_values("eval_seed")
-        b_first = theirs[theirs.step == first].sort_values("eval_seed")
-        seeds = sorted(set(a_last.eval_seed) & set(b_last.eval_seed) & set(a_first.eval_seed) & set(b_first.eval_seed))
-        gap = lambda x, y: [float(x[x.eval_seed == s].acc.iloc[0] - y[y.eval_seed == s].acc.iloc[0]) for s in seeds]
-        rows.append(claim_row(f"The gap to {method_label(other)} widens from step {first} to step {last}",
-                              f"{cw.source}: {cw.text}", gap(a_last, b_last), gap(a_first, b_first)))
-    return rows

@@ -1,0 +1,340 @@
+"""The book's claims ledger: every claim of a chapter judged once, Holm-adjusted over the chapter, shown everywhere.
+
+How a claim travels:
+
+1. A page's claim function (``dscore.studies.<paper>.claims``) turns its runs into :class:`ClaimResult` rows:
+   a stable id (``"adq_main.gain_avg"``), the literal id of the paper's claim it tests (``dscore.papers``), the
+   statement, the paper's size, the unit, and the :class:`dscore.stats.Judgement` on the raw p.
+2. :func:`record` writes them to the page's files (``<page>_files/claims.json``) and shows the *evidence*
+   (effect, interval, MDE, units, raw p) — never a word: words are decided over the whole chapter.
+3. The chapter's overview notebook reads every page's file (:func:`load_pages`), adjusts the p-values of the
+   chapter as one Holm family and adds a row ``untestable here`` for every claim of the paper that no page judges
+   (:func:`chapter_verdicts`). It writes one verdict table per page (``<page>_verdicts.md``, included by that page),
+   its own full table, a forest plot, and the landing page's one line per claim (:func:`at_a_glance`).
+
+So a claim is judged in exactly one place, and the page, the overview and the landing page print the same word.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from . import stats
+
+__all__ = ["ClaimResult", "claim", "untestable_claim", "record", "evidence_table", "verdict_table", "load_pages",
+           "chapter_verdicts", "verdict_markdown", "forest_plot", "at_a_glance", "publish", "CLAIMS_FILE", "WORD_COLOURS"]
+
+CLAIMS_FILE = "claims.json"
+
+#: colour of each word in the forest plots and tables
+WORD_COLOURS = {"reproduced": "#1b7837", "weaker than claimed": "#a6dba0", "not reproduced": "#d6604d",
+                "contradicted": "#762a83", "underpowered": "#878787", "untestable here": "#bababa",
+                "equivalent": "#2166ac", "not equivalent": "#f4a582"}
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """One judged claim. ``id`` is stable (``"<page>.<key>"``, glued and linked by it); ``paper_id`` the literal id of
+    the paper's claim in :mod:`dscore.papers` it tests (None for a check of our own); ``statement`` what A − B is;
+    ``paper`` what the paper reports (its size and source); ``unit`` the unit of ``judgement.diff``, ``ci`` and
+    ``mde``; ``note`` anything a reader must know to read the row (a different IPC, the margin's origin)."""
+
+    id: str
+    paper_id: str | None
+    statement: str
+    paper: str
+    unit: str
+    judgement: stats.Judgement
+    note: str = ""
+
+    @property
+    def page(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def word(self) -> str:
+        return self.judgement.word
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "paper_id": self.paper_id, "statement": self.statement, "paper": self.paper,
+                "unit": self.unit, "note": self.note, "judgement": self.judgement.as_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ClaimResult":
+        return cls(id=d["id"], paper_id=d.get("paper_id"), statement=d["statement"], paper=d["paper"], unit=d["unit"],
+                   note=d.get("note", ""), judgement=stats.Judgement.from_dict(d["judgement"]))
+
+
+def _check_id(claim_id: str) -> str:
+    if not isinstance(claim_id, str) or claim_id.count(".") != 1 or not all(claim_id.split(".")):
+        raise ValueError(f"claim id {claim_id!r} must read '<page>.<key>', e.g. 'adq_main.gain_avg'")
+    return claim_id
+
+
+def claim(claim_id: str, paper_id: str | None, statement: str, paper: str, a: Any, b: Any, *, unit: str,
+          claim_sign: int = 1, claimed: float | None = None, margin: float | None = None, margin_source: str = "",
+          paired: bool = True, scale: float = 1.0, note: str = "") -> ClaimResult:
+    """Judge one claim (:func:`dscore.stats.judge`) and wrap it with what a table needs.
+
+    ``a``/``b``: one value per unit (``{unit id: value}``), multiplied by ``scale`` (e.g. 100: accuracies in
+    points); ``claimed`` and ``margin`` are in the scaled unit. An equivalence claim (``margin``) needs
+    ``margin_source`` (where the margin comes from), else it is ``untestable here``.
+    """
+    _check_id(claim_id)
+
+    def scaled(values):
+        units = stats.as_units(values, claim_id)
+        return {u: v * scale for u, v in units.items()}
+
+    if margin is not None and not margin_source:
+        j = stats.untestable("an equivalence claim needs its margin stated with where it comes from; none was given",
+                             claim_sign=claim_sign, claimed=claimed, margin=margin)
+    else:
+        j = stats.judge(scaled(a), scaled(b), claim_sign=claim_sign, claimed=claimed, margin=margin, paired=paired)
+    if margin is not None and margin_source:
+        note = (note + "; " if note else "") + f"margin ±{margin:g} {unit}: {margin_source}"
+    return ClaimResult(claim_id, paper_id, statement, paper, unit, j, note)
+
+
+def untestable_claim(claim_id: str, paper_id: str | None, statement: str, paper: str, reason: str, *,
+                     unit: str = "", diff: float | None = None, note: str = "") -> ClaimResult:
+    """A claim whose design guard failed (or that needs what this book does not have): ``untestable here``."""
+    _check_id(claim_id)
+    return ClaimResult(claim_id, paper_id, statement, paper, unit, stats.untestable(reason, diff=diff), note)
+
+
+# ------------------------------------------------------------------------------------------ formatting
+
+def _num(v: float | None, digits: int = 2) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    mag = abs(v)
+    if mag != 0 and (mag < 10 ** -digits or mag >= 1e5):
+        return f"{v:+.{digits}e}"
+    return f"{v:+.{digits}f}"
+
+
+def _p(v: float | None) -> str:
+    if v is None:
+        return "–"
+    return "< 0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def ours_text(r: ClaimResult) -> str:
+    """``"+0.54 [−2.66, +3.73] points"``: the effect with its 95 % interval and unit."""
+    j = r.judgement
+    if j.diff is None:
+        return "–"
+    ci = "" if j.ci is None else f" [{_num(j.ci[0])}, {_num(j.ci[1])}]"
+    return f"{_num(j.diff)}{ci} {r.unit}".strip()
+
+
+def _claimed_text(r: ClaimResult) -> str:
+    j = r.judgement
+    if j.margin is not None:
+        return f"|A − B| < {j.margin:g} {r.unit}".strip()
+    if j.claimed is None or j.claimed == 0:
+        return ("A < B" if j.claim_sign < 0 else "A > B") if j.word != "untestable here" or j.claimed == 0 else "–"
+    return f"{_num(j.claimed)} {r.unit}".strip()
+
+
+def evidence_table(results: Sequence[ClaimResult]):
+    """The page's evidence, one row per claim: id, paper claim, statement, the paper, the claimed size, ours with its
+    95 % interval, the MDE (80 % power, α = 0.05), the number of units and the raw p. No word: see the verdicts."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        j = r.judgement
+        rows.append({"claim id": r.id, "paper claim": r.paper_id or "(ours)", "A − B": r.statement,
+                     "paper": r.paper, "claimed": _claimed_text(r), "ours [95 % CI]": ours_text(r),
+                     "MDE": "–" if j.mde is None else f"{j.mde:.2f} {r.unit}".strip(),
+                     "n units": j.n, "p": _p(j.p)})
+    return pd.DataFrame(rows)
+
+
+def verdict_table(results: Sequence[ClaimResult]):
+    """The verdicts, one row per claim: the evidence columns plus the Holm-adjusted p, the word and the reason."""
+    df = evidence_table(results)
+    df["p (Holm)"] = [_p(r.judgement.p_adj) for r in results]
+    df["verdict"] = [r.word for r in results]
+    df["why"] = [r.judgement.reason + (f" — {r.note}" if r.note else "") for r in results]
+    return df
+
+
+# ------------------------------------------------------------------------------------------ the pages' files
+
+def record(page: str, results: Iterable[ClaimResult]):
+    """Write a page's claims to ``<page>_files/claims.json`` (atomically; the book runner's page folder) and return the
+    :func:`evidence_table` to display. Every id must start with ``<page>.`` and be unique."""
+    from .pages import page_files_dir
+    from .utils import atomic_write_text
+
+    results = list(results)
+    seen = set()
+    for r in results:
+        if r.page != page:
+            raise ValueError(f"claim {r.id!r} is recorded by page {page!r}; its id must start with '{page}.'")
+        if r.id in seen:
+            raise ValueError(f"claim id {r.id!r} appears twice on page {page!r}; a claim is judged once")
+        seen.add(r.id)
+    folder = page_files_dir(page)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CLAIMS_FILE
+    atomic_write_text(path, json.dumps([r.as_dict() for r in results], indent=1))
+    path.chmod(0o644)
+    return evidence_table(results)
+
+
+def load_pages(pages: Sequence[str], pages_dir: str | Path) -> list[ClaimResult]:
+    """Every claim the executed ``pages`` recorded under ``pages_dir`` (``<pages_dir>/<page>_files/claims.json``), in
+    page order. A page without the file raises ValueError naming it (execute the page first)."""
+    out: list[ClaimResult] = []
+    missing = []
+    for page in pages:
+        path = Path(pages_dir) / f"{page}_files" / CLAIMS_FILE
+        if not path.exists():
+            missing.append(str(path))
+            continue
+        out += [ClaimResult.from_dict(d) for d in json.loads(path.read_text())]
+    if missing:
+        raise ValueError(f"no recorded claims for {len(missing)} page(s): {missing}; execute those pages first "
+                         f"(python -m dscore.book build --only …)")
+    ids = [r.id for r in out]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"claim ids recorded twice: {dupes}")
+    return out
+
+
+def chapter_verdicts(results: Sequence[ClaimResult], paper_claims: Sequence[Any],
+                     untestable: Mapping[str, str]) -> list[ClaimResult]:
+    """The chapter's verdicts: Holm over every judged claim (one family), then one ``untestable here`` row for every
+    claim of the paper (``paper_claims``, objects with ``.id``, ``.text``, ``.source``) that no page judged, with
+    its reason from ``untestable`` (paper id → why). Ordered by the paper's claim order, our own checks last.
+
+    Raises ValueError for a recorded paper id the paper does not have, or a paper claim that is neither judged nor
+    explained in ``untestable``.
+    """
+    ids = [c.id for c in paper_claims]
+    unknown = sorted({r.paper_id for r in results if r.paper_id is not None and r.paper_id not in ids})
+    if unknown:
+        raise ValueError(f"claims recorded against unknown paper claim id(s) {unknown}; the paper's ids: {ids}")
+    adjusted = dict(zip([r.id for r in results], stats.holm([r.judgement for r in results])))
+    out = [replace(r, judgement=adjusted[r.id]) for r in results]
+    judged = {r.paper_id for r in out}
+    for c in paper_claims:
+        if c.id in judged:
+            continue
+        if c.id not in untestable:
+            raise ValueError(f"the paper's claim {c.id!r} is neither judged by a page nor explained as untestable here")
+        out.append(ClaimResult(f"overview.{c.id}", c.id, c.text, c.source, "", stats.untestable(untestable[c.id])))
+    order = {cid: i for i, cid in enumerate(ids)}
+    return sorted(out, key=lambda r: order.get(r.paper_id, len(ids)))
+
+
+def verdict_markdown(results: Sequence[ClaimResult], *, link_prefix: str | None = None) -> str:
+    """A Markdown table of verdicts (for a page's include or the landing page). With ``link_prefix`` every row links
+    to its page (``<link_prefix><page>.ipynb``)."""
+    def cell(text: Any) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    head = ["claim id", "paper claim", "A − B", "paper", "claimed", "ours [95 % CI]", "MDE", "n", "p", "p (Holm)",
+            "verdict", "why"]
+    table = verdict_table(results)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r, (_, row) in zip(results, table.iterrows()):
+        cid = cell(r.id)
+        if link_prefix is not None and not r.id.startswith("overview."):
+            cid = f"[{cid}]({link_prefix}{r.page}.ipynb)"
+        values = [cid, row["paper claim"], row["A − B"], row["paper"], row["claimed"], row["ours [95 % CI]"],
+                  row["MDE"], row["n units"], row["p"], row["p (Holm)"], f"**{r.word}**", row["why"]]
+        lines.append("| " + " | ".join(cell(v) if i else v for i, v in enumerate(values)) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def at_a_glance(chapters: Mapping[str, Sequence[ClaimResult]], *, link_prefix: str, overview: str | None = None) -> str:
+    """The landing page's summary: per chapter (a title, may be empty), the count of each word, then one line per
+    claim (id, statement, ours, word), linked to its page (claims no page judges: to ``overview``)."""
+    parts = []
+    for title, results in chapters.items():
+        counts = stats.family_words(r.judgement for r in results)
+        lead = f"**{title}** — " if title else ""
+        parts.append(lead + "; ".join(f"{w}: {n}" for w, n in counts.items()) + "\n")
+        parts.append("| claim | A − B | ours [95 % CI] | verdict |\n|---|---|---|---|")
+        for r in results:
+            page = overview if r.id.startswith("overview.") else r.page
+            label = r.id if page is None else f"[{r.id}]({link_prefix}{page}.ipynb)"
+            text = r.statement.replace("|", "\\|")
+            parts.append(f"| {label} | {text} | {ours_text(r)} | **{r.word}** |")
+        parts.append("")
+    return "\n".join(parts) + "\n"
+
+
+def forest_plot(results: Sequence[ClaimResult], *, title: str = ""):
+    """Every judged claim's effect with its 95 % interval, the paper's size (◆) and zero, coloured by word; one panel per
+    unit, since the claims are measured in different units. Untestable claims are left out (they have no interval)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    shown = [r for r in results if r.judgement.diff is not None and r.judgement.ci is not None]
+    units = list(dict.fromkeys(r.unit or "(no unit)" for r in shown))
+    if not shown:
+        fig, ax = plt.subplots(figsize=(8, 1))
+        ax.text(0.5, 0.5, "no claim has an interval", ha="center", va="center")
+        ax.axis("off")
+        return fig
+    heights = [max(1.0, 0.28 * sum((r.unit or "(no unit)") == u for r in shown) + 0.6) for u in units]
+    fig, axes = plt.subplots(len(units), 1, figsize=(11, sum(heights) + 0.6), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, unit in zip(axes[:, 0], units):
+        rows = [r for r in shown if (r.unit or "(no unit)") == unit]
+        for y, r in enumerate(reversed(rows)):
+            j = r.judgement
+            colour = WORD_COLOURS[j.word]
+            ax.plot(j.ci, [y, y], color=colour, lw=2.2)
+            ax.plot([j.diff], [y], "o", color=colour, ms=5)
+            if j.claimed not in (None, 0):
+                ax.plot([j.claimed], [y], "D", color="black", ms=4, mfc="none")
+            if j.margin is not None:
+                ax.plot([-j.margin, j.margin], [y, y], "|", color="black", ms=8)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels([r.id for r in reversed(rows)], fontsize=8)
+        ax.set_xlabel(f"A − B ({unit})", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    handles = [Line2D([], [], color=c, lw=2.5, label=w) for w, c in WORD_COLOURS.items() if w != "untestable here"]
+    handles.append(Line2D([], [], marker="D", color="black", mfc="none", lw=0, label="paper's size"))
+    axes[0, 0].legend(handles=handles, fontsize=7, ncol=5, loc="lower left", bbox_to_anchor=(0, 1.02))
+    if title:
+        fig.suptitle(title, fontsize=10, y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str = "nb/") -> Path:
+    """Write the chapter's verdicts where the book includes them, into the overview's files
+    (``<overview>_files/``): ``<page>_verdicts.md`` for every page (included below that page's evidence) and
+    ``at_a_glance.md`` (included by the landing page; links ``<link_prefix><page>.ipynb``, relative to the landing
+    page). Returns the folder."""
+    from .pages import page_files_dir
+    from .utils import atomic_write_text
+
+    folder = page_files_dir(overview)
+    folder.mkdir(parents=True, exist_ok=True)
+    by_page: dict[str, list[ClaimResult]] = {}
+    for r in results:
+        if not r.id.startswith("overview."):
+            by_page.setdefault(r.page, []).append(r)
+    for page, rows in by_page.items():
+        text = ("Holm-adjusted over the whole chapter; the chapter's words, counts and forest plot are on its "
+                "overview page.\n\n" + verdict_markdown(rows))
+        atomic_write_text(folder / f"{page}_verdicts.md", text)
+    atomic_write_text(folder / "at_a_glance.md", at_a_glance({"": results}, link_prefix=link_prefix,
+                                                                overview=overview))
+    for p in folder.glob("*.md"):
+        p.chmod(0o644)
+    return folder

@@ -1,0 +1,10 @@
+"""The ADQ chapter: :mod:`.study` (the experiments, :class:`ADQStudy`), :mod:`.tables` (summaries over seeds) and
+:mod:`.claims` (every claim of the chapter, judged). A page imports this package and calls into the three."""
+from __future__ import annotations
+
+from . import claims, study, tables
+from .study import METHODS, SETUP_KEYS, TUNED_METHODS, ADQStudy, method_label, setup_from
+from .tables import cost_summary, gain_table, mean_std_table, per_seed, per_unit, summarise
+
+__all__ = ["claims", "study", "tables", "METHODS", "SETUP_KEYS", "TUNED_METHODS", "ADQStudy", "method_label",
+           "setup_from", "cost_summary", "gain_table", "mean_std_table", "per_seed", "per_unit", "summarise"]

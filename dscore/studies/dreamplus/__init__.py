@@ -1,0 +1,13 @@
+"""The DREAM+ chapter: :mod:`.study` (the experiments, :class:`DreamStudy`), :mod:`.tables` (summaries, efficiency
+curves, step costs) and :mod:`.claims` (every claim of the chapter, judged). A page imports this package and calls
+into the three."""
+from __future__ import annotations
+
+from . import claims, study, tables
+from .study import CORESETS, PAPER_DATASET, SETUP_KEYS, DreamStudy, method_label, preset_components, setup_from
+from .tables import (accs_of, cumulative_seconds, curve_speedups, iterations_to_baseline, paper_cell, per_step_costs,
+                     speedup_table, summarise, unit_means)
+
+__all__ = ["claims", "study", "tables", "CORESETS", "PAPER_DATASET", "preset_components", "SETUP_KEYS", "DreamStudy", "method_label", "setup_from",
+           "accs_of", "cumulative_seconds", "curve_speedups", "iterations_to_baseline", "paper_cell", "per_step_costs",
+           "speedup_table", "summarise", "unit_means"]

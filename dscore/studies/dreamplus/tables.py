@@ -1,0 +1,156 @@
+"""The DREAM+ chapter's tables: summaries over runs, efficiency curves and their speed-up factors, step costs.
+
+Pure functions of the frames :class:`~dscore.studies.dreamplus.DreamStudy` returns; no verdicts here (those are in
+:mod:`dscore.studies.dreamplus.claims`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ...utils import check_choice, check_int
+
+__all__ = ["summarise", "cumulative_seconds", "per_step_costs", "curve_speedups", "speedup_table", "accs_of",
+           "paper_cell", "finite", "iterations_to_baseline", "unit_means"]
+
+
+def _label(method: str) -> str:
+    from .study import method_label
+
+    return method_label(method)
+
+
+def unit_means(df: pd.DataFrame, col: str = "acc", unit: str = "seed") -> dict[int, float]:
+    """One value per unit of replication (a distillation seed): ``col`` averaged over everything else that varies
+    inside the unit (evaluation seeds, diagnostic steps, classes), ``{unit id: mean}``, units ascending."""
+    if unit not in df:
+        raise ValueError(f"the frame has no unit column {unit!r}; columns: {list(df.columns)}")
+    g = df.groupby(unit)[col].mean().sort_index()
+    return {int(k) if isinstance(k, (int, np.integer)) else k: float(v) for k, v in g.items()}
+
+
+def summarise(df: pd.DataFrame, by: Sequence[str] = ("method", "ipc")) -> pd.DataFrame:
+    """Mean ± sample std of ``acc`` (and best-of-checks) per group of :meth:`DreamStudy.grid` rows, over all
+    (distillation seed, evaluation seed) runs of the group; ``n`` counts them, ``n_distill`` the distillation seeds."""
+    out = []
+    for key, g in df.groupby(list(by), sort=False):
+        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
+        accs = g.acc.to_numpy(dtype=float)
+        row.update(label=g.label.iloc[0] if "label" in g else None, mean=float(accs.mean()),
+                   std=float(accs.std(ddof=1)) if len(accs) > 1 else 0.0, n=len(accs),
+                   n_distill=int(g.seed.nunique()), accs=accs.tolist())
+        best = g.best_of_checks.to_numpy(dtype=float) if "best_of_checks" in g else np.array([np.nan])
+        if not np.isnan(best).any():
+            row.update(best_mean=float(best.mean()), best_std=float(best.std(ddof=1)) if len(best) > 1 else 0.0)
+        out.append(row)
+    return pd.DataFrame(out)
+
+def cumulative_seconds(history: Mapping[str, list], iterations: int) -> list[float]:
+    """Distillation wall time after each number of iterations 0 … ``iterations`` from a run's history:
+    the initialisation, then per iteration its pretraining and the clustering + matching + network-update
+    time of its image steps (the diagnostics are excluded)."""
+    iterations = check_int("iterations", iterations, low=0)
+    per_it = np.zeros(iterations)
+    its = np.asarray(history.get("iteration", []), dtype=int)
+    steps = (np.asarray(history["time_clustering"], dtype=float) + np.asarray(history["time_matching"], dtype=float)
+             + np.asarray(history["time_network_update"], dtype=float)) if len(its) else np.zeros(0)
+    if len(its):
+        np.add.at(per_it, its, steps)
+    pre = list(history.get("time_pretrain", []))
+    if pre:
+        per_it[:len(pre)] += np.asarray(pre[:iterations], dtype=float)
+    init = float(sum(history.get("time_init", [])))
+    return [init] + (init + np.cumsum(per_it)).tolist()
+
+def per_step_costs(history: Mapping[str, list], iterations: int) -> dict[str, float]:
+    """Mean seconds per image step ("inner loop" of Tab. VI): clustering, image update (matching), network
+    update, the pretraining of each network spread over its steps, and the whole step."""
+    n = len(history["time_matching"])
+    if n == 0:
+        raise ValueError("the history has no image steps")
+    clus = float(np.sum(history["time_clustering"])) / n
+    upd = float(np.sum(history["time_matching"])) / n
+    net = float(np.sum(history["time_network_update"])) / n
+    pre = float(np.sum(history.get("time_pretrain", []))) / n
+    return {"clustering": clus, "image_update": upd, "network_update": net, "pretrain": pre,
+            "whole": clus + upd + net + pre}
+
+def curve_speedups(curves: pd.DataFrame, base: str, method: str, *, x: str = "iteration") -> pd.DataFrame:
+    """Speed-up of ``method`` over ``base`` (:func:`dscore.report.speedup_factor`) per (distillation seed, evaluation
+    seed) curve pair with the same seeds, along ``x`` ("iteration" or "seconds"): target = the baseline's final
+    accuracy on that pair. Rows: ``seed, eval_seed, factor`` (None when the method never reaches the target),
+    ``reason, base_x, method_x, target, lower_bound``."""
+    from ...report import speedup_factor
+
+    check_choice("x", x, ("iteration", "seconds"))
+    rows = []
+    b_all, m_all = curves[curves.method == base], curves[curves.method == method]
+    if b_all.empty or m_all.empty:
+        raise ValueError(f"curves need rows for both {base!r} and {method!r}")
+    for (s, e), b in b_all.groupby(["seed", "eval_seed"]):
+        m = m_all[(m_all.seed == s) & (m_all.eval_seed == e)]
+        if m.empty:
+            continue
+        b, m = b.sort_values("iteration"), m.sort_values("iteration")
+        mx = m[x].to_numpy()
+        sp = speedup_factor(b[x].to_numpy(), b.acc.to_numpy(), mx, m.acc.to_numpy())
+        factor, reason, method_x, lower = sp.factor, sp.reason, sp.method_x, sp.lower_bound
+        if sp.reason == "reached at x = 0" and sp.base_x and (mx > 0).any():
+            # already there at the initialisation: the next snapshot bounds the factor from below
+            method_x = float(mx[mx > 0][0])
+            factor, reason, lower = sp.base_x / method_x, "reached at initialisation (lower bound)", True
+        rows.append({"seed": s, "eval_seed": e, "factor": factor, "reason": reason, "base_x": sp.base_x,
+                     "method_x": method_x, "target": sp.target, "lower_bound": lower})
+    return pd.DataFrame(rows)
+
+def speedup_table(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The efficiency page's table: DREAM and DREAM+ over IDC in ``curves`` (and DM + RM over DM in ``dm_curves``),
+    along iterations and seconds (:func:`curve_speedups`). One row per (method, x): ``method, baseline, in,
+    factor (mean of reached)`` (mean of the finite per-curve factors, None if there is none), ``per curve``
+    ("—" where a pair has no finite factor) and ``outcomes`` (the distinct reasons)."""
+    pairs = [("dream", "idc", curves), ("dreamplus", "idc", curves)]
+    if dm_curves is not None:
+        pairs.append(("dm+rm", "dm", dm_curves))
+    rows = []
+    for method, base, df in pairs:
+        for x in ("iteration", "seconds"):
+            sp = curve_speedups(df, base, method, x=x)
+            finite = [float(v) for v in sp.factor if v is not None and not pd.isna(v)]
+            rows.append({"method": _label(method), "baseline": _label(base), "in": x,
+                         "factor (mean of reached)": round(float(np.mean(finite)), 2) if finite else None,
+                         "per curve": ", ".join("—" if v is None or pd.isna(v) else f"{v:.2f}" for v in sp.factor),
+                         "outcomes": ", ".join(sorted(set(sp.reason)))})
+    return pd.DataFrame(rows)
+
+def accs_of(df: pd.DataFrame, method: str, ipc: int | None = None) -> list[float]:
+    """Per-run accuracies of ``method`` (at ``ipc``) in a :meth:`DreamStudy.grid` frame."""
+    sel = df[df.method == method] if ipc is None else df[(df.method == method) & (df.ipc == ipc)]
+    return sel.acc.astype(float).tolist()
+
+def paper_cell(table_id: str, row, col) -> float | None:
+    """A published value of :mod:`dscore.papers.dreamplus` (None when the paper has no such cell)."""
+    from ...papers import dreamplus as paper
+
+    try:
+        c = paper.cell(table_id, row, col)
+    except (KeyError, ValueError):
+        return None
+    return None if c is None else c.value
+
+def finite(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+def iterations_to_baseline(curves: pd.DataFrame, base: str, methods: Sequence[str]) -> pd.DataFrame:
+    """Tab. III's "Iter" column measured: per method, the iterations each curve needs to reach the baseline's
+    final accuracy (same seeds; :func:`dscore.report.speedup_factor`), median over curves, and how many reach it."""
+    rows = []
+    for m in methods:
+        sp = curve_speedups(curves, base, m)
+        xs = [v for v in sp.method_x if finite(v)]
+        rows.append({"method": m, "label": _label(m), "curves": len(sp), "reached": len(xs),
+                     "median iterations": float(np.median(xs)) if xs else None,
+                     "baseline iterations": float(np.median([v for v in sp.base_x if finite(v)])) if len(sp) else None})
+    return pd.DataFrame(rows)
