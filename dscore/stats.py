@@ -170,6 +170,15 @@ def mde(se: float, df: float, *, alpha: float = 0.05, power: float = POWER) -> f
     return float(optimize.brentq(lambda d: _power(d, se, df, alpha) - power, 0.0, hi, xtol=1e-12 * max(1.0, hi)))
 
 
+#: a spread below this fraction of the values' magnitude is float round-off, not variation
+ROUND_OFF = 1e-12
+
+
+def _constant(x: np.ndarray) -> bool:
+    """True when the values differ only by float round-off (then there is no spread to test against)."""
+    return float(x.max() - x.min()) <= ROUND_OFF * max(1.0, float(np.abs(x).max()))
+
+
 def _direction_word(diff: float, ci: tuple[float, float], rejected: bool, claim_sign: int,
                     claimed: float | None) -> tuple[str, str]:
     """The word of a direction claim from the interval turned to the claimed sign and the zero test."""
@@ -250,16 +259,19 @@ def judge(a: Any, b: Any, *, claim_sign: int = +1, claimed: float | None = None,
                          reason=f"fewer than {MIN_UNITS} units per arm (n_a={len(ua)}, n_b={len(ub)})", **common)
     # The standard error and degrees of freedom of the difference, and the scipy test.
     if paired:
-        sd = float(d.std(ddof=1)) if d.min() != d.max() else 0.0
+        sd = 0.0 if _constant(d) else float(d.std(ddof=1))
         se, df = sd / math.sqrt(n), float(n - 1)
     else:
-        va = float(xa.var(ddof=1)) / len(xa) if xa.min() != xa.max() else 0.0
-        vb = float(xb.var(ddof=1)) / len(xb) if xb.min() != xb.max() else 0.0
+        va = 0.0 if _constant(xa) else float(xa.var(ddof=1)) / len(xa)
+        vb = 0.0 if _constant(xb) else float(xb.var(ddof=1)) / len(xb)
         se = math.sqrt(va + vb)
         df = (va + vb) ** 2 / (va ** 2 / (len(xa) - 1) + vb ** 2 / (len(xb) - 1)) if se > 0 else float(n - 1)
     power_mde = mde(se, df, alpha=alpha)
     if se == 0.0:
         # no spread: the difference is exact
+        scale = max(1.0, float(np.abs(xa).max()), float(np.abs(xb).max()))
+        if abs(diff) <= ROUND_OFF * scale:       # the same values summed in another order: no difference
+            diff = 0.0
         p = 1.0 if diff == 0 else 0.0
         ci = ci90 = (diff, diff)
     else:

@@ -219,3 +219,10 @@ def test_judgement_round_trips_through_a_dict():
     assert Judgement.from_dict(j.as_dict()) == Judgement.from_dict(j.as_dict())
     back = Judgement.from_dict(j.as_dict())
     assert back.word == j.word and back.ci == pytest.approx(j.ci) and back.units == tuple(str(u) for u in j.units)
+
+
+def test_a_round_off_difference_is_no_difference():
+    a = [0.1 + 0.2, 0.3 + 0.6, 0.4 + 0.8]
+    b = [0.3, 0.9, 1.2]
+    j = judge(units(a), units(b))
+    assert j.diff == 0.0 and j.p == 1.0 and j.word == "underpowered"

@@ -1,0 +1,165 @@
+"""The ADQ chapter's claim functions on constructed runs: ids, units, pairing by seed, and the words they return."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from dscore.papers import adq as paper
+from dscore.studies.adq import claims
+
+ARCHS = ("ConvNet-3", "ResNet-18")
+
+
+def runs(gain, *, seeds=range(5), noise=0.0, ratios=(0.1, 0.2, 0.3), dm=-10.0, shared=0.03, rng_seed=0):
+    """Grid rows with a seed effect shared by every method (the pairing) and ADQ − DQ = ``gain`` points."""
+    rng = np.random.default_rng(rng_seed)
+    rows = []
+    for s in seeds:
+        base = 0.6 + shared * np.sin(3 * s)
+        for a in ARCHS:
+            for r in ratios:
+                for m, off in (("dq", 0.0), ("adq", gain / 100), ("dm", dm / 100), ("adq_rs", gain / 200),
+                               ("adq_ds", gain / 150)):
+                    rows.append({"method": m, "arch": a, "ratio": r, "seed": s,
+                                 "acc": base + off + r / 10 + noise * rng.normal()})
+            rows.append({"method": "full", "arch": a, "ratio": 1.0, "seed": s, "acc": base + 0.05})
+    return pd.DataFrame(rows)
+
+
+def by_id(rows):
+    return {r.id: r for r in rows}
+
+
+def test_main_claims_ids_paper_ids_and_units():
+    rows = by_id(claims.main_claims(runs(3.0), [0.1, 0.2, 0.3], ARCHS))
+    assert list(rows) == ["adq_main.gain_avg", "adq_main.gain_10", "adq_main.gain_20", "adq_main.gain_30",
+                          "adq_main.beats_dq_convnet_3", "adq_main.beats_dq_resnet_18", "adq_main.dq_beats_dm",
+                          "adq_main.adq_beats_dm", "adq_main.gain_grows"]
+    ids = {c.id for c in paper.CLAIMS}
+    assert all(r.paper_id is None or r.paper_id in ids for r in rows.values())
+    g = rows["adq_main.gain_avg"]
+    assert g.unit == "points" and g.judgement.n == 5 and g.judgement.paired
+    assert g.judgement.diff == pytest.approx(3.0) and g.judgement.claimed == 3.0
+    assert rows["adq_main.gain_10"].judgement.claimed == 2.6
+
+
+def test_main_claims_words_reproduced_weaker_and_not_reproduced():
+    # a gain of 3 points with little noise: reproduced; 0.5 points: weaker than claimed; none: not reproduced
+    assert by_id(claims.main_claims(runs(3.0, noise=0.002), [0.1, 0.2, 0.3], ARCHS))["adq_main.gain_avg"].word \
+        == "reproduced"
+    assert by_id(claims.main_claims(runs(0.5, noise=0.002), [0.1, 0.2, 0.3], ARCHS))["adq_main.gain_avg"].word \
+        == "weaker than claimed"
+    assert by_id(claims.main_claims(runs(0.0, noise=0.002), [0.1, 0.2, 0.3], ARCHS))["adq_main.gain_avg"].word \
+        == "not reproduced"
+
+
+def test_main_claims_contradicted_and_underpowered():
+    assert by_id(claims.main_claims(runs(-2.0, noise=0.002), [0.1], ARCHS))["adq_main.gain_avg"].word \
+        == "contradicted"
+    noisy = by_id(claims.main_claims(runs(3.0, seeds=range(3), noise=0.1, rng_seed=1), [0.1], ARCHS))["adq_main.gain_avg"]
+    assert noisy.word == "underpowered" and noisy.judgement.mde > 3.0
+    two = by_id(claims.main_claims(runs(3.0, seeds=range(2)), [0.1], ARCHS))["adq_main.gain_avg"]
+    assert two.word == "underpowered" and two.judgement.n == 2
+
+
+def test_the_seed_effect_is_paired_out():
+    # a large shared seed effect: paired, a 1-point gain is clear; the spread of the arms alone would hide it
+    df = runs(1.0, shared=0.2, noise=0.0005)
+    g = by_id(claims.main_claims(df, [0.2], ARCHS))["adq_main.gain_avg"]
+    assert g.judgement.p < 1e-3 and g.judgement.mde < 0.5
+
+
+def test_missing_seed_in_one_arm_raises_instead_of_misaligning():
+    df = runs(1.0)
+    df = df[~((df.method == "dq") & (df.seed == 2))]
+    with pytest.raises(ValueError, match="lacks"):
+        claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS)
+
+
+def test_low_ratio_lossless_is_an_equivalence_claim():
+    df = runs(1.0, ratios=(0.05, 0.1, 0.6), noise=0.001)
+    df.loc[(df.method == "adq") & (df.ratio == 0.6), "acc"] = df[df.method == "full"].groupby("seed").acc.mean().reindex(
+        df[(df.method == "adq") & (df.ratio == 0.6)].seed).to_numpy()
+    rows = by_id(claims.low_ratio_claims(df, "ConvNet-3", [0.05, 0.1, 0.6]))
+    lossless = rows["adq_low_ratio.lossless"]
+    assert lossless.word == "equivalent" and lossless.judgement.margin == claims.LOSSLESS_MARGIN
+    assert "margin ±1" in lossless.note and lossless.paper_id == "lossless-60"
+    worse = df.copy()
+    worse.loc[(worse.method == "adq") & (worse.ratio == 0.6), "acc"] -= 0.05
+    assert by_id(claims.low_ratio_claims(worse, "ConvNet-3", [0.05, 0.1, 0.6]))["adq_low_ratio.lossless"].word \
+        == "not equivalent"
+    assert rows["adq_low_ratio.beats_dq_low"].judgement.n == 5
+
+
+def test_ablation_claims():
+    rows = by_id(claims.ablation_claims(runs(3.0, noise=0.001), [0.1, 0.2]))
+    assert list(rows) == ["adq_ablation.rs_over_dq", "adq_ablation.ds_over_dq", "adq_ablation.is_over_dq",
+                          "adq_ablation.ds_over_rs", "adq_ablation.is_over_rs", "adq_ablation.is_over_ds"]
+    assert rows["adq_ablation.rs_over_dq"].judgement.claimed == 1.41
+    assert rows["adq_ablation.ds_over_rs"].word == "reproduced"          # +DS = 2, +RS = 1.5 points
+    assert rows["adq_ablation.is_over_dq"].word == "reproduced"
+
+
+def test_bins_claims_one_unit_per_feature_network():
+    rows = []
+    for seed in range(4):
+        for k in range(8):
+            rows.append({"seed": seed, "scope": "all", "bin": k, "rs": 1.0 - 0.05 * k + 0.01 * seed,
+                         "ds": 0.1 * k, "is": -abs(k - 3.5) + 0.02 * seed})
+    out = by_id(claims.bins_claims(pd.DataFrame(rows)))
+    assert [r.word for r in out.values()] == ["reproduced"] * 3
+    assert out["adq_bins.is_rise_fall"].paper_id == "importance-rise-fall" and out["adq_bins.rs_early"].judgement.n == 4
+
+
+def test_texture_claims():
+    rows = [{"seed": s, "student": st, "epoch": e, "distance": d * e + 0.01 * s}
+            for s in range(3) for st, d in (("high", 0.1), ("medium", 0.2), ("low", 0.5)) for e in (1, 2)]
+    out = claims.texture_claims(pd.DataFrame(rows))
+    assert [r.id for r in out] == ["adq_texture.low_vs_high", "adq_texture.medium_vs_high", "adq_texture.low_vs_medium"]
+    assert all(r.word == "reproduced" for r in out)
+
+
+def test_beta_claims_and_the_shift_guard():
+    rows = [{"beta": b, "seed": s, "ratio": r, "acc": 0.7 - (b - (0.6 if r == 0.1 else 0.8)) ** 2 + 0.001 * s}
+            for b in (0.0, 0.6, 0.8, 1.0) for s in range(3) for r in (0.1, 0.3)]
+    out = by_id(claims.beta_claims(pd.DataFrame(rows)))
+    assert out["adq_beta.peak_over_0"].word == "reproduced"
+    shift = out["adq_beta.peak_shift"]
+    assert shift.judgement.diff == pytest.approx(0.2) and shift.unit == "β"
+    one = by_id(claims.beta_claims(pd.DataFrame([r for r in rows if r["ratio"] == 0.1])))
+    assert one["adq_beta.peak_shift"].word == "untestable here" and "one keep ratio" in one["adq_beta.peak_shift"].judgement.reason
+    no_peak = by_id(claims.beta_claims(pd.DataFrame([r for r in rows if r["beta"] != 0.6])))
+    assert no_peak["adq_beta.peak_over_0"].word == "untestable here"
+
+
+def test_pq_claims():
+    rows = [{"method": m, "ratio": 0.1, "seed": s, "pq": pq, "acc": 0.6 + (0.02 if pq else 0.0) + 0.01 * s}
+            for m in ("dq", "adq") for s in range(3) for pq in (False, True)]
+    out = claims.pq_claims(pd.DataFrame(rows), [0.1])
+    assert [r.id for r in out] == ["adq_pq.dq_pq_gain", "adq_pq.adq_pq_gain"]
+    assert [r.word for r in out] == ["reproduced", "reproduced"] and out[0].judgement.diff == pytest.approx(2.0)
+
+
+def test_cost_claims_guard_and_judgement():
+    cost = pd.DataFrame([{"method": m, "stage": "all", "ratio": 0.1, "seed": s, "seconds": sec + 0.1 * s}
+                         for m, sec in (("DQ", 2.0), ("ADQ", 3.0), ("DM", 300.0)) for s in range(3)])
+    runs_ = runs(1.0, seeds=range(3), noise=0.01)
+    cost.attrs["from_cache"] = ["distill_run"]
+    out = by_id(claims.cost_claims(cost, runs_))
+    assert out["adq_cost.adq_vs_dm"].word == "untestable here"
+    assert "not timed in this build" in out["adq_cost.adq_vs_dm"].judgement.reason
+    cost.attrs["from_cache"] = []
+    out = by_id(claims.cost_claims(cost, runs_))
+    j = out["adq_cost.adq_vs_dm"].judgement
+    assert j.diff == pytest.approx(-297.0) and out["adq_cost.adq_vs_dm"].word == "reproduced"
+    assert out["adq_cost.error_bars"].judgement.n == 2 * 3          # architectures × keep ratios are the units
+    few = cost[cost.seed < 2].copy()
+    few.attrs["from_cache"] = []
+    assert by_id(claims.cost_claims(few, runs_))["adq_cost.adq_vs_dm"].word == "untestable here"
+
+
+def test_every_paper_claim_is_judged_or_explained():
+    judged = {"avg-gain-abstract", "gain-10", "gain-20", "gain-30", "beats-dq-every-arch", "gain-grows-with-ratio",
+              "dq-adq-beat-dm", "lossless-60", "cost-vs-dm", "error-bars", "ablation-rs", "ablation-ds", "ablation-is",
+              "ds-over-rs", "beta-peak", "beta-peak-shift", "texture-trajectory", "importance-rise-fall"}
+    ids = {c.id for c in paper.CLAIMS}
+    assert judged | set(claims.UNTESTABLE) == ids and not judged & set(claims.UNTESTABLE)

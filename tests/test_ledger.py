@@ -1,0 +1,90 @@
+"""dscore.ledger: claims recorded by pages, adjusted once per chapter, published for the pages and the landing page."""
+from dataclasses import dataclass
+
+import matplotlib
+import pytest
+
+from dscore import ledger, pages
+
+matplotlib.use("Agg")
+
+
+@dataclass
+class PaperClaim:
+    id: str
+    text: str
+    source: str
+
+
+PAPER = [PaperClaim("c1", "A beats B", "Tab. 1"), PaperClaim("c2", "A beats C", "Tab. 2"),
+         PaperClaim("c3", "needs ImageNet", "Fig. 5")]
+
+
+def strong(cid, pid="c1"):
+    return ledger.claim(cid, pid, "A − B", "Tab. 1: +2", [2.1, 1.9, 2.0, 2.2], [0.0, 0.1, -0.1, 0.0], unit="points",
+                        claimed=2.0)
+
+
+def weak(cid, pid="c2"):
+    # p ≈ 0.03 alone: below 0.05, but not after Holm over the family
+    return ledger.claim(cid, pid, "A − C", "Tab. 2", [1.0, 0.2, 0.9, 0.1, 0.6], [0.0, 0.0, 0.0, 0.0, 0.0],
+                        unit="points")
+
+
+def test_ids_must_name_the_page():
+    with pytest.raises(ValueError, match="<page>.<key>"):
+        strong("nodot")
+    with pytest.raises(ValueError, match="must start with 'p1.'"):
+        ledger.record("p1", [strong("p2.x")])
+
+
+def test_record_and_load_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv(pages.PAGE_FILES_ENV, str(tmp_path / "p1_files"))
+    table = ledger.record("p1", [strong("p1.a"), weak("p1.b")])
+    assert list(table["claim id"]) == ["p1.a", "p1.b"] and "verdict" not in table    # evidence, no words
+    assert table.loc[0, "n units"] == 4
+    back = ledger.load_pages(["p1"], tmp_path)
+    assert [r.id for r in back] == ["p1.a", "p1.b"] and back[0].judgement.ci == pytest.approx(strong("p1.a").judgement.ci)
+    with pytest.raises(ValueError, match="twice"):
+        ledger.record("p1", [strong("p1.a"), strong("p1.a")])
+    with pytest.raises(ValueError, match="execute those pages first"):
+        ledger.load_pages(["p1", "p9"], tmp_path)
+
+
+def test_chapter_verdicts_holm_once_and_explain_the_rest():
+    noise = ledger.claim("p3.n", "c1", "A − D", "Tab. 1", [1.0, -1.0, 0.5, -0.4], [0, 0, 0, 0], unit="points")
+    raw = [strong("p1.a"), weak("p2.b"), noise]
+    assert raw[1].word == "reproduced" and 0.025 < raw[1].judgement.p < 0.05
+    out = ledger.chapter_verdicts(raw, PAPER, {"c3": "needs ImageNet-1K"})
+    assert [r.id for r in out] == ["p1.a", "p3.n", "p2.b", "overview.c3"]          # the paper's claim order
+    b = next(r for r in out if r.id == "p2.b")
+    assert b.judgement.p_adj == pytest.approx(2 * raw[1].judgement.p) and b.word == "underpowered"
+    assert b.judgement.p == raw[1].judgement.p and "Holm over 3 claims" in b.judgement.reason
+    assert out[-1].word == "untestable here" and out[-1].judgement.reason == "needs ImageNet-1K"
+    with pytest.raises(ValueError, match="neither judged"):
+        ledger.chapter_verdicts(raw, PAPER, {})
+    with pytest.raises(ValueError, match="unknown paper claim"):
+        ledger.chapter_verdicts([strong("p1.a", pid="zz")], PAPER, {"c2": "x", "c3": "y"})
+
+
+def test_equivalence_needs_a_stated_margin():
+    r = ledger.claim("p.e", "c1", "A − B", "lossless", [0.1, -0.1, 0.0], [0, 0, 0], unit="points", margin=1.0)
+    assert r.word == "untestable here" and "margin" in r.judgement.reason
+    r = ledger.claim("p.e", "c1", "A − B", "lossless", [0.1, -0.1, 0.0, 0.05], [0, 0, 0, 0], unit="points",
+                     margin=1.0, margin_source="our reading")
+    assert r.word == "equivalent" and "our reading" in r.note
+
+
+def test_markdown_publish_and_forest_plot(tmp_path, monkeypatch):
+    monkeypatch.setenv(pages.PAGE_FILES_ENV, str(tmp_path / "ov_files"))
+    piped = ledger.claim("p1.c", "c1", "A | B", "x", [1, 2, 3], [0, 0, 0], unit="s")
+    out = ledger.chapter_verdicts([strong("p1.a"), weak("p2.b"), piped], PAPER, {"c3": "needs ImageNet-1K"})
+    md = ledger.verdict_markdown(out, link_prefix="")
+    assert "A \\| B" in md and "[p1.a](p1.ipynb)" in md and "**untestable here**" in md
+    folder = ledger.publish("ov", out)
+    assert sorted(p.name for p in folder.iterdir()) == ["at_a_glance.md", "p1_verdicts.md", "p2_verdicts.md"]
+    glance = (folder / "at_a_glance.md").read_text()
+    assert "[overview.c3](nb/ov.ipynb)" in glance and "[p1.a](nb/p1.ipynb)" in glance
+    assert "Holm" in (folder / "p1_verdicts.md").read_text()
+    fig = ledger.forest_plot(out)
+    assert len(fig.axes) == 2                                     # one panel per unit: points, s
