@@ -80,6 +80,8 @@ def notebook_names(root: Path) -> list[str]:
 def chapter_dependencies(root: Path) -> dict[str, list[str]]:
     """The notebooks that read other notebooks' results: a chapter notebook of ``_toc.yml`` (one with ``sections``)
     depends on its section notebooks (a chapter overview reads the claims its pages recorded). ``{chapter: [pages]}``."""
+    if not (root / "_toc.yml").exists():
+        return {}
     toc = yaml.safe_load((root / "_toc.yml").read_text())
     prefix = OUTPUT_DIR.as_posix() + "/"
     deps: dict[str, list[str]] = {}

@@ -210,15 +210,18 @@ def load_pages(pages: Sequence[str], pages_dir: str | Path) -> list[ClaimResult]
     return out
 
 
-def chapter_verdicts(results: Sequence[ClaimResult], paper_claims: Sequence[Any],
-                     untestable: Mapping[str, str]) -> list[ClaimResult]:
+def chapter_verdicts(results: Sequence[ClaimResult], paper_claims: Sequence[Any], untestable: Mapping[str, str],
+                     judged_on: Mapping[str, str] | None = None) -> list[ClaimResult]:
     """The chapter's verdicts: Holm over every judged claim (one family), then one ``untestable here`` row for every
     claim of the paper (``paper_claims``, objects with ``.id``, ``.text``, ``.source``) that no page judged, with
-    its reason from ``untestable`` (paper id → why). Ordered by the paper's claim order, our own checks last.
+    its reason: from ``untestable`` (paper id → why this book cannot test it), or, for a claim a page judges when its
+    parameters run it (``judged_on``: paper id → page), that this build's parameters of that page left it out.
+    Ordered by the paper's claim order, our own checks last.
 
     Raises ValueError for a recorded paper id the paper does not have, or a paper claim that is neither judged nor
-    explained in ``untestable``.
+    explained.
     """
+    judged_on = dict(judged_on or {})
     ids = [c.id for c in paper_claims]
     unknown = sorted({r.paper_id for r in results if r.paper_id is not None and r.paper_id not in ids})
     if unknown:
@@ -229,9 +232,14 @@ def chapter_verdicts(results: Sequence[ClaimResult], paper_claims: Sequence[Any]
     for c in paper_claims:
         if c.id in judged:
             continue
-        if c.id not in untestable:
+        if c.id in untestable:
+            why = untestable[c.id]
+        elif c.id in judged_on:
+            why = (f"{judged_on[c.id]} judges it when its parameters run it; this build's parameters of that page leave "
+                   f"it out (e.g. a keep ratio or method not run)")
+        else:
             raise ValueError(f"the paper's claim {c.id!r} is neither judged by a page nor explained as untestable here")
-        out.append(ClaimResult(f"overview.{c.id}", c.id, c.text, c.source, "", stats.untestable(untestable[c.id])))
+        out.append(ClaimResult(f"overview.{c.id}", c.id, c.text, c.source, "", stats.untestable(why)))
     order = {cid: i for i, cid in enumerate(ids)}
     return sorted(out, key=lambda r: order.get(r.paper_id, len(ids)))
 

@@ -146,3 +146,4 @@ def test_every_paper_claim_is_judged_or_explained():
               "cluster-interval-efficiency", "tsne-coverage", "continual-learning", "continual-gap-widens"}
     ids = {c.id for c in paper.CLAIMS}
     assert judged | set(claims.UNTESTABLE) == ids
+    assert set(claims.JUDGED_ON) == judged and set(claims.JUDGED_ON.values()) <= set(claims.PAGES)

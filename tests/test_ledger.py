@@ -88,3 +88,9 @@ def test_markdown_publish_and_forest_plot(tmp_path, monkeypatch):
     assert "Holm" in (folder / "p1_verdicts.md").read_text()
     fig = ledger.forest_plot(out)
     assert len(fig.axes) == 2                                     # one panel per unit: points, s
+
+
+def test_a_claim_left_out_by_this_builds_parameters_is_untestable_with_its_page():
+    out = ledger.chapter_verdicts([strong("p1.a")], PAPER, {"c3": "needs ImageNet-1K"}, {"c2": "p2"})
+    c2 = next(r for r in out if r.paper_id == "c2")
+    assert c2.word == "untestable here" and c2.judgement.reason.startswith("p2 judges it when its parameters run it")

@@ -49,7 +49,12 @@ def _bad_files(path, declared):
     number = next((k for k in keys if isinstance(declared[k], (int, float)) and not isinstance(declared[k], bool)),
                   None)
     ranged = next((k for k in ("epochs", "val_fraction", "ratio", "ipc", "split_seed", "seed") if k in declared), None)
-    if number is None or ranged is None:
+    strings_only = all(isinstance(declared[k], str) for k in keys)
+    if strings_only:
+        # a page with only paths for parameters (a chapter overview): a wrong type
+        bad.append((f"{keys[0]}: 3\n", keys[0]))
+        bad.append((f"{keys[0]}: [a, b]\n", keys[0]))
+    elif number is None or ranged is None:
         # a page whose sizes all sit inside mappings (the performance page): a wrong type and a size out of range
         # inside the first mapping with an integer
         section = next(k for k in keys if isinstance(declared[k], dict)
@@ -377,3 +382,27 @@ def test_bare_papermill_run_with_a_misspelt_key_fails_in_the_check_cell(tmp_path
     later = [c for c in cells if c.cell_type == "code" and c.get("id") == "load-data"]
     assert later and later[0].execution_count is None, "the data cell ran although the check failed"
     assert re.search(r"did you mean 'epochs'", str(cells))
+
+
+def test_a_chapter_overview_runs_after_its_pages_and_follows_their_claims(tmp_path):
+    root = tmp_path / "repo"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nparts:\n  - chapters:\n"
+                                   "      - file: book/nb/tour\n      - file: book/nb/ov\n        sections:\n"
+                                   "          - file: book/nb/p1\n          - file: book/nb/p2\n")
+    for name in ("tour", "ov", "p1", "p2"):
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell('profile = "smoke"')
+        cell.metadata["tags"] = ["parameters"]
+        nb.cells = [cell]
+        nbformat.write(nb, root / "notebooks" / f"{name}.ipynb")
+    (root / "dscore").mkdir()
+    deps = book.chapter_dependencies(root)
+    assert deps == {"ov": ["p1", "p2"]}
+    assert book.execution_order(book.notebook_names(root), deps) == ["tour", "p1", "p2", "ov"]
+    before = book.fingerprint(root, "ov", "smoke", {})
+    assert book.fingerprint(root, "p1", "smoke", {}) == book.fingerprint(root, "p1", "smoke", {})
+    claims = root / "book" / "nb" / "p2_files" / "claims.json"
+    claims.parent.mkdir(parents=True)
+    claims.write_text("[]")
+    assert book.fingerprint(root, "ov", "smoke", {}) != before          # p2 recorded claims: the overview reruns

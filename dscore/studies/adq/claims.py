@@ -17,7 +17,7 @@ from ...ledger import ClaimResult, claim, untestable_claim
 from ...papers import adq as paper
 from .tables import per_unit
 
-__all__ = ["PAGES", "UNTESTABLE", "LOSSLESS_MARGIN", "bins_claims", "texture_claims", "main_claims",
+__all__ = ["PAGES", "UNTESTABLE", "JUDGED_ON", "LOSSLESS_MARGIN", "bins_claims", "texture_claims", "main_claims",
            "low_ratio_claims", "ablation_claims", "beta_claims", "pq_claims", "cost_claims"]
 
 #: the chapter's pages whose claims form one Holm family, in book order
@@ -31,6 +31,15 @@ UNTESTABLE = {
     "cost-vs-dq": "the shared stages (feature network, bins) are one artefact for every seed, so DQ's and ADQ's "
                   "generation times cannot be repeated independently at this scale; the cost page shows the stage "
                   "times it has",
+}
+
+#: the page that judges each paper claim no entry of :data:`UNTESTABLE` explains (when its parameters run it)
+JUDGED_ON = {
+    "avg-gain-abstract": "adq_main", "gain-10": "adq_main", "gain-20": "adq_main", "gain-30": "adq_main",
+    "beats-dq-every-arch": "adq_main", "gain-grows-with-ratio": "adq_main", "dq-adq-beat-dm": "adq_main",
+    "lossless-60": "adq_low_ratio", "cost-vs-dm": "adq_cost", "error-bars": "adq_cost", "ablation-rs": "adq_ablation",
+    "ablation-ds": "adq_ablation", "ablation-is": "adq_ablation", "ds-over-rs": "adq_ablation", "beta-peak": "adq_beta",
+    "beta-peak-shift": "adq_beta", "texture-trajectory": "adq_texture", "importance-rise-fall": "adq_bins",
 }
 
 #: the equivalence margin (points) for "lossless": our reading, the paper gives no tolerance
