@@ -164,3 +164,12 @@ def test_every_paper_claim_is_judged_or_explained():
     ids = {c.id for c in paper.CLAIMS}
     assert judged | set(claims.UNTESTABLE) == ids
     assert set(claims.JUDGED_ON) == judged and set(claims.JUDGED_ON.values()) <= set(claims.PAGES) and not judged & set(claims.UNTESTABLE)
+
+
+def test_best_beta_table():
+    from dscore.studies import adq
+
+    rows = [{"arch": "x", "ratio": r, "beta": b, "seed": s, "acc": -(b - peak) ** 2}
+            for r, peak in ((0.1, 0.6), (0.3, 1.0)) for b in (0.0, 0.6, 1.0) for s in range(2)]
+    t = adq.best_beta(pd.DataFrame(rows))
+    assert t.loc["x", 0.1] == 0.6 and t.loc["x", 0.3] == 1.0

@@ -147,3 +147,20 @@ def test_every_paper_claim_is_judged_or_explained():
     ids = {c.id for c in paper.CLAIMS}
     assert judged | set(claims.UNTESTABLE) == ids
     assert set(claims.JUDGED_ON) == judged and set(claims.JUDGED_ON.values()) <= set(claims.PAGES)
+
+
+def test_stability_and_cost_summaries():
+    from dscore.studies import dreamplus
+
+    diag = pd.DataFrame([{"label": m, "grad_diff": 1.0, "feature_diff": 2.0, "batch_mmd": 0.1, "step": s}
+                         for m in ("IDC", "DREAM+") for s in range(4)])
+    mig = pd.DataFrame([{"label": m, "iteration": it, "migration": float(it)} for m in ("IDC", "DREAM+")
+                        for it in range(1, 5)])
+    s = dreamplus.stability_summary(diag, mig)
+    assert s.loc["IDC", "late migration"] == pytest.approx(3.5)          # iterations 3 and 4 of 4
+    costs = pd.DataFrame([{"method": m, "label": m.upper(), "clustering": 0.0, "image_update": 0.1,
+                           "network_update": 0.1, "pretrain": p, "whole": w}
+                          for m, p, w in (("idc", 0.0, 0.2), ("dreamplus", 0.1, 0.3)) for _ in range(2)])
+    table, ratio = dreamplus.cost_summary(costs)
+    assert ratio == pytest.approx(1.5) and table.loc["IDC", "whole inner loop"] == "0.2 ± 0.0"
+    assert dreamplus.cost_summary(costs[costs.method == "idc"])[1] is None

@@ -576,6 +576,8 @@ class ADQStudy:
         """What this study ran at, for the page banner."""
         p = self.protocol
         return {"data": self.splits.describe(), "bins": self.num_bins,
+                "tuning seeds": f"{list(self.tuning['seeds'])} (β, T chosen on the validation split; disjoint from the "
+                                f"test seeds)",
                 "evaluation": f"{p.epochs} epochs, batch {p.batch_size}, lr {p.lr} ({p.schedule}), {p.augment}",
                 "device": str(self.device), "archs": ", ".join(f"{k} = {v.name}{dict(v.kwargs) or ''}"
                                                               for k, v in self.archs.items())}

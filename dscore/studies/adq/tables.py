@@ -8,7 +8,7 @@ import pandas as pd
 
 from ...evaluation import summarise_runs
 
-__all__ = ["summarise", "mean_std_table", "per_seed", "per_unit", "gain_table", "cost_summary"]
+__all__ = ["summarise", "mean_std_table", "per_seed", "per_unit", "gain_table", "cost_summary", "best_beta"]
 
 
 def summarise(df: pd.DataFrame, by: Sequence[str] = ("method", "ratio", "arch")) -> pd.DataFrame:
@@ -72,3 +72,11 @@ def gain_table(df: pd.DataFrame, a: str = "adq", b: str = "dq", *, scale: float 
 def cost_summary(cost: pd.DataFrame) -> pd.DataFrame:
     """Total generation seconds per (method, ratio, seed) from :meth:`ADQStudy.cost_table` rows."""
     return cost.groupby(["method", "ratio", "seed"], sort=False).seconds.sum().reset_index()
+
+
+def best_beta(sweep: pd.DataFrame) -> pd.DataFrame:
+    """The β with the highest mean validation accuracy (over seeds) per architecture × keep ratio of a β sweep
+    (rows ``arch, ratio, beta, seed, acc``): a table architecture × keep ratio of β."""
+    peaks = sweep.groupby(["arch", "ratio", "beta"]).acc.mean().reset_index()
+    best = peaks.loc[peaks.groupby(["arch", "ratio"]).acc.idxmax()][["arch", "ratio", "beta"]]
+    return best.pivot(index="arch", columns="ratio", values="beta")

@@ -14,7 +14,8 @@ import pandas as pd
 from ...utils import check_choice, check_int
 
 __all__ = ["summarise", "cumulative_seconds", "per_step_costs", "curve_speedups", "speedup_table", "accs_of",
-           "paper_cell", "finite", "iterations_to_baseline", "unit_means"]
+           "paper_cell", "finite", "iterations_to_baseline", "unit_means", "stability_summary",
+           "cost_summary"]
 
 
 def _label(method: str) -> str:
@@ -154,3 +155,25 @@ def iterations_to_baseline(curves: pd.DataFrame, base: str, methods: Sequence[st
                      "median iterations": float(np.median(xs)) if xs else None,
                      "baseline iterations": float(np.median([v for v in sp.base_x if finite(v)])) if len(sp) else None})
     return pd.DataFrame(rows)
+
+
+def stability_summary(diag: pd.DataFrame, migration: pd.DataFrame) -> pd.DataFrame:
+    """Per method (its label): the mean gradient difference, feature difference and batch MMD² over every diagnostic
+    step of every run, and the mean feature migration in the second half of the runs (iterations after half of the
+    last)."""
+    summary = diag.groupby("label", sort=False)[["grad_diff", "feature_diff", "batch_mmd"]].mean()
+    late = migration[migration.iteration > migration.iteration.max() / 2]
+    summary["late migration"] = late.groupby("label").migration.mean()
+    return summary
+
+
+def cost_summary(costs: pd.DataFrame) -> tuple[pd.DataFrame, float | None]:
+    """Seconds per inner loop of :meth:`DreamStudy.costs` rows: a table method × phase of "mean ± std" over every
+    iteration of every run, and DREAM+'s whole inner loop ÷ IDC's (None unless both ran)."""
+    cols = ["clustering", "image_update", "network_update", "pretrain", "whole"]
+    g = costs.groupby("label", sort=False)[cols]
+    table = g.mean().round(4).astype(str) + " ± " + g.std().round(4).astype(str)
+    table.columns = ["clustering", "image update", "network update", "real-data epoch (spread)", "whole inner loop"]
+    m = costs.groupby("method").whole.mean()
+    ratio = float(m["dreamplus"] / m["idc"]) if {"idc", "dreamplus"} <= set(m.index) else None
+    return table, ratio
