@@ -150,7 +150,10 @@ def _power(delta: float, se: float, df: float, alpha: float) -> float:
     ``se``, ``df`` degrees of freedom), from scipy's noncentral t."""
     crit = stats.t.ppf(1.0 - alpha / 2.0, df)
     nc = delta / se
-    return float(stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc))
+    upper = float(stats.nct.sf(crit, df, nc))
+    lower = float(stats.nct.cdf(-crit, df, nc))
+    # scipy's far tail can come back NaN at df = 1; for nc ≥ 0 that tail is below the upper one's complement
+    return upper + (0.0 if math.isnan(lower) else lower)
 
 
 def mde(se: float, df: float, *, alpha: float = 0.05, power: float = POWER) -> float | None:
@@ -254,9 +257,11 @@ def judge(a: Any, b: Any, *, claim_sign: int = +1, claimed: float | None = None,
         xa, xb = np.array(list(ua.values())), np.array(list(ub.values()))
         diff, n = float(xa.mean() - xb.mean()), min(len(xa), len(xb))
     common["units"] = units
-    if min(len(ua), len(ub)) < MIN_UNITS:
+    too_few = min(len(ua), len(ub)) < MIN_UNITS
+    if min(len(ua), len(ub)) < 2:
         return Judgement("underpowered", diff, None, None, mde=None, n=n,
-                         reason=f"fewer than {MIN_UNITS} units per arm (n_a={len(ua)}, n_b={len(ub)})", **common)
+                         reason=f"fewer than {MIN_UNITS} units per arm (n_a={len(ua)}, n_b={len(ub)}); one unit has "
+                                f"no spread to test against", **common)
     # The standard error and degrees of freedom of the difference, and the scipy test.
     if paired:
         sd = 0.0 if _constant(d) else float(d.std(ddof=1))
@@ -279,6 +284,10 @@ def judge(a: Any, b: Any, *, claim_sign: int = +1, claimed: float | None = None,
         p = float(res.pvalue)
         ci = tuple(float(v) for v in res.confidence_interval(confidence_level=1.0 - alpha))
         ci90 = tuple(float(v) for v in res.confidence_interval(confidence_level=1.0 - 2.0 * alpha))
+    if too_few:
+        # the interval and the MDE are shown, but two units are too few to judge: no p enters a family
+        return Judgement("underpowered", diff, ci, None, mde=power_mde, n=n, ci90=ci90,
+                         reason=f"fewer than {MIN_UNITS} units per arm (n_a={len(ua)}, n_b={len(ub)})", **common)
     if margin is None:
         word, why = _direction_word(diff, ci, p < alpha, claim_sign, claimed)
         return Judgement(word, diff, ci, p, mde=power_mde, n=n, ci90=ci90, reason=why, **common)

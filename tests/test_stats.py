@@ -106,6 +106,11 @@ def test_underpowered_when_the_interval_holds_zero_and_the_size():
 def test_underpowered_with_fewer_than_three_units():
     j = judge(units([5.0, 6.0]), units([0.0, 0.0]), claimed=1.0)
     assert j.word == "underpowered" and j.p is None and "fewer than 3 units" in j.reason and j.n == 2
+    # two units: the interval and the MDE (df = 1) are shown, nothing is judged
+    assert j.ci == pytest.approx(tuple(ss.ttest_rel([5.0, 6.0], [0.0, 0.0]).confidence_interval(0.95)))
+    assert j.mde > 10 * 0.5                     # sixteen standard errors at df = 1
+    one = judge(units([5.0]), units([0.0]))
+    assert one.word == "underpowered" and one.ci is None and one.mde is None and one.diff == 5.0
 
 
 def test_equivalent_not_equivalent_and_underpowered():
