@@ -283,8 +283,9 @@ def at_a_glance(chapters: Mapping[str, Sequence[ClaimResult]], *, link_prefix: s
 
 
 def forest_plot(results: Sequence[ClaimResult], *, title: str = ""):
-    """Every judged claim's effect with its 95 % interval, the paper's size (◆) and zero, coloured by word; one panel per
-    unit, since the claims are measured in different units. Untestable claims are left out (they have no interval)."""
+    """Every judged claim's effect with its 95 % interval (90 % for an equivalence claim, as TOST reads it, with the margin
+    as bars), the paper's size (◇) and zero, coloured by word; one panel per unit, since the claims are measured in
+    different units. Untestable claims are left out (they have no interval)."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
@@ -303,7 +304,8 @@ def forest_plot(results: Sequence[ClaimResult], *, title: str = ""):
         for y, r in enumerate(reversed(rows)):
             j = r.judgement
             colour = WORD_COLOURS[j.word]
-            ax.plot(j.ci, [y, y], color=colour, lw=2.2)
+            interval = j.ci90 if j.margin is not None and j.ci90 is not None else j.ci   # TOST reads the 90 % one
+            ax.plot(interval, [y, y], color=colour, lw=2.2)
             ax.plot([j.diff], [y], "o", color=colour, ms=5)
             if j.claimed not in (None, 0):
                 ax.plot([j.claimed], [y], "D", color="black", ms=4, mfc="none")
