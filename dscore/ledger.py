@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from . import stats
 
-__all__ = ["ClaimResult", "claim", "untestable_claim", "record", "evidence_table", "verdict_table", "load_pages",
+__all__ = ["ClaimResult", "EvidenceTable", "claim", "untestable_claim", "record", "evidence_table", "verdict_table", "load_pages",
            "chapter_verdicts", "verdict_markdown", "forest_plot", "at_a_glance", "publish", "CLAIMS_FILE", "WORD_COLOURS"]
 
 CLAIMS_FILE = "claims.json"
@@ -156,6 +156,29 @@ def evidence_table(results: Sequence[ClaimResult]):
     return pd.DataFrame(rows)
 
 
+def _markdown(frame) -> str:
+    def cell(text: Any) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+class EvidenceTable:
+    """A page's evidence (:func:`evidence_table`) as the notebook shows it: a Markdown table, no cell cut short.
+    ``frame`` is the DataFrame."""
+
+    def __init__(self, frame):
+        self.frame = frame
+
+    def _repr_markdown_(self) -> str:
+        return _markdown(self.frame)
+
+    def __repr__(self) -> str:
+        return self.frame.to_string(index=False)
+
+
 def verdict_table(results: Sequence[ClaimResult]):
     """The verdicts, one row per claim: the evidence columns plus the Holm-adjusted p, the word and the reason."""
     df = evidence_table(results)
@@ -169,7 +192,8 @@ def verdict_table(results: Sequence[ClaimResult]):
 
 def record(page: str, results: Iterable[ClaimResult]):
     """Write a page's claims to ``<page>_files/claims.json`` (atomically; the book runner's page folder) and return the
-    :func:`evidence_table` to display. Every id must start with ``<page>.`` and be unique."""
+    :func:`evidence_table` to display (an :class:`EvidenceTable`). Every id must start with ``<page>.`` and be
+    unique."""
     from .pages import page_files_dir
     from .utils import atomic_write_text
 
@@ -186,7 +210,7 @@ def record(page: str, results: Iterable[ClaimResult]):
     path = folder / CLAIMS_FILE
     atomic_write_text(path, json.dumps([r.as_dict() for r in results], indent=1))
     path.chmod(0o644)
-    return evidence_table(results)
+    return EvidenceTable(evidence_table(results))
 
 
 def load_pages(pages: Sequence[str], pages_dir: str | Path) -> list[ClaimResult]:

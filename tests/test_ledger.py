@@ -40,7 +40,9 @@ def test_ids_must_name_the_page():
 
 def test_record_and_load_round_trip(tmp_path, monkeypatch):
     monkeypatch.setenv(pages.PAGE_FILES_ENV, str(tmp_path / "p1_files"))
-    table = ledger.record("p1", [strong("p1.a"), weak("p1.b")])
+    shown = ledger.record("p1", [strong("p1.a"), weak("p1.b")])
+    table = shown.frame
+    assert "| p1.a |" in shown._repr_markdown_()
     assert list(table["claim id"]) == ["p1.a", "p1.b"] and "verdict" not in table    # evidence, no words
     assert table.loc[0, "n units"] == 4
     back = ledger.load_pages(["p1"], tmp_path)
