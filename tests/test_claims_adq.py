@@ -88,6 +88,8 @@ def test_low_ratio_lossless_is_an_equivalence_claim():
     assert by_id(claims.low_ratio_claims(worse, "ConvNet-3", [0.05, 0.1, 0.6]))["adq_low_ratio.lossless"].word \
         == "not equivalent"
     assert rows["adq_low_ratio.beats_dq_low"].judgement.n == 5
+    far = by_id(claims.low_ratio_claims(df[df.ratio != 0.6], "ConvNet-3", [0.05, 0.1]))["adq_low_ratio.lossless"]
+    assert far.word == "untestable here" and "do not include 0.6" in far.judgement.reason
 
 
 def test_ablation_claims():

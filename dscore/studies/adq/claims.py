@@ -158,12 +158,16 @@ def low_ratio_claims(df: pd.DataFrame, arch: str, ratios: Sequence[float], *,
                           "Fig. 5(c)(d): ADQ above DQ", _acc(df, method="adq", ratio=low, arch=arch),
                           _acc(df, method="dq", ratio=low, arch=arch), unit=_PTS, scale=100.0))
     c = _c("lossless-60")
-    at = min(ratios, key=lambda r: abs(r - c.value / 100.0))
-    note = "" if abs(at - c.value / 100.0) < 1e-9 else f"tested at {at:.0%}, the ratio nearest to the paper's 60 %"
-    rows.append(claim("adq_low_ratio.lossless", c.id, f"ADQ at {at:.0%} − full data",
-                      f"{c.source}: lossless at {c.value:.0f} %", _acc(df, method="adq", ratio=at, arch=arch),
-                      _acc(df, method="full", arch=arch), unit=_PTS, scale=100.0, margin=margin,
-                      margin_source=_LOSSLESS_SOURCE, note=note))
+    target = c.value / 100.0
+    statement = f"ADQ at {c.value:.0f} % − full data"
+    if not any(abs(r - target) < 1e-9 for r in ratios):
+        rows.append(untestable_claim("adq_low_ratio.lossless", c.id, statement, f"{c.source}: lossless at "
+                                     f"{c.value:.0f} %", f"the page's keep ratios {list(ratios)} do not include "
+                                     f"{target:g}; add it to the page's ratios", unit=_PTS))
+        return rows
+    rows.append(claim("adq_low_ratio.lossless", c.id, statement, f"{c.source}: lossless at {c.value:.0f} %",
+                      _acc(df, method="adq", ratio=target, arch=arch), _acc(df, method="full", arch=arch), unit=_PTS,
+                      scale=100.0, margin=margin, margin_source=_LOSSLESS_SOURCE))
     return rows
 
 
