@@ -52,28 +52,38 @@ def check_profile(profile: str) -> str:
     return profile
 
 
-def notebook_names(root: Path) -> list[str]:
-    """Notebook names in the order the table of contents lists them (then any others, sorted)."""
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    files: list[str] = []
+def _toc_entries(root: Path) -> list[dict]:
+    """Every entry of ``_toc.yml`` with a ``file``, in the order the table of contents lists them."""
+    entries: list[dict] = []
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if isinstance(node.get("file"), str):
-                files.append(node["file"])
+                entries.append(node)
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
             for item in node:
                 walk(item)
 
-    walk(toc)
+    walk(yaml.safe_load((root / "_toc.yml").read_text()))
+    return entries
+
+
+def _notebook_of(entry: Any) -> str | None:
+    """The notebook name of a table-of-contents entry under ``book/nb/`` (None for a prose page)."""
     prefix = OUTPUT_DIR.as_posix() + "/"
-    in_toc = [f[len(prefix):] for f in files if f.startswith(prefix)]
+    file = entry.get("file") if isinstance(entry, dict) else None
+    return file[len(prefix):] if isinstance(file, str) and file.startswith(prefix) else None
+
+
+def notebook_names(root: Path) -> list[str]:
+    """Notebook names in the order the table of contents lists them (then any others, sorted)."""
+    in_toc = [n for n in map(_notebook_of, _toc_entries(root)) if n]
     on_disk = sorted(p.stem for p in (root / "notebooks").glob("*.ipynb"))
     missing = [n for n in in_toc if n not in on_disk]
     if missing:
-        raise BookError(f"_toc.yml lists {missing} under {prefix} but notebooks/ has no such notebook")
+        raise BookError(f"_toc.yml lists {missing} under {OUTPUT_DIR.as_posix()}/ but notebooks/ has no such notebook")
     return in_toc + [n for n in on_disk if n not in in_toc]
 
 
@@ -82,25 +92,12 @@ def chapter_dependencies(root: Path) -> dict[str, list[str]]:
     depends on its section notebooks (a chapter overview reads the claims its pages recorded). ``{chapter: [pages]}``."""
     if not (root / "_toc.yml").exists():
         return {}
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
-    prefix = OUTPUT_DIR.as_posix() + "/"
     deps: dict[str, list[str]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            file, sections = node.get("file"), node.get("sections")
-            if isinstance(file, str) and file.startswith(prefix) and isinstance(sections, list):
-                pages = [s["file"][len(prefix):] for s in sections
-                         if isinstance(s, dict) and isinstance(s.get("file"), str) and s["file"].startswith(prefix)]
-                if pages:
-                    deps[file[len(prefix):]] = pages
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc)
+    for entry in _toc_entries(root):
+        chapter, sections = _notebook_of(entry), entry.get("sections")
+        pages = [n for n in map(_notebook_of, sections) if n] if chapter and isinstance(sections, list) else []
+        if pages:
+            deps[chapter] = pages
     return deps
 
 
