@@ -42,6 +42,11 @@ TIMINGS = OUTPUT_DIR / ".timings.json"
 TIMINGS_PAGE = OUTPUT_DIR / "timings.md"
 
 
+#: the parameter of a notebook that reads other pages' files (a chapter overview); the runner sets it to its output
+#: folder, relative to the notebooks' working directory (the notebook's own default serves JupyterLab and nbval)
+PAGES_DIR_PARAM = "pages_dir"
+
+
 class BookError(RuntimeError):
     """A notebook, a params file or the book build is wrong; the message says which and why."""
 
@@ -153,6 +158,9 @@ def load_params(root: Path, profile: str, name: str) -> dict[str, Any]:
     params["profile"] = profile
     if "profile" not in declared:
         raise BookError(f"notebooks/{name}.ipynb must declare a 'profile' parameter")
+    if PAGES_DIR_PARAM in declared and PAGES_DIR_PARAM not in params:
+        # a chapter overview reads what its pages recorded: where this runner executes them, from notebooks/
+        params[PAGES_DIR_PARAM] = Path(os.path.relpath(OUTPUT_DIR, "notebooks")).as_posix()
     return params
 
 

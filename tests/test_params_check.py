@@ -406,3 +406,11 @@ def test_a_chapter_overview_runs_after_its_pages_and_follows_their_claims(tmp_pa
     claims.parent.mkdir(parents=True)
     claims.write_text("[]")
     assert book.fingerprint(root, "ov", "smoke", {}) != before          # p2 recorded claims: the overview reruns
+
+
+def test_the_runner_tells_an_overview_where_the_pages_are(repo_root):
+    # the notebook's own default is its folder (JupyterLab, nbval); the runner executes the pages into book/nb
+    assert book.declared_parameters(repo_root / "notebooks" / "overview_adq.ipynb")["pages_dir"] == "."
+    for profile in book.PROFILES:
+        assert book.load_params(repo_root, profile, "overview_adq")["pages_dir"] == "../book/nb"
+    assert "pages_dir" not in book.load_params(repo_root, "smoke", "adq_main")
