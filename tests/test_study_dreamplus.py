@@ -122,7 +122,7 @@ def test_costs_diagnostics_migration_and_probe(study):
     again = study.costs(["idc", "dreamplus"], 1, [0])                 # the runs are served from the cache now
     assert again.attrs["from_cache"] == ["idc seed 0", "dreamplus seed 0"]
     stale = dp.claims.cost_claims(again)
-    assert {r.word for r in stale} == {"untestable here"} and "not timed in this build" in stale[0].judgement.reason
+    assert {r.word for r in stale} == {"untestable here"} and "not timed here" in stale[0].judgement.reason
     fresh = again.copy()
     fresh.attrs["from_cache"] = []                                    # as if distilled in this process
     timed = dp.claims.cost_claims(fresh)

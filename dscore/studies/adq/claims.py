@@ -263,7 +263,8 @@ def cost_claims(cost: pd.DataFrame, runs: pd.DataFrame, *, min_repeats: int = 3)
         why = (f"the times of {', '.join(stale)} are cache records of the run that first computed them, not timed "
                f"in this build" if stale else f"only {len(seeds)} timed repeat(s), fewer than {min_repeats}")
         rows = [untestable_claim("adq_cost.adq_vs_dm", c.id, statement, f"{c.source}: ADQ ≈ {c.value:g} % of DM",
-                                 why + "; an empty cache (or the paper profile) times every stage anew",
+                                 why + "; to time them, run this page alone on an empty cache "
+                                 "(DSCORE_CACHE=<empty folder> python -m dscore.book run adq_cost)",
                                  unit="s")]
     else:
         sec = {m: per_unit(total[total.method == m], "seconds") for m in ("ADQ", "DM")}

@@ -255,8 +255,9 @@ def cost_claims(costs: pd.DataFrame) -> list[ClaimResult]:
     stale = list(costs.attrs.get("from_cache", []))
     if stale:
         why = (f"the step times of {len(stale)} run(s) ({', '.join(stale[:4])}{' …' if len(stale) > 4 else ''}) are "
-               f"those recorded when the run was first distilled, not timed in this build; distil anew (an empty cache) "
-               f"to judge cost")
+               f"those recorded when the run was first distilled (by another page or build), not timed here; to time "
+               f"them, run this page alone on an empty cache (DSCORE_CACHE=<empty folder> python -m dscore.book run "
+               f"dream_cost)")
         return [untestable_claim(k, p, s, t, why, unit="s") for k, p, s, t in specs]
     g = {m: costs[costs.method == m] for m in set(costs.method)}
     loop = lambda f: unit_means(f.assign(loop=f.whole - f.pretrain), "loop")
