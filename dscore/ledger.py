@@ -353,7 +353,7 @@ def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str =
     """Write the chapter's verdicts where the book includes them, into the overview's files
     (``<overview>_files/``): ``<page>_verdicts.md`` for every page (included below that page's evidence) and
     ``at_a_glance.md`` (included by the landing page; links ``<link_prefix><page>.ipynb``, relative to the landing
-    page). Returns the folder."""
+    page), and glues every claim's word under its id and its effect under ``<id>.ours``. Returns the folder."""
     from .pages import page_files_dir
     from .utils import atomic_write_text
 
@@ -371,4 +371,9 @@ def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str =
                                                                 overview=overview))
     for p in folder.glob("*.md"):
         p.chmod(0o644)
+    from .report import glue
+
+    for r in results:        # prose can paste a verdict by its stable id: {glue:text}`…overview_adq.ipynb::<id>`
+        glue(r.id, r.word)
+        glue(f"{r.id}.ours", ours_text(r))
     return folder
