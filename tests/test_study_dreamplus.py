@@ -326,3 +326,18 @@ def test_paper_profile_of_the_new_pages_dry_runs_on_cpu(page, repo_root, tmp_pat
     papermill.execute_notebook(str(repo_root / "notebooks" / f"{page}.ipynb"), str(out), parameters=params,
                                cwd=str(repo_root / "notebooks"), progress_bar=False, kernel_name=book.KERNEL_NAME)
     assert book.error_outputs(out) == []
+
+
+def test_main_ablation_and_stability_claims_on_the_study_frames(study):
+    methods = ["idc", "idc+rm", "dream", "dreamplus"]
+    grid = study.grid(methods, [1], [0, 1], multi_seed=methods)
+    main = dp.claims.main_claims(grid, "fashion_mnist", [1])
+    assert [r.id for r in main] == ["dream_main.dreamplus_vs_idc_ipc1", "dream_main.dream_vs_idc_ipc1",
+                                    "dream_main.dreamplus_vs_dream_ipc1"]
+    assert all(r.judgement.n == 2 and r.word == "underpowered" and r.judgement.ci is not None for r in main)
+    ablation = dp.claims.ablation_claims(grid, 1, ["idc", "idc+rm", "dream", "dreamplus"])
+    assert [r.id for r in ablation] == ["dream_ablation.idc_rm_ipc1"]
+    diag = study.diagnostics(["idc", "dream", "dreamplus"], 1, [0, 1])
+    migration = pd.concat([study.migration(m, 1, s) for m in ("idc", "dreamplus") for s in (0, 1)])
+    stab = dp.claims.stability_claims(diag, migration)
+    assert {r.judgement.n for r in stab} == {2} and all(r.unit for r in stab)
