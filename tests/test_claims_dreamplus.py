@@ -92,6 +92,13 @@ def test_efficiency_judged_when_the_design_can_resolve_it():
     assert rows["dream_efficiency.vs_dream"].judgement.claim_sign == -1
 
 
+def test_efficiency_guard_baseline_already_there_at_the_start():
+    # IDC's curve never rises above its initialisation: a factor would read 0.00, the claim is untestable
+    flat_start = curves({"idc": lambda it: 0.5 - 0.0001 * it, "dreamplus": FAST})
+    r = by_id(claims.efficiency_claims(flat_start))["dream_efficiency.iters_vs_idc"]
+    assert r.word == "untestable here" and "first snapshot" in r.judgement.reason
+
+
 def test_flattened_needs_three_snapshots_in_the_last_quarter():
     flat, why = claims.flattened(curves({"idc": FLAT_IDC}, iterations=[0, 50, 100]), "idc")
     assert flat is None and "at least 3" in why

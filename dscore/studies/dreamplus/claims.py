@@ -136,6 +136,16 @@ def resolvable_factor(curves: pd.DataFrame, method: str, x: str = "iteration") -
     return max(xs) / positive[0] if positive else 1.0
 
 
+def _base_at_start(curves: pd.DataFrame, base: str, x: str) -> list:
+    """The units whose baseline curve is already at its own final accuracy at its first snapshot."""
+    out = []
+    for seed in sorted(set(curves[curves.method == base].seed)):
+        bx, by = _mean_curve(curves, base, seed, x)
+        if by[0] >= by[-1]:
+            out.append(seed)
+    return out
+
+
 def _unit_factors(curves: pd.DataFrame, base: str, method: str, x: str) -> tuple[dict, dict, list[str]]:
     """Per unit: the factor (base x to its final accuracy ÷ method x to it), the method's x, and notes."""
     factors, xs, notes = {}, {}, []
@@ -161,6 +171,12 @@ def _speedup(cid_row: str, pid: str, statement: str, curves: pd.DataFrame, base:
     text = f"{c.source}: {c.text}"
     flat, why = flattened(curves, base)
     resolvable = resolvable_factor(curves, method, x)
+    at_start = _base_at_start(curves, base, x)
+    if at_start:
+        return untestable_claim(cid_row, pid, statement, text,
+                                f"{method_label(base)} is already at its own final accuracy at its first snapshot "
+                                f"(distillation seed(s) {at_start}): there is no progress to speed up; the images must "
+                                f"move (a larger image learning rate or more steps)", unit="×")
     if flat is not True:
         reason = (f"{why}: it has not flattened, so its final accuracy is not yet a target" if flat is False else why)
         return untestable_claim(cid_row, pid, statement, text, reason + "; run the baseline longer", unit="×")
