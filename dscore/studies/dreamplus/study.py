@@ -334,8 +334,7 @@ class DreamStudy:
         seeds = [check_int("distill seed", s, low=0) for s in distill_seeds]
         if not seeds:
             raise ValueError("distill_seeds must be non-empty")
-        if dry_run():
-            seeds = seeds[:2]
+        seeds = _dry(seeds, 1)          # as every other grid of the chapter, so that dry-run arms pair by seed
         cells = [(m, ipc, s, e) for ipc in ipcs for m in methods for s in (seeds if m in multi_seed else seeds[:1])
                  for e in self.eval_seeds]
 
