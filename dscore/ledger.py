@@ -192,8 +192,8 @@ def verdict_table(results: Sequence[ClaimResult]):
 
 def record(page: str, results: Iterable[ClaimResult]):
     """Write a page's claims to ``<page>_files/claims.json`` (atomically; the book runner's page folder) and return the
-    :func:`evidence_table` to display (an :class:`EvidenceTable`). Every id must start with ``<page>.`` and be
-    unique."""
+    :func:`evidence_table` to display (an :class:`EvidenceTable`); glues each claim's effect as ``<id>.ours``. Every id
+    must start with ``<page>.`` and be unique."""
     from .pages import page_files_dir
     from .utils import atomic_write_text
 
@@ -210,6 +210,10 @@ def record(page: str, results: Iterable[ClaimResult]):
     path = folder / CLAIMS_FILE
     atomic_write_text(path, json.dumps([r.as_dict() for r in results], indent=1))
     path.chmod(0o644)
+    from .report import glue
+
+    for r in results:        # the page's evidence, pasteable by claim id: {glue:text}`<page>.ipynb::<id>.ours`
+        glue(f"{r.id}.ours", ours_text(r))
     return EvidenceTable(evidence_table(results))
 
 
