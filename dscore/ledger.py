@@ -272,12 +272,19 @@ def chapter_verdicts(results: Sequence[ClaimResult], paper_claims: Sequence[Any]
     return sorted(out, key=lambda r: order.get(r.paper_id, len(ids)))
 
 
-def verdict_markdown(results: Sequence[ClaimResult], *, link_prefix: str | None = None) -> str:
-    """A Markdown table of verdicts (for a page's include or the landing page). With ``link_prefix`` every row links
-    to its page (``<link_prefix><page>.ipynb``)."""
+def verdict_markdown(results: Sequence[ClaimResult], *, link_prefix: str | None = None, compact: bool = False) -> str:
+    """A Markdown table of verdicts (the overview's full table). With ``link_prefix`` every row links to its page
+    (``<link_prefix><page>.ipynb``). ``compact``: only the id, the Holm-adjusted p, the word and the reason (below a
+    page's evidence table, which has the rest)."""
     def cell(text: Any) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
 
+    if compact:
+        lines = ["| claim id | p (Holm) | verdict | why |", "|---|---|---|---|"]
+        for r in results:
+            why = r.judgement.reason + (f" — {r.note}" if r.note else "")
+            lines.append(f"| {cell(r.id)} | {_p(r.judgement.p_adj)} | **{r.word}** | {cell(why)} |")
+        return "\n".join(lines) + "\n"
     head = ["claim id", "paper claim", "A − B", "paper", "claimed", "ours [95 % CI]", "MDE", "n", "p", "p (Holm)",
             "verdict", "why"]
     table = verdict_table(results)
@@ -369,7 +376,7 @@ def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str =
             by_page.setdefault(r.page, []).append(r)
     for page, rows in by_page.items():
         text = ("Holm-adjusted over the whole chapter; the chapter's words, counts and forest plot are on its "
-                "overview page.\n\n" + verdict_markdown(rows))
+                "overview page.\n\n" + verdict_markdown(rows, compact=True))
         atomic_write_text(folder / f"{page}_verdicts.md", text)
     atomic_write_text(folder / "at_a_glance.md", at_a_glance({"": results}, link_prefix=link_prefix,
                                                                 overview=overview))
