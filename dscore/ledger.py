@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from . import stats
 
 __all__ = ["ClaimResult", "EvidenceTable", "claim", "untestable_claim", "record", "evidence_table", "verdict_table", "load_pages",
-           "chapter_verdicts", "verdict_markdown", "forest_plot", "at_a_glance", "publish", "CLAIMS_FILE", "WORD_COLOURS"]
+           "chapter_verdicts", "verdict_markdown", "word_counts", "forest_plot", "at_a_glance", "publish", "CLAIMS_FILE", "WORD_COLOURS"]
 
 CLAIMS_FILE = "claims.json"
 
@@ -299,14 +299,20 @@ def verdict_markdown(results: Sequence[ClaimResult], *, link_prefix: str | None 
     return "\n".join(lines) + "\n"
 
 
-def at_a_glance(chapters: Mapping[str, Sequence[ClaimResult]], *, link_prefix: str, overview: str | None = None) -> str:
+def word_counts(results: Sequence[ClaimResult]) -> str:
+    """``"reproduced: 3; underpowered: 20; untestable here: 9"``: how many claims carry each word."""
+    return "; ".join(f"{w}: {n}" for w, n in stats.family_words(r.judgement for r in results).items())
+
+
+def at_a_glance(chapters: Mapping[str, Sequence[ClaimResult]], *, link_prefix: str, overview: str | None = None,
+                counts: bool = True) -> str:
     """The landing page's summary: per chapter (a title, may be empty), the count of each word, then one line per
     claim (id, statement, ours, word), linked to its page (claims no page judges: to ``overview``)."""
     parts = []
     for title, results in chapters.items():
-        counts = stats.family_words(r.judgement for r in results)
         lead = f"**{title}** — " if title else ""
-        parts.append(lead + "; ".join(f"{w}: {n}" for w, n in counts.items()) + "\n")
+        if counts or title:
+            parts.append(lead + (word_counts(results) if counts else "") + "\n")
         parts.append("| claim | A − B | ours [95 % CI] | verdict |\n|---|---|---|---|")
         for r in results:
             page = overview if r.id.startswith("overview.") else r.page
@@ -379,11 +385,12 @@ def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str =
                 "overview page.\n\n" + verdict_markdown(rows, compact=True))
         atomic_write_text(folder / f"{page}_verdicts.md", text)
     atomic_write_text(folder / "at_a_glance.md", at_a_glance({"": results}, link_prefix=link_prefix,
-                                                                overview=overview))
+                                                                overview=overview, counts=False))
     for p in folder.glob("*.md"):
         p.chmod(0o644)
     from .report import glue
 
+    glue(f"{overview}.counts", word_counts(results))       # the landing page pastes it
     for r in results:        # prose can paste a verdict by its stable id: {glue:text}`…overview_adq.ipynb::<id>`
         glue(r.id, r.word)
         glue(f"{r.id}.ours", ours_text(r))
