@@ -1,6 +1,6 @@
 """Evaluation training: train a network from scratch on a (compressed) set, test on the real test set.
 
-Every table of the book ends here (DESIGN.md §Evaluation, §Evaluation of synthetic sets):
+Every table of the book ends here (final-epoch test accuracy, mean ± std over seeds):
 
 * :func:`train_model` — SGD with momentum and weight decay, a per-iteration learning-rate schedule
   (:func:`make_lr_schedule`), batched on-device augmentation (:mod:`dscore.augment`), optional CutMix

@@ -1,4 +1,4 @@
-"""The library's layers point one way (DESIGN.md §Library): core → select → quantize | distill → book helpers.
+"""The library's layers point one way (as book/library.md draws them): core → select → quantize | distill → book helpers.
 
 Checked statically on the import statements of every module, so a forbidden import fails here even
 when it sits inside a function.

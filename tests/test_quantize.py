@@ -61,7 +61,7 @@ def naive_bins(x: torch.Tensor, labels: torch.Tensor, k: int, lam: float = 1.0) 
 
 
 def naive_budgets(sizes: list[int], budget: int, importance, beta: float) -> list[int]:
-    """One unit at a time, literally as DESIGN.md states it (r_n·M evaluated like the library)."""
+    """One unit at a time, literally as the bin_budgets docstring states it (r_n·M evaluated like the library)."""
     k, total = len(sizes), sum(sizes)
     w = torch.softmax(torch.tensor(importance, dtype=torch.float64), 0).tolist() if importance is not None else [0.0] * k
     scaled = [(beta * budget) * w[n] + (1.0 - beta) * (sizes[n] * budget / total) for n in range(k)]
@@ -440,7 +440,7 @@ def test_dq_and_adq_select():
 
 
 def _exact_bin_budgets(sizes, budget, importance=None, beta=0.0):
-    """The rule of DESIGN.md in exact rational arithmetic (β = 0) — the reference for ties."""
+    """The bin_budgets rule in exact rational arithmetic (β = 0) — the reference for ties."""
     from fractions import Fraction
 
     total = sum(sizes)

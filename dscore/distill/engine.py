@@ -1,5 +1,5 @@
 """The distillation loop: DC, DSA, DM and IDC with DREAM/DREAM+'s pluggable sampler, initialiser
-and matching objective (DESIGN.md §DC…DREAM+).
+and matching objective (the differences from the authors' code are listed in book/fidelity.md).
 
 One call of :func:`distill` runs ``config.iterations`` outer iterations. Each builds a fresh random
 network (``create_model(arch, seed=…)``), optionally trains it ``pretrain_real_epochs`` epochs on

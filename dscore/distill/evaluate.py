@@ -2,7 +2,7 @@
 
 * :func:`evaluate_synthetic` trains fresh networks on a synthetic set with the evaluation protocol
   of its family (:data:`dscore.train.PROTOCOLS` "idc" | "dsa" | "dc") and reports the **final-epoch**
-  test accuracy, mean ± std over seeds (DESIGN.md §Evaluation of synthetic sets);
+  test accuracy, mean ± std over seeds (never the best epoch chosen on the test set);
   :func:`evaluate_result` does the same for a :class:`~dscore.distill.engine.DistillResult`. Beside
   it they record ``best_of_checks``, the authors' reporting protocol (best of periodic test checks),
   as a labelled diagnostic; :func:`evaluate_snapshots` gives DREAM+'s "best over the evaluations

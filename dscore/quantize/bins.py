@@ -1,4 +1,5 @@
-"""DQ bins: split every class into K disjoint bins by repeated GraphCut (DESIGN.md §Bins)."""
+"""DQ bins: split every class into K disjoint bins by repeated GraphCut (DQ's construction: bin k is a GraphCut
+selection of ⌊n_c/K⌋ samples of what bins 0..k−1 left, the last bin takes the rest)."""
 from __future__ import annotations
 
 import math

@@ -1,6 +1,6 @@
 """ADQ bin scores that need a network: the contrastive diversity score DS (and RS/IS around it).
 
-DESIGN.md §Diversity. A frozen feature network ``f`` (any :class:`~dscore.models.DscoreModel`) gives,
+A frozen feature network ``f`` (any :class:`~dscore.models.DscoreModel`) gives,
 per image, its penultimate embedding ``e`` and the global-average-pooled output ``m`` of an
 intermediate feature block (:func:`intermediate_and_embedding`). A small discriminator
 :class:`ContrastiveHead` ``h`` maps ``[e ⊕ m]`` to a 128-d unit vector ``z``; it is trained with the
@@ -443,7 +443,7 @@ def diversity_from_embeddings(z: torch.Tensor, z_pos: torch.Tensor, bins: Sequen
 def diversity_scores(model: nn.Module, head: ContrastiveHead, images: torch.Tensor, bins: Sequence[torch.Tensor],
                      *, tau: float = 0.1, max_negatives: int = 4096, seed: int = 0, device=None,
                      batch_size: int = 256, chunk_size: int = 1024, progress: bool = False) -> torch.Tensor:
-    """ADQ diversity score DS per bin (DESIGN.md §Diversity); higher = more diverse. (K,) float64.
+    """ADQ diversity score DS per bin; higher = more diverse. (K,) float64.
 
     ``images``: (N, C, H, W) in [0, 1]; ``bins``: K index tensors into ``images`` (each with >= 2
     distinct members). The images in some bin are projected with ``head`` on the frozen ``model``

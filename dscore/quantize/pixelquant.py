@@ -1,6 +1,6 @@
 """DQ/ADQ pixel quantization: drop the least informative patches, store the rest, rebuild with an MAE.
 
-DESIGN.md §Pixel quantization. Images are cut into a grid of ``patch × patch`` patches, numbered
+Images are cut into a grid of ``patch × patch`` patches, numbered
 row-major (patch ``r·(W/p) + c`` covers rows ``r·p … r·p+p−1`` and columns ``c·p … c·p+p−1``); every
 function here uses that order.
 

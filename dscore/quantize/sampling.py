@@ -4,7 +4,8 @@
 * :func:`bin_budgets` — ADQ's adaptive per-bin budgets (β = 0 is DQ's proportional split);
 * :func:`sample_from_bins`, :func:`dq_select`, :func:`adq_select` — class-stratified sampling.
 
-Formulas follow DESIGN.md §DQ and ADQ.
+The budget formula is stated on :func:`bin_budgets`; book/fidelity.md lists where it differs from the authors'
+code.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ADQ representativeness: texture level of images and L×L patches, RS per bin (DESIGN.md §RS)."""
+"""ADQ representativeness: texture level of images and L×L patches, RS per bin."""
 from __future__ import annotations
 
 from typing import Sequence

@@ -1,4 +1,4 @@
-"""ADQ's texture-trajectory check (ADQ Fig. 4, DESIGN.md §Texture-trajectory check).
+"""ADQ's texture-trajectory check (ADQ Fig. 4).
 
 Split the images into tertiles by texture level (:func:`texture_tertiles`). From one shared
 initialisation θ₀, train an *expert* on all images and one *student* per tertile with the same
