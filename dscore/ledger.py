@@ -156,12 +156,14 @@ def evidence_table(results: Sequence[ClaimResult]):
     return pd.DataFrame(rows)
 
 
-def _markdown(frame) -> str:
-    def cell(text: Any) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
+def _cell(text: Any) -> str:
+    """A Markdown table cell: pipes escaped, one line."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+
+def _markdown(frame) -> str:
+    lines = ["| " + " | ".join(_cell(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"
 
 
@@ -276,9 +278,7 @@ def verdict_markdown(results: Sequence[ClaimResult], *, link_prefix: str | None 
     """A Markdown table of verdicts (the overview's full table). With ``link_prefix`` every row links to its page
     (``<link_prefix><page>.ipynb``). ``compact``: only the id, the Holm-adjusted p, the word and the reason (below a
     page's evidence table, which has the rest)."""
-    def cell(text: Any) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
-
+    cell = _cell
     if compact:
         lines = ["| claim id | p (Holm) | verdict | why |", "|---|---|---|---|"]
         for r in results:
