@@ -8,7 +8,8 @@ Usage (from a checkout)::
     python -m dscore.book check                        # validate params/ against the notebooks
     torchrun --nproc_per_node=4 -m dscore.book prefill --profile default   # fill the cache in 4 processes
 
-``notebooks/<name>.ipynb`` is executed by papermill with ``params/<profile>/<name>.yaml`` into
+``notebooks/<name>.ipynb`` is executed by papermill with ``params/<profile>/<name>.yaml`` (over its chapter's
+shared ``params/<profile>/_<chapter>.yaml``, see :func:`load_params`) into
 ``book/nb/<name>.ipynb`` (fixed kernel, fixed working directory ``notebooks/``, per-cell timeout,
 logged output). A notebook is re-executed only when its fingerprint changes: the notebook source,
 its params file, the profile, and every ``dscore/*.py`` file. Fingerprints live in
@@ -141,20 +142,62 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
     return params
 
 
+#: the prefix of a chapter's shared parameter file: ``params/<profile>/_<chapter>.yaml``
+SHARED_PREFIX = "_"
+#: a chapter notebook named ``overview_<chapter>`` shares ``_<chapter>.yaml`` with its pages
+CHAPTER_PREFIX = "overview_"
+
+
+def chapter_of(root: Path, name: str) -> str | None:
+    """The chapter notebook (:func:`chapter_dependencies`) whose sections include notebook ``name``, or None."""
+    for chapter, pages in chapter_dependencies(root).items():
+        if name in pages:
+            return chapter
+    return None
+
+
+def shared_params_path(root: Path, profile: str, chapter: str) -> Path:
+    """``params/<profile>/_<chapter>.yaml``: the setup every page of ``chapter`` shares (``overview_adq`` → ``_adq``)."""
+    stem = chapter[len(CHAPTER_PREFIX):] if chapter.startswith(CHAPTER_PREFIX) else chapter
+    return root / "params" / profile / f"{SHARED_PREFIX}{stem}.yaml"
+
+
+def _read_mapping(root: Path, path: Path) -> dict[str, Any]:
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise BookError(f"{path.relative_to(root)} must be a mapping of parameter names to values")
+    return values
+
+
+def params_source(root: Path, profile: str, name: str) -> str:
+    """The file(s) :func:`load_params` reads for ``name``, for messages: ``params/<p>/_<chapter>.yaml +
+    params/<p>/<name>.yaml``."""
+    own = f"params/{profile}/{name}.yaml"
+    chapter = chapter_of(root, name)
+    shared = shared_params_path(root, profile, chapter) if chapter else None
+    return f"{shared.relative_to(root).as_posix()} + {own}" if shared is not None and shared.exists() else own
+
+
 def load_params(root: Path, profile: str, name: str) -> dict[str, Any]:
-    """Read ``params/<profile>/<name>.yaml`` and check every key is a declared notebook parameter."""
+    """The parameters of notebook ``name`` in ``profile``: its chapter's shared setup
+    (``params/<profile>/_<chapter>.yaml``, when the page is a section of a chapter and the file exists) with the
+    page's own ``params/<profile>/<name>.yaml`` over it (a page may override a shared value, e.g. run smaller).
+    Every key, shared or own, must be a declared parameter of the notebook."""
     check_profile(profile)
     path = root / "params" / profile / f"{name}.yaml"
     if not path.exists():
         raise BookError(f"no parameter file {path.relative_to(root)} for notebook {name!r} in profile {profile!r}")
-    params = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(params, dict):
-        raise BookError(f"{path.relative_to(root)} must be a mapping of parameter names to values")
+    own = _read_mapping(root, path)
     declared = declared_parameters(root / "notebooks" / f"{name}.ipynb")
-    unknown = sorted(set(params) - set(declared))
-    if unknown:
-        raise BookError(f"{path.relative_to(root)}: {unknown} not declared in the parameters cell of "
-                        f"notebooks/{name}.ipynb; declared: {sorted(declared)}")
+    chapter = chapter_of(root, name)
+    shared_path = shared_params_path(root, profile, chapter) if chapter else None
+    shared = _read_mapping(root, shared_path) if shared_path is not None and shared_path.exists() else {}
+    for source, values in ((shared_path, shared), (path, own)):
+        unknown = sorted(set(values) - set(declared))
+        if unknown:
+            raise BookError(f"{source.relative_to(root)}: {unknown} not declared in the parameters cell of "
+                            f"notebooks/{name}.ipynb; declared: {sorted(declared)}")
+    params = {**shared, **own}
     params["profile"] = profile
     if "profile" not in declared:
         raise BookError(f"notebooks/{name}.ipynb must declare a 'profile' parameter")
@@ -170,7 +213,7 @@ def check_all(root: Path) -> list[str]:
     names = notebook_names(root)
     for name in names:
         for profile in PROFILES:
-            check_values(root, name, load_params(root, profile, name), f"params/{profile}/{name}.yaml")
+            check_values(root, name, load_params(root, profile, name), params_source(root, profile, name))
     return names
 
 
@@ -300,7 +343,7 @@ def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overr
     from . import pages
 
     params = load_params(root, profile, name)
-    source = f"params/{profile}/{name}.yaml"
+    source = params_source(root, profile, name)
     if overrides:
         params.update(overrides)
         source += " with " + ", ".join(f"{k}={v!r}" for k, v in overrides.items())

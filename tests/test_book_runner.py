@@ -120,3 +120,48 @@ def test_two_builds_of_one_checkout_execute_a_page_once(repo, monkeypatch):
         t.join()
     assert sorted(results) == [False, True] and len(runs) == 1
     assert json.loads((root / book.MANIFEST).read_text())["page"]
+
+
+def _make_chapter(root):
+    """Turn the toy repo into one chapter (``overview_ch``) with the section ``page`` and a shared setup file."""
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/nb/overview_ch\n"
+                                   "    sections:\n      - file: book/nb/page\n")
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('profile = "smoke"\npages_dir = "."')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nbformat.write(nb, root / "notebooks" / "overview_ch.ipynb")
+    nb = nbformat.read(root / "notebooks" / "page.ipynb", as_version=4)
+    nb.cells[0].source = 'profile = "smoke"\nepochs = 1\nwidth = 8\nseeds = [0]'
+    nbformat.write(nb, root / "notebooks" / "page.ipynb")
+    for profile in book.PROFILES:
+        (root / "params" / profile / "overview_ch.yaml").write_text("")
+        (root / "params" / profile / "_ch.yaml").write_text("epochs: 5\nwidth: 16\n")
+
+
+def test_a_chapter_page_reads_the_shared_setup_under_its_own_file(repo):
+    root, runs = repo
+    _make_chapter(root)
+    assert book.chapter_of(root, "page") == "overview_ch" and book.chapter_of(root, "overview_ch") is None
+    assert book.shared_params_path(root, "smoke", "overview_ch") == root / "params" / "smoke" / "_ch.yaml"
+    # the page's own value wins over the shared one; shared keys the page does not set come through
+    assert book.load_params(root, "smoke", "page") == {"epochs": 1, "width": 16, "profile": "smoke"}
+    assert book.params_source(root, "smoke", "page") == "params/smoke/_ch.yaml + params/smoke/page.yaml"
+    (root / "params" / "smoke" / "page.yaml").write_text("seeds: [0, 1]\n")
+    assert book.load_params(root, "smoke", "page") == {"epochs": 5, "width": 16, "seeds": [0, 1], "profile": "smoke"}
+    # editing the shared file re-executes the page
+    assert book.execute(root, "page", "smoke", log=lambda *_: None) is True
+    assert book.execute(root, "page", "smoke", log=lambda *_: None) is False
+    (root / "params" / "smoke" / "_ch.yaml").write_text("epochs: 6\nwidth: 16\n")
+    assert book.execute(root, "page", "smoke", log=lambda *_: None) is True
+    assert runs[-1]["epochs"] == 6
+    # the chapter notebook itself does not read the shared setup
+    assert book.load_params(root, "smoke", "overview_ch") == {"profile": "smoke", "pages_dir": "../book/nb"}
+
+
+def test_a_shared_key_the_page_does_not_declare_is_named(repo):
+    root, _ = repo
+    _make_chapter(root)
+    (root / "params" / "smoke" / "_ch.yaml").write_text("epochs: 5\nlr: 0.1\n")
+    with pytest.raises(book.BookError, match=r"params/smoke/_ch.yaml: \['lr'\] not declared .*notebooks/page.ipynb"):
+        book.load_params(root, "smoke", "page")

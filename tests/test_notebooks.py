@@ -42,10 +42,10 @@ def test_parameters_cell_is_tagged_literal_and_declares_profile(path):
 def test_every_profile_has_a_params_file_with_declared_keys(path, profile):
     params_file = ROOT / "params" / profile / f"{path.stem}.yaml"
     assert params_file.exists(), f"missing {params_file.relative_to(ROOT)}"
-    values = yaml.safe_load(params_file.read_text()) or {}
+    assert "profile" not in (yaml.safe_load(params_file.read_text()) or {}), "the runner sets 'profile' itself"
+    values = _merged(profile, path.stem)
     declared = book.declared_parameters(path)
     assert set(values) <= set(declared), f"undeclared keys {set(values) - set(declared)}"
-    assert "profile" not in values, "the runner sets 'profile' itself"
     for key, value in values.items():
         default = declared[key]
         if default is not None and value is not None:
@@ -55,16 +55,29 @@ def test_every_profile_has_a_params_file_with_declared_keys(path, profile):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_smoke_params_equal_notebook_defaults(path):
-    values = yaml.safe_load((ROOT / "params" / "smoke" / f"{path.stem}.yaml").read_text()) or {}
+    values = _merged("smoke", path.stem)
     declared = book.declared_parameters(path)
     assert {k: declared[k] for k in values} == values
 
 
 def test_no_stray_params_files():
     names = {p.stem for p in NOTEBOOKS}
+    shared = {book.shared_params_path(ROOT, "smoke", c).stem for c in book.chapter_dependencies(ROOT)}
+    assert shared == {"_adq", "_dreamplus"}
     for profile in book.PROFILES:
         for f in (ROOT / "params" / profile).glob("*.yaml"):
-            assert f.stem in names, f"{f.relative_to(ROOT)} belongs to no notebook"
+            assert f.stem in names | shared, f"{f.relative_to(ROOT)} belongs to no notebook and no chapter"
+        for stem in shared:
+            assert (ROOT / "params" / profile / f"{stem}.yaml").exists(), f"params/{profile}/{stem}.yaml is missing"
+
+
+def _merged(profile, name):
+    """What the runner passes to papermill, less the values it sets itself."""
+    values = book.load_params(ROOT, profile, name)
+    values.pop("profile")
+    if book.PAGES_DIR_PARAM not in (yaml.safe_load((ROOT / "params" / profile / f"{name}.yaml").read_text()) or {}):
+        values.pop(book.PAGES_DIR_PARAM, None)
+    return values
 
 
 def test_undeclared_yaml_key_is_rejected_before_work(tmp_path):

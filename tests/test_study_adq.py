@@ -125,22 +125,24 @@ ADQ_PAGES = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "no
 
 
 @pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
-def test_every_adq_page_of_a_profile_shares_one_setup(profile, repo_root):
-    """Pages share artefacts only if their setups are identical: one feature network, one set of bins, one tuning."""
+def test_every_adq_page_of_a_profile_reads_the_chapter_setup(profile, repo_root):
+    """The chapter's setup lives once per profile (``params/<profile>/_adq.yaml``) and holds exactly the setup keys;
+    every page's merged parameters make a valid study, and no page overrides the setup, so the pages share one
+    feature network, one set of bins and one tuning."""
     import yaml
 
+    from dscore import book
+
     assert ADQ_PAGES, "no ADQ notebooks found"
-    setups = {}
+    shared = yaml.safe_load((repo_root / "params" / profile / "_adq.yaml").read_text())
+    assert set(shared) == set(adq.SETUP_KEYS)
     for page in ADQ_PAGES:
-        params = yaml.safe_load((repo_root / "params" / profile / f"{page}.yaml").read_text())
-        setups[page] = adq.setup_from(params)
-        adq.ADQStudy(setups[page], params["archs"])           # validates every setup and arch before any work
+        params = book.load_params(repo_root, profile, page)
+        setup = adq.setup_from(params)
+        adq.ADQStudy(setup, params["archs"])           # validates every setup and arch before any work
         assert params["archs"], page
-        tuning_arch = setups[page]["tuning"]["arch"]
-        assert tuning_arch in params["archs"], f"{page}: the tuning architecture must be one of the page's archs"
-    first = next(iter(setups.values()))
-    for page, setup in setups.items():
-        assert setup == first, f"params/{profile}/{page}.yaml has another setup than {ADQ_PAGES[0]}"
+        assert setup["tuning"]["arch"] in params["archs"], f"{page}: the tuning architecture must be one of its archs"
+        assert setup == shared, f"params/{profile}/{page}.yaml overrides the chapter's setup"
 
 
 @pytest.mark.slow
@@ -156,12 +158,13 @@ def test_paper_profile_page_dry_runs_on_cpu(repo_root, tmp_path, monkeypatch):
         data.load_dataset("fashion_mnist", "train", download=False)
     except data.DatasetNotFoundError:
         pytest.skip("Fashion-MNIST is not installed here")
-    params = yaml.safe_load((repo_root / "params" / "paper" / "adq_bins.yaml").read_text())
-    params.update(profile="paper", dataset="fashion_mnist", device="cpu")
+    from dscore import book
+
+    params = book.load_params(repo_root, "paper", "adq_bins")
+    params.update(dataset="fashion_mnist", device="cpu")
     monkeypatch.setenv(common.DRY_RUN_ENV, "1")
     monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "adq_bins.ipynb"
-    from dscore import book
 
     papermill.execute_notebook(str(repo_root / "notebooks" / "adq_bins.ipynb"), str(out), parameters=params,
                                cwd=str(repo_root / "notebooks"), progress_bar=False, kernel_name=book.KERNEL_NAME)

@@ -291,16 +291,20 @@ DREAM_PAGES = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "
 
 
 @pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
-def test_every_dream_page_of_a_profile_shares_one_setup(profile, repo_root):
-    """The DREAM+ pages reuse each other's distillation runs only if their setups are identical."""
+def test_every_dream_page_of_a_profile_reads_the_chapter_setup(profile, repo_root):
+    """The chapter's setup lives once per profile (``params/<profile>/_dreamplus.yaml``), holds exactly the setup
+    keys, makes a valid study, and no page overrides it: the pages reuse each other's distillation runs."""
     import yaml
 
+    from dscore import book
+
     assert {"dream_main", "dream_interval", "dream_sampling", "dream_crossarch", "dream_continual"} <= set(DREAM_PAGES)
-    setups = {p: dp.setup_from(yaml.safe_load((repo_root / "params" / profile / f"{p}.yaml").read_text()))
-              for p in DREAM_PAGES}
-    dp.DreamStudy(setups["dream_main"], cache=ArtifactCache(enabled=False), progress=False)   # validates it
-    for page, setup in setups.items():
-        assert setup == setups["dream_main"], f"params/{profile}/{page}.yaml has another setup than dream_main"
+    shared = yaml.safe_load((repo_root / "params" / profile / "_dreamplus.yaml").read_text())
+    assert set(shared) == set(dp.SETUP_KEYS)
+    dp.DreamStudy(shared, cache=ArtifactCache(enabled=False), progress=False)   # validates it
+    for page in DREAM_PAGES:
+        setup = dp.setup_from(book.load_params(repo_root, profile, page))
+        assert setup == shared, f"params/{profile}/{page}.yaml overrides the chapter's setup"
 
 
 @pytest.mark.slow
@@ -318,8 +322,8 @@ def test_paper_profile_of_the_new_pages_dry_runs_on_cpu(page, repo_root, tmp_pat
         data.load_dataset("fashion_mnist", "train", download=False)
     except data.DatasetNotFoundError:
         pytest.skip("Fashion-MNIST is not installed here")
-    params = yaml.safe_load((repo_root / "params" / "paper" / f"{page}.yaml").read_text())
-    params.update(profile="paper", dataset="fashion_mnist", device="cpu")
+    params = book.load_params(repo_root, "paper", page)
+    params.update(dataset="fashion_mnist", device="cpu")
     monkeypatch.setenv(common.DRY_RUN_ENV, "1")
     monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / f"{page}.ipynb"
