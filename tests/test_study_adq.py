@@ -63,6 +63,47 @@ def test_selections_follow_the_methods(study):
         study.select("coreset", 0.2, 0)
 
 
+def test_every_seed_redraws_the_whole_pipeline(study, tmp_path):
+    """Unit s trains its own feature network and computes its own bins and DS head; DQ and ADQ at s share them."""
+    assert study.pipeline_seed(3) == {"extractor": 3, "scores": 3}
+    assert study.pipeline_seed(None) == {"extractor": 0, "scores": 0}
+    w0 = next(study.feature_net(0).parameters()).detach()
+    w1 = next(study.feature_net(1).parameters()).detach()
+    assert not torch.equal(w0, w1)
+    assert not torch.equal(study.scores(0)["ds"], study.scores(1)["ds"])
+    # DQ at seed 1 samples from seed 1's bins: every bin's budget is its share of seed 1's bin sizes
+    sizes = [b.numel() for b in study.bins(1)]
+    dq = study.select("dq", 0.2, 1)
+    members = [set(b.tolist()) for b in study.bins(1)]
+    picked = dq["indices"].tolist()
+    assert [sum(i in m for i in picked) for m in members] == dq["budgets"]
+    assert sum(dq["budgets"]) == round(0.2 * sum(sizes))
+    # the authors' way: one pipeline for every seed
+    shared = adq.ADQStudy(SETUP, ARCHS, cache=ArtifactCache(tmp_path / "cache"), progress=False, redraw=False)
+    assert shared.pipeline_seed(7) == {"extractor": 0, "scores": 0}
+    assert torch.equal(next(shared.feature_net(7).parameters()).detach(), w0)
+    with pytest.raises(ValueError, match="redraw='yes'"):
+        adq.ADQStudy(SETUP, ARCHS, redraw="yes")
+
+
+def test_adq_paper_runs_at_the_stated_setting(study):
+    out = study.select("adq_paper", 0.2, 0)
+    assert (out["beta"], out["temperature"]) == (0.6, 1.0) == tuple(adq.PAPER_SETTING.values())
+    same = study.select("adq", 0.2, 0, beta=0.6, temperature=1.0)
+    assert torch.equal(out["indices"], same["indices"])
+    with pytest.raises(ValueError, match="stated setting"):
+        study.select("adq_paper", 0.2, 0, beta=0.3)
+    study.check_test_seeds(["adq_paper"], [100])        # not tuned: any seed may judge it
+
+
+def test_tuning_redraws_the_pipeline_per_tuning_seed(study):
+    study.choice(0.2)
+    nets = [r for r in study.cache.ledger if r["kind"] == "feature_net" and r["computed"]]
+    assert len(nets) == len(SETUP["tuning"]["seeds"]) == 2
+    grid = study.choice(0.2)["grid"]
+    assert all(len(row["accs"]) == 2 and len(row["rates"]) == SETUP["num_bins"] for row in grid)
+
+
 def test_importance_variants(study):
     s = study.scores()
     assert torch.equal(study.importance("adq"), s["is_"])

@@ -556,9 +556,9 @@ def tune_adq(dataset, ratio: float, betas=(0.3, 0.6, 0.9), temperatures=(1.0, 2.
              extractor: Mapping | None = None, feature: str = "gradient", lam: float = 1.0,
              scores: Mapping | None = None, eval_arch: str = "convnet3", eval_arch_kwargs: Mapping | None = None,
              eval_epochs: int = 30, eval_batch_size: int = 64, eval_lr: float = 0.05, include_dq: bool = True,
-             choose: str = "within_noise", authors_strength: float = 0.15, batch_size: int = 512, device=None,
-             image_size=None, root=None, cache: ArtifactCache | None = None, progress: bool = True
-             ) -> dict[str, Any]:
+             choose: str = "within_noise", authors_strength: float = 0.15, pipeline_per_seed: bool = False,
+             batch_size: int = 512, device=None, image_size=None, root=None, cache: ArtifactCache | None = None,
+             progress: bool = True) -> dict[str, Any]:
     """Choose ADQ's β and temperature T on a validation split of the training set (never the test set).
 
     ``dataset`` (a name — its train split — or an ImageDataset) is split class-stratified by
@@ -569,7 +569,10 @@ def tune_adq(dataset, ratio: float, betas=(0.3, 0.6, 0.9), temperatures=(1.0, 2.
     (:func:`dscore.quantize.adq_select`), then a fresh ``eval_arch`` network (``eval_arch_kwargs``, init
     from s) trained on the selection with the coreset protocol (SGD momentum 0.9, weight decay 5e-4, cosine LR
     ``eval_lr``, crop/flip, ``eval_epochs``, ``eval_batch_size``, seed s) and scored on the **validation** part
-    (final epoch). ``include_dq`` adds DQ (β = 0) as a reference row. Every single run is a cached
+    (final epoch). With ``pipeline_per_seed`` every seed s also draws its own feature network (``extractor`` with
+    seed s), bins and scores (``scores`` with seed s), so the choice is not conditional on one pipeline; the rows'
+    ``budgets``, ``rates`` and ``strength`` are then means over the seeds. ``include_dq`` adds DQ (β = 0) as a
+    reference row. Every single run is a cached
     :func:`dscore.evaluation.evaluate_cached` run (keyed by the selected images, the validation split and the
     settings, so an interrupted tuning resumes, settings that give the same budgets share runs, and a study that
     evaluates the same selection on the same split reuses them); the summary is cached too (kind ``adq_tuning``).
@@ -629,33 +632,52 @@ def tune_adq(dataset, ratio: float, betas=(0.3, 0.6, 0.9), temperatures=(1.0, 2.
            "num_bins": num_bins, "feature": feature, "lam": lam, "scores": score_kwargs,
            "extractor": {k: (str(v) if k == "checkpoint" else v) for k, v in extractor.items()}, "eval": eval_cfg,
            "include_dq": include_dq, "choose": choose, "authors_strength": authors_strength}
+    pipeline_per_seed = bool(pipeline_per_seed)
+    if pipeline_per_seed:
+        key["pipeline_per_seed"] = True
 
-    def compute():
-        net = _extractor(train_ds, None, extractor, device, store, progress)
+    def pipeline_of(sd):
+        ext = {**extractor, "seed": sd} if pipeline_per_seed else extractor
+        sc = {**score_kwargs, "seed": sd} if pipeline_per_seed else score_kwargs
+        net = _extractor(train_ds, None, ext, device, store, progress)
         bins = dataset_bins(train_ds, net, num_bins, feature=feature, lam=lam, batch_size=batch_size, device=device,
                             cache=store, progress=progress)
         s = bin_scores(train_ds, net, num_bins, feature=feature, lam=lam, batch_size=batch_size, device=device,
-                       cache=store, progress=progress, **score_kwargs)
-        sizes = [b.numel() for b in bins]
+                       cache=store, progress=progress, **sc)
+        return bins, s["is_"]
+
+    def compute():
         settings = ([(0.0, 1.0)] if include_dq else []) + [(b, t) for b in betas for t in temperatures]
         bar = tqdm(total=len(settings) * len(seeds), desc="tune ADQ (beta, T) x seeds", disable=not progress)
-        rows = []
-        for beta, temp in settings:
-            accs, budgets = [], None
-            for sd in seeds:
-                chosen, budgets = adq_select(bins, train_ds.labels, ratio, s["is_"], beta=beta, temperature=temp,
-                                             seed=sd, return_budgets=True)
-                accs.append(_validation_run(train_ds, val_ds, chosen, sd, eval_cfg, device, store))
+        accs = {i: [] for i in range(len(settings))}
+        budgets = {i: [] for i in range(len(settings))}
+        rates = {i: [] for i in range(len(settings))}
+        shared = None if pipeline_per_seed else pipeline_of(seeds[0])
+        sizes = []
+        for sd in seeds:                       # seeds outside: one pipeline in memory at a time
+            bins, importance = shared if shared is not None else pipeline_of(sd)
+            sizes.append([b.numel() for b in bins])
+            for i, (beta, temp) in enumerate(settings):
+                chosen, b = adq_select(bins, train_ds.labels, ratio, importance, beta=beta, temperature=temp,
+                                       seed=sd, return_budgets=True)
+                accs[i].append(_validation_run(train_ds, val_ds, chosen, sd, eval_cfg, device, store))
+                budgets[i].append(b.double())
+                rates[i].append(bin_rates(sizes[-1], b))
                 bar.update(1)
-            rates = bin_rates(sizes, budgets)
-            arr = torch.tensor(accs, dtype=torch.float64)
-            rows.append({"beta": beta, "temperature": temp, "mean": float(arr.mean()),
-                         "std": float(arr.std()) if len(accs) > 1 else 0.0, "accs": accs,
-                         "budgets": budgets.tolist(), "rates": rates,
-                         "strength": max(abs(r - 1.0) for r in rates)})
         bar.close()
+        rows = []
+        for i, (beta, temp) in enumerate(settings):
+            arr = torch.tensor(accs[i], dtype=torch.float64)
+            mean_budgets = torch.stack(budgets[i]).mean(0)
+            rows.append({"beta": beta, "temperature": temp, "mean": float(arr.mean()),
+                         "std": float(arr.std()) if len(accs[i]) > 1 else 0.0, "accs": accs[i],
+                         "budgets": (mean_budgets if pipeline_per_seed else mean_budgets.round().long()).tolist(),
+                         "rates": torch.tensor(rates[i], dtype=torch.float64).mean(0).tolist(),
+                         "strength": sum(max(abs(r - 1.0) for r in rs) for rs in rates[i]) / len(rates[i])})
         dq = rows.pop(0) if include_dq else None
-        return {"rows": rows, "dq": dq, "bin_sizes": sizes}
+        mean_sizes = torch.tensor(sizes, dtype=torch.float64).mean(0)
+        return {"rows": rows, "dq": dq,
+                "bin_sizes": mean_sizes.tolist() if pipeline_per_seed else mean_sizes.round().long().tolist()}
 
     value = store.get_or_compute("adq_tuning", key, compute, version=code_version())
     rows = value["rows"]

@@ -15,9 +15,18 @@ Methods (:data:`METHODS`) and what "keep ratio r" means for each (a fraction of 
 ``dm``         a DM synthetic set with ipc = round(r · n_min) (:func:`dscore.distill.dm_at_ratio`)
 ``dq``         DQ: bins, the same fraction of every bin (β = 0)
 ``adq``        ADQ: budgets from IS = z(RS) + z(DS) with the (β, T) chosen on the validation split
+``adq_paper``  ADQ at the paper's stated setting, β = 0.6 and T = 1 (:data:`PAPER_SETTING`; nothing tuned here)
 ``adq_rs``     the ablation "+RS": importance z(RS) only, same (β, T)
 ``adq_ds``     the ablation "+DS": importance z(DS) only, same (β, T)
 =============  ============================================================================================
+
+**The unit of replication is the seed, and a seed re-draws the whole pipeline** (``redraw=True``, the default):
+seed s trains its own feature network (initialisation s), computes its own features, bins and DS head (seed s),
+samples with s and trains the evaluation network from initialisation s. DQ and ADQ at seed s share all of that, so
+they are compared paired by seed, and a verdict over seeds is not conditional on one feature network. The tuning
+seeds re-draw the pipeline in the same way (:func:`dscore.quantize.pipeline.tune_adq` with ``pipeline_per_seed``).
+``redraw=False`` is the authors' way: one feature network and one set of bins and scores (the setup's own seeds)
+serve every seed, which then only re-draws the sampling and the evaluation network.
 
 Accuracies are final-epoch accuracies of networks trained from scratch (:mod:`dscore.evaluation`); the
 best of the periodic checks is kept beside them as the authors' protocol, never used to choose.
@@ -43,14 +52,18 @@ from ...train import PROTOCOLS
 from ...utils import check_choice, check_float, check_int, resolve_device
 from ..common import ArchSpec, Splits, arch_specs, dry_run, eval_protocol, make_splits, pick_setup
 
-__all__ = ["METHODS", "SETUP_KEYS", "TUNED_METHODS", "ADQStudy", "setup_from", "method_label"]
+__all__ = ["METHODS", "PAPER_SETTING", "SETUP_KEYS", "TUNED_METHODS", "ADQStudy", "setup_from", "method_label"]
 
-METHODS = ("full", "random", "graphcut", "dm", "dq", "adq", "adq_rs", "adq_ds")
+METHODS = ("full", "random", "graphcut", "dm", "dq", "adq", "adq_paper", "adq_rs", "adq_ds")
+#: the paper's stated ADQ setting: β where its Fig. 6 peaks (0.6-0.7; we take the lower end, fixed before any run)
+#: and the budget softmax at temperature 1 (the paper states none)
+PAPER_SETTING = {"beta": 0.6, "temperature": 1.0}
 #: the methods whose (β, T) come from the validation tuning: their test seeds must not be tuning seeds
 TUNED_METHODS = ("adq", "adq_rs", "adq_ds")
 SETUP_KEYS = ("dataset", "pool_per_class", "val_fraction", "test_per_class", "split_seed", "extractor", "num_bins",
               "scores", "evaluation", "tuning", "dm", "device")
-_LABELS = {"full": "full data", "random": "Random", "graphcut": "GraphCut", "dm": "DM", "dq": "DQ", "adq": "ADQ",
+_LABELS = {"full": "full data", "random": "Random", "graphcut": "GraphCut", "dm": "DM", "dq": "DQ", "adq": "ADQ (tuned)",
+           "adq_paper": "ADQ (β 0.6, T 1)",
            "adq_rs": "DQ + RS", "adq_ds": "DQ + DS"}
 
 
@@ -78,11 +91,13 @@ class ADQStudy:
 
     ``setup``: a mapping with exactly the keys of :data:`SETUP_KEYS` (a page passes its parameters);
     ``archs``: ``{label: {"arch": name, **kwargs}}`` of the evaluation networks the page uses.
+    ``redraw``: every seed draws its own feature network, bins and DS head (default; see the module docstring), or
+    one pipeline serves every seed (False, the authors' way).
     Everything is computed lazily and cached in ``cache`` (default: ``$DSCORE_CACHE``).
     """
 
     def __init__(self, setup: Mapping[str, Any], archs: Mapping[str, Mapping[str, Any]], *,
-                 cache: ArtifactCache | None = None, progress: bool = True):
+                 cache: ArtifactCache | None = None, progress: bool = True, redraw: bool = True):
         missing = sorted(set(SETUP_KEYS) - set(setup))
         unknown = sorted(set(setup) - set(SETUP_KEYS))
         if missing or unknown:
@@ -100,6 +115,9 @@ class ADQStudy:
         self.device = resolve_device(None if setup["device"] == "auto" else setup["device"])
         self.cache = as_cache(cache)
         self.progress = progress
+        if not isinstance(redraw, bool):
+            raise ValueError(f"redraw={redraw!r} must be True (every seed draws its own pipeline) or False")
+        self.redraw = redraw
         self.num_bins = check_int("num_bins", setup["num_bins"], low=1)
         for key in ("extractor", "scores", "evaluation", "tuning", "dm"):
             if not isinstance(setup[key], Mapping):
@@ -147,33 +165,50 @@ class ADQStudy:
                                        test_per_class=s["test_per_class"], seed=s["split_seed"])
         return self._splits
 
-    def feature_net(self):
-        """DQ/ADQ's feature network, trained on the training part (cached)."""
-        return pipeline.feature_extractor(self.splits.train, device=self.device, cache=self.cache,
-                                          progress=self.progress, **self.extractor)
+    def pipeline_seed(self, seed: int | None = None) -> dict[str, int]:
+        """The seeds of the pipeline that unit ``seed`` uses: ``{"extractor", "scores"}``. With ``redraw`` both are
+        ``seed``; without it (or with ``seed=None``) the setup's own (``extractor['seed']``, ``scores['seed']``,
+        0 when not given)."""
+        if seed is not None and self.redraw:
+            seed = check_int("seed", seed, low=0)
+            return {"extractor": seed, "scores": seed}
+        return {"extractor": int(self.extractor.get("seed", 0)), "scores": int(self.scores_kwargs.get("seed", 0))}
 
-    def bins(self) -> list[torch.Tensor]:
-        """DQ's bins of the training part (cached; the features are computed first, so that every stage's
-        recorded compute time is its own)."""
-        self.gradient_features()
-        return pipeline.dataset_bins(self.splits.train, self.feature_net(), self.num_bins, device=self.device,
+    def _extractor_kwargs(self, seed):
+        return {**self.extractor, "seed": self.pipeline_seed(seed)["extractor"]}
+
+    def _score_kwargs(self, seed):
+        return {**self.scores_kwargs, "seed": self.pipeline_seed(seed)["scores"]}
+
+    def feature_net(self, seed: int | None = None):
+        """DQ/ADQ's feature network of unit ``seed`` (:meth:`pipeline_seed`), trained on the training part (cached)."""
+        return pipeline.feature_extractor(self.splits.train, device=self.device, cache=self.cache,
+                                          progress=self.progress, **self._extractor_kwargs(seed))
+
+    def bins(self, seed: int | None = None) -> list[torch.Tensor]:
+        """DQ's bins of the training part for unit ``seed`` (cached; the features are computed first, so that every
+        stage's recorded compute time is its own)."""
+        self.gradient_features(seed)
+        return pipeline.dataset_bins(self.splits.train, self.feature_net(seed), self.num_bins, device=self.device,
                                      cache=self.cache, progress=self.progress)
 
-    def head(self):
-        """The DS discriminator (cached)."""
-        return pipeline.contrastive_head(self.splits.train, self.feature_net(), device=self.device, cache=self.cache,
-                                         progress=self.progress, **_head_kwargs(self.scores_kwargs))
+    def head(self, seed: int | None = None):
+        """The DS discriminator of unit ``seed`` (cached)."""
+        return pipeline.contrastive_head(self.splits.train, self.feature_net(seed), device=self.device,
+                                         cache=self.cache, progress=self.progress,
+                                         **_head_kwargs(self._score_kwargs(seed)))
 
-    def scores(self) -> dict[str, torch.Tensor]:
-        """RS, DS, IS (and the authors' cosine-proxy DS) per bin (cached; bins and head first)."""
-        self.bins()
-        self.head()
-        return pipeline.bin_scores(self.splits.train, self.feature_net(), self.num_bins, device=self.device,
-                                   cache=self.cache, progress=self.progress, **self.scores_kwargs)
+    def scores(self, seed: int | None = None) -> dict[str, torch.Tensor]:
+        """RS, DS, IS (and the authors' cosine-proxy DS) per bin of unit ``seed`` (cached; bins and head first)."""
+        self.bins(seed)
+        self.head(seed)
+        return pipeline.bin_scores(self.splits.train, self.feature_net(seed), self.num_bins, device=self.device,
+                                   cache=self.cache, progress=self.progress, **self._score_kwargs(seed))
 
-    def gradient_features(self):
-        return pipeline.dataset_features(self.splits.train, self.feature_net(), device=self.device, cache=self.cache,
-                                         progress=self.progress)["gradient"]
+    def gradient_features(self, seed: int | None = None):
+        """DQ's gradient features of the training part under unit ``seed``'s feature network, ``(N, D)``."""
+        return pipeline.dataset_features(self.splits.train, self.feature_net(seed), device=self.device,
+                                         cache=self.cache, progress=self.progress)["gradient"]
 
     def tuned_ratio(self, ratio: float) -> float:
         """The tuned keep ratio whose (β, T) ADQ uses at ``ratio``: ``ratio`` itself when it is one of
@@ -194,8 +229,8 @@ class ADQStudy:
                 pool, ratio, t["betas"], t["temperatures"], val_fraction=s["val_fraction"], split_seed=s["split_seed"],
                 seeds=t["seeds"], num_bins=self.num_bins, extractor=self.extractor, scores=self.scores_kwargs,
                 eval_arch=spec.name, eval_arch_kwargs=spec.kwargs, eval_epochs=t["epochs"],
-                eval_batch_size=t["batch_size"], eval_lr=t["lr"], choose=t["choose"], device=self.device,
-                cache=self.cache, progress=self.progress)
+                eval_batch_size=t["batch_size"], eval_lr=t["lr"], choose=t["choose"], pipeline_per_seed=self.redraw,
+                device=self.device, cache=self.cache, progress=self.progress)
         return self._choice[ratio]
 
     def _pool(self):
@@ -232,7 +267,7 @@ class ADQStudy:
                                          progress=self.progress)
             score_kwargs = {**self.scores_kwargs, "seed": seed}
             s = pipeline.bin_scores(train, net, self.num_bins, device=self.device, cache=self.cache,
-                                    progress=self.progress, **score_kwargs)
+                                    progress=self.progress, **score_kwargs)   # = self.scores(seed) when redrawing
             for k, b in enumerate(bins):
                 rows.append({"seed": seed, "scope": "all", "bin": k, "size": b.numel(), "rs": float(s["rs"][k]),
                              "ds": float(s["ds"][k]), "is": float(s["is_"][k]),
@@ -255,41 +290,43 @@ class ADQStudy:
 
         return pd.DataFrame([row for rows in ordered_map(one, seeds) for row in rows])
 
-    def budgets_at(self, ratio: float, *, beta: float | None = None, temperature: float | None = None
-                   ) -> dict[str, Any]:
+    def budgets_at(self, ratio: float, *, beta: float | None = None, temperature: float | None = None,
+                   seed: int | None = None) -> dict[str, Any]:
         """Per-bin budgets and rates (budget / DQ's uniform budget) of ADQ at ``ratio`` with (β, T) (default:
-        the validation choice), beside DQ's."""
+        the validation choice) on unit ``seed``'s bins (default: the setup's pipeline), beside DQ's."""
         from ...quantize import bin_budgets
         from ...select import budget_from_ratio
 
         chosen = self.choice(ratio) if beta is None or temperature is None else {}
         beta = chosen.get("beta", beta) if beta is None else beta
         temperature = chosen.get("temperature", temperature) if temperature is None else temperature
-        sizes = [b.numel() for b in self.bins()]
+        sizes = [b.numel() for b in self.bins(seed)]
         m = budget_from_ratio(ratio, sum(sizes))
-        adq = bin_budgets(sizes, m, self.scores()["is_"] / temperature, beta=beta)
+        adq = bin_budgets(sizes, m, self.scores(seed)["is_"] / temperature, beta=beta)
         dq = bin_budgets(sizes, m)
         return {"beta": beta, "temperature": temperature, "bin_sizes": sizes, "adq": adq.tolist(), "dq": dq.tolist(),
                 "rates": pipeline.bin_rates(sizes, adq)}
 
     # ------------------------------------------------------------------------------------------ selections
 
-    def importance(self, method: str) -> torch.Tensor:
-        s = self.scores()
-        if method == "adq":
+    def importance(self, method: str, seed: int | None = None) -> torch.Tensor:
+        """The per-bin importance ``method`` samples by, on unit ``seed``'s pipeline."""
+        s = self.scores(seed)
+        if method in ("adq", "adq_paper"):
             return s["is_"]
         if method == "adq_rs":
             return zscore(s["rs"])
         if method == "adq_ds":
             return zscore(s["ds"])
-        raise ValueError(f"method={method!r} has no importance score; allowed: adq, adq_rs, adq_ds")
+        raise ValueError(f"method={method!r} has no importance score; allowed: adq, adq_paper, adq_rs, adq_ds")
 
     def select(self, method: str, ratio: float, seed: int, *, beta: float | None = None,
                temperature: float | None = None) -> dict[str, Any]:
         """The compressed training set of ``method`` at keep ratio ``ratio`` with ``seed``.
 
         Returns ``{"images", "labels", "indices" (None for DM), "budgets" (per bin, bin methods only),
-        "beta", "temperature"}``. For the ADQ methods (β, T) default to :meth:`choice` at ``ratio``.
+        "beta", "temperature"}``. For the tuned ADQ methods (β, T) default to :meth:`choice` at ``ratio``;
+        ``adq_paper`` uses :data:`PAPER_SETTING`. GraphCut and the bin methods use unit ``seed``'s pipeline.
         """
         check_choice("method", method, METHODS)
         seed = check_int("seed", seed, low=0)
@@ -302,7 +339,7 @@ class ADQStudy:
         if method == "random":
             idx = select_coreset("random", train.labels, ratio=ratio, seed=seed)
         elif method == "graphcut":
-            idx = select_coreset("graphcut", train.labels, ratio=ratio, features=self.gradient_features())
+            idx = select_coreset("graphcut", train.labels, ratio=ratio, features=self.gradient_features(seed))
         elif method == "dm":
             d = dict(self.setup["dm"])
             if dry_run():
@@ -312,14 +349,19 @@ class ADQStudy:
             return {**out, "images": images, "labels": labels, "indices": None}
         else:
             if method == "dq":
-                beta, temperature, importance = 0.0, 1.0, self.scores()["is_"]
+                beta, temperature, importance = 0.0, 1.0, self.scores(seed)["is_"]
+            elif method == "adq_paper":
+                if beta is not None or temperature is not None:
+                    raise ValueError("adq_paper runs at the paper's stated setting; pass beta/temperature to 'adq'")
+                beta, temperature = PAPER_SETTING["beta"], PAPER_SETTING["temperature"]
+                importance = self.importance(method, seed)
             else:
                 if beta is None or temperature is None:
                     chosen = self.choice(ratio)
                     beta = chosen["beta"] if beta is None else beta
                     temperature = chosen["temperature"] if temperature is None else temperature
-                importance = self.importance(method)
-            idx, budgets = adq_select(self.bins(), train.labels, ratio, importance, beta=beta, temperature=temperature,
+                importance = self.importance(method, seed)
+            idx, budgets = adq_select(self.bins(seed), train.labels, ratio, importance, beta=beta, temperature=temperature,
                                       seed=seed, return_budgets=True)
             out.update(budgets=budgets.tolist(), beta=beta, temperature=temperature)
         idx = idx.cpu()
@@ -507,7 +549,7 @@ class ADQStudy:
         chosen = self.select(method, fraction, seed)
         if chosen["indices"] is None:
             raise ValueError(f"method={method!r} makes synthetic images; pixel quantization applies to selections")
-        net = self.feature_net()
+        net = self.feature_net(seed)
         record, report = pipeline.pixel_quantize(self.splits.train, chosen["indices"], net, patch=patch, theta=theta,
                                                  device=self.device, cache=self.cache, progress=self.progress)
         mae_kwargs = dict(mae)
@@ -576,6 +618,8 @@ class ADQStudy:
         """What this study ran at, for the page banner."""
         p = self.protocol
         return {"data": self.splits.describe(), "bins": self.num_bins,
+                "pipeline": ("every seed draws its own feature network, bins and DS head" if self.redraw else
+                             "one feature network, bins and DS head serve every seed"),
                 "tuning seeds": f"{list(self.tuning['seeds'])} (β, T chosen on the validation split; disjoint from the "
                                 f"test seeds)",
                 "evaluation": f"{p.epochs} epochs, batch {p.batch_size}, lr {p.lr} ({p.schedule}), {p.augment}",
