@@ -9,19 +9,20 @@ from dscore.studies.adq import claims
 ARCHS = ("ConvNet-3", "ResNet-18")
 
 
-def runs(gain, *, seeds=range(5), noise=0.0, ratios=(0.1, 0.2, 0.3), dm=-10.0, shared=0.03, rng_seed=0):
-    """Grid rows with a seed effect shared by every method (the pairing) and ADQ − DQ = ``gain`` points."""
+def runs(gain, *, seeds=range(5), noise=0.0, ratios=(0.1, 0.2, 0.3), dm=-10.0, shared=0.03, rng_seed=0, full=None):
+    """Grid rows with a seed effect shared by every method (the pairing) and ADQ − DQ = ``gain`` points (both ADQ
+    rows); ``full``: {arch: full-data accuracy offset} (default: every arch trains)."""
     rng = np.random.default_rng(rng_seed)
     rows = []
     for s in seeds:
         base = 0.6 + shared * np.sin(3 * s)
         for a in ARCHS:
             for r in ratios:
-                for m, off in (("dq", 0.0), ("adq", gain / 100), ("dm", dm / 100), ("adq_rs", gain / 200),
-                               ("adq_ds", gain / 150)):
+                for m, off in (("dq", 0.0), ("adq", gain / 100), ("adq_paper", gain / 100), ("dm", dm / 100),
+                               ("graphcut", -0.01), ("adq_rs", gain / 200), ("adq_ds", gain / 150)):
                     rows.append({"method": m, "arch": a, "ratio": r, "seed": s,
                                  "acc": base + off + r / 10 + noise * rng.normal()})
-            rows.append({"method": "full", "arch": a, "ratio": 1.0, "seed": s, "acc": base + 0.05})
+            rows.append({"method": "full", "arch": a, "ratio": 1.0, "seed": s, "acc": base + (full or {}).get(a, 0.05)})
     return pd.DataFrame(rows)
 
 
@@ -31,9 +32,13 @@ def by_id(rows):
 
 def test_main_claims_ids_paper_ids_and_units():
     rows = by_id(claims.main_claims(runs(3.0), [0.1, 0.2, 0.3], ARCHS))
-    assert list(rows) == ["adq_main.gain_avg", "adq_main.gain_10", "adq_main.gain_20", "adq_main.gain_30",
-                          "adq_main.beats_dq_convnet_3", "adq_main.beats_dq_resnet_18", "adq_main.dq_beats_dm",
-                          "adq_main.adq_beats_dm", "adq_main.gain_grows"]
+    assert list(rows) == ["adq_main.gain_avg", "adq_main.gain_avg_tuned", "adq_main.gain_10", "adq_main.gain_20",
+                          "adq_main.gain_30", "adq_main.beats_dq_convnet_3", "adq_main.beats_dq_resnet_18",
+                          "adq_main.dq_beats_dm", "adq_main.adq_beats_dm", "adq_main.adq_beats_graphcut",
+                          "adq_main.gain_grows"]
+    assert "β 0.6, T 1" in rows["adq_main.gain_avg"].statement
+    assert "validation split" in rows["adq_main.gain_avg_tuned"].statement
+    assert rows["adq_main.adq_beats_graphcut"].judgement.diff == pytest.approx(4.0)
     ids = {c.id for c in paper.CLAIMS}
     assert all(r.paper_id is None or r.paper_id in ids for r in rows.values())
     g = rows["adq_main.gain_avg"]
@@ -68,10 +73,29 @@ def test_the_seed_effect_is_paired_out():
     assert g.judgement.p < 1e-3 and g.judgement.mde < 0.5
 
 
+def test_an_architecture_that_does_not_train_is_shown_not_judged():
+    df = runs(3.0, noise=0.002, full={"ResNet-18": -0.4})          # ResNet-18: 20 % on full data vs 65 %
+    ok, why = claims.training_archs(df, ARCHS)
+    assert ok == ["ConvNet-3"] and "does not train at this scale" in why["ResNet-18"] and "90%" in why["ResNet-18"]
+    rows = by_id(claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS))
+    skipped = rows["adq_main.beats_dq_resnet_18"]
+    assert skipped.word == "untestable here" and "ResNet-18 reaches" in skipped.judgement.reason
+    assert "(ConvNet-3)" in rows["adq_main.gain_avg"].statement
+    # ResNet-18's rows do not enter the means: sabotage them and nothing changes
+    bad = df.copy()
+    bad.loc[(bad.arch == "ResNet-18") & (bad.method == "adq_paper"), "acc"] -= 0.3
+    assert by_id(claims.main_claims(bad, [0.1, 0.2, 0.3], ARCHS))["adq_main.gain_avg"].judgement.diff == \
+        pytest.approx(rows["adq_main.gain_avg"].judgement.diff)
+    with pytest.raises(ValueError, match="reference='ConvNet-3'"):
+        claims.main_claims(df[df.arch != "ConvNet-3"], [0.1], ["ResNet-18"])
+    with pytest.raises(ValueError, match="arm='adq_paper' has no runs"):
+        claims.main_claims(df[df.method != "adq_paper"], [0.1], ARCHS)
+
+
 def test_missing_seed_in_one_arm_raises_instead_of_misaligning():
     df = runs(1.0)
     df = df[~((df.method == "dq") & (df.seed == 2))]
-    with pytest.raises(ValueError, match="lacks"):
+    with pytest.raises(ValueError, match="lacks|different seeds"):
         claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS)
 
 

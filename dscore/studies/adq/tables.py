@@ -56,6 +56,12 @@ def per_unit(df: pd.DataFrame, value: str = "acc", **where) -> dict[int, float]:
     return {int(k): float(v) for k, v in g.items()}
 
 
+def _short(method: str) -> str:
+    """A method's name in a column header: both ADQ rows (tuned, paper setting) are "ADQ"."""
+    return "ADQ" if method.startswith("adq") and method not in ("adq_rs", "adq_ds") else (
+        method.upper() if len(method) <= 3 else method)
+
+
 def gain_table(df: pd.DataFrame, a: str = "adq", b: str = "dq", *, scale: float = 100.0) -> pd.DataFrame:
     """Mean over seeds of the paired per-seed gain ``a − b`` (×``scale``) per architecture × keep ratio, with an
     "Average" row over architectures; columns "A − B at r%". Seeds present in only one arm are left out."""
@@ -64,8 +70,7 @@ def gain_table(df: pd.DataFrame, a: str = "adq", b: str = "dq", *, scale: float 
     gain = (ka - kb).dropna().reset_index()
     table = (scale * gain.groupby(["arch", "ratio"]).acc.mean()).unstack("ratio").round(2)
     table.loc["Average"] = table.mean()
-    table.columns = [f"{a.upper() if len(a) <= 3 else a} − {b.upper() if len(b) <= 3 else b} at {int(round(100 * r))}%"
-                     for r in table.columns]
+    table.columns = [f"{_short(a)} − {_short(b)} at {int(round(100 * r))}%" for r in table.columns]
     return table
 
 
