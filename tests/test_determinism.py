@@ -30,7 +30,7 @@ DREAM_SETUP = dict(
     dataset="fashion_mnist", pool_per_class=12, val_fraction=0.25, test_per_class=5, split_seed=0,
     network={"arch": "convnet3", "width": 4},
     distill={"common": {},
-             "idc": {"iterations": 2, "outer_loops": 2, "n_data": 16, "batch_real": 4, "interval": 1,
+             "idc": {"iterations": 2, "outer_loops": 2, "n_data": 16, "batch_real": 4, "net_batch": 4, "interval": 1,
                      "snapshot_every": 1, "diag_every": 1},
              "rm": {"batch_real": 4},
              "dc": {"iterations": 1, "outer_loops": 1, "inner_loops": 1, "batch_real": 4, "snapshot_every": 1},

@@ -13,8 +13,8 @@ def tiny_setup(**changes):
     s = dict(dataset="fashion_mnist", pool_per_class=12, val_fraction=0.25, test_per_class=5, split_seed=0,
              network={"arch": "convnet3", "width": 4},
              distill={"common": {},
-                      "idc": {"iterations": 2, "outer_loops": 2, "n_data": 16, "batch_real": 4, "interval": 1,
-                              "snapshot_every": 1, "diag_every": 1},
+                      "idc": {"iterations": 2, "outer_loops": 2, "n_data": 16, "batch_real": 4, "net_batch": 4,
+                              "interval": 1, "snapshot_every": 1, "diag_every": 1},
                       "rm": {"batch_real": 4},
                       "dc": {"iterations": 1, "outer_loops": 1, "inner_loops": 1, "batch_real": 4, "snapshot_every": 1},
                       "dsa": {"iterations": 1, "outer_loops": 1, "inner_loops": 1, "batch_real": 4},
@@ -345,3 +345,28 @@ def test_main_ablation_and_stability_claims_on_the_study_frames(study):
     migration = pd.concat([study.migration(m, 1, s) for m in ("idc", "dreamplus") for s in (0, 1)])
     stab = dp.claims.stability_claims(diag, migration)
     assert {r.judgement.n for r in stab} == {2} and all(r.unit for r in stab)
+
+
+def test_every_idc_family_arm_trains_its_networks_at_one_batch(study):
+    """IDC's default network batch (64) and the representative presets' (batch_real) differ: the setup must state
+    one, and then every arm uses it, so no arm takes more SGD steps per epoch."""
+    assert {study.config(m, 10).net_batch for m in ("idc", "dream", "dreamplus", "idc+bm", "idc+pt")} == {4}
+    base = tiny_setup()
+    setup = {**base, "distill": {**base["distill"], "idc": {k: v for k, v in base["distill"]["idc"].items()
+                                                             if k != "net_batch"}}}
+    with pytest.raises(ValueError, match="different batch sizes .*net_batch"):
+        dp.DreamStudy(setup, cache=ArtifactCache(enabled=False), progress=False)
+
+
+def test_pixel_change_lists_every_run_the_page_used(study):
+    study = dp.DreamStudy(tiny_setup(), cache=study.cache, progress=False)     # a fresh page on the shared cache
+    assert study.pixel_change().empty
+    study.run("idc", 1, 0)
+    study.run("dreamplus", 1, 0)
+    study.run("idc", 1, 0)                                  # counted once
+    moved = study.pixel_change()
+    assert list(moved.method) == ["IDC", "DREAM+"] and len(moved) == 2
+    first = study.run("idc", 1, 0)
+    expect = float((first.images - dict(first.snapshots)[0]).abs().mean())
+    assert moved["mean |Δpixel|"].iloc[0] == pytest.approx(expect) and expect > 0
+    assert moved["image steps"].iloc[0] == first.config.iterations * first.config.outer_loops

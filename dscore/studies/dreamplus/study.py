@@ -162,6 +162,18 @@ class DreamStudy:
         if dry_run():
             self.feature_epochs = self.forgetting_epochs = 1
         self._splits: Splits | None = None
+        self._moved: dict[str, dict[str, Any]] = {}
+        self._check_one_network_batch()
+
+    def _check_one_network_batch(self) -> None:
+        """Every IDC-family arm trains its networks at one batch size: IDC's own default (64) and the
+        representative-matching presets' (``batch_real``) differ, and a comparison at different batches gives one
+        arm more SGD steps per epoch. The setup states ``net_batch`` in ``distill['idc']`` (or ``common``) when they
+        would differ."""
+        batches = {m: self.config(m, 10).net_batch for m in ("idc", "dream", "dreamplus")}
+        if len(set(batches.values())) > 1:
+            raise ValueError(f"the IDC-family arms would train their networks at different batch sizes {batches}; "
+                             "set distill['idc']['net_batch'] so that every arm uses one")
 
     # ------------------------------------------------------------------------------------- data
 
@@ -217,7 +229,24 @@ class DreamStudy:
         if method in CORESETS:
             raise ValueError(f"method={method!r} is a coreset; runs exist for distillation presets only")
         cfg = self.config(method, ipc, seed, overrides=overrides, distill_arch=distill_arch)
-        return distill_cached(self.splits.train, cfg, cache=self.cache, progress=self.progress)
+        result = distill_cached(self.splits.train, cfg, cache=self.cache, progress=self.progress)
+        key = f"{method}|{ipc}|{seed}|{sorted((overrides or {}).items())}|{distill_arch}"
+        if key not in self._moved:
+            snaps = dict(result.snapshots)
+            change = (float((result.images - snaps[0]).abs().mean()) if 0 in snaps else float("nan"))
+            self._moved[key] = {"method": method_label(method), "ipc": ipc, "seed": seed,
+                                "variant": ", ".join(f"{k}={v}" for k, v in sorted((overrides or {}).items())) or "–",
+                                "iterations": cfg.iterations, "image steps": cfg.iterations * cfg.outer_loops,
+                                "mean |Δpixel|": change}
+        return result
+
+    def pixel_change(self) -> pd.DataFrame:
+        """How far every distillation run this study has loaded moved its images: one row per run (method, ipc,
+        seed, variant, iterations, image steps) with the mean absolute change of the stored pixels (in [0, 1])
+        between the initialisation (the run's snapshot 0; NaN when the run took no snapshots) and the final set.
+        A run whose images barely moved compares initialisations, not matching."""
+        cols = ["method", "ipc", "seed", "variant", "iterations", "image steps", "mean |Δpixel|"]
+        return pd.DataFrame(list(self._moved.values()), columns=cols)
 
     # ------------------------------------------------------------------------------------- coresets
 
