@@ -370,3 +370,31 @@ def test_pixel_change_lists_every_run_the_page_used(study):
     expect = float((first.images - dict(first.snapshots)[0]).abs().mean())
     assert moved["mean |Δpixel|"].iloc[0] == pytest.approx(expect) and expect > 0
     assert moved["image steps"].iloc[0] == first.config.iterations * first.config.outer_loops
+
+
+def test_the_image_learning_rate_is_chosen_on_the_validation_split(tmp_path):
+    setup = tiny_setup()
+    setup["distill"] = {**setup["distill"], "lr_img": {"scales": [1, 1000], "seeds": [100, 101], "ipc": 1}}
+    study = dp.DreamStudy(setup, cache=ArtifactCache(tmp_path / "c"), progress=False)
+    authors = study.config("idc", 1, scale_lr=False).lr_img
+    choice = study.lr_img_choice()
+    table = choice["table"]
+    assert list(table.factor) == [1, 1000] and table.chosen.sum() == 1
+    assert choice["scale"] == table.factor[table.chosen].item()
+    assert choice["scale"] == table.factor[table["val acc (mean)"].idxmax()]       # the best validation mean
+    # every IDC-family arm, at every ipc, gets the same factor; other families keep their own rate
+    for m in ("idc", "dream", "dreamplus"):
+        assert study.config(m, 1).lr_img == pytest.approx(authors * choice["scale"])
+    assert study.config("idc", 10).lr_img == pytest.approx(study.config("idc", 10, scale_lr=False).lr_img *
+                                                            choice["scale"])
+    assert study.config("dm", 1).lr_img == study.config("dm", 1, scale_lr=False).lr_img
+    # only the validation split was scored, and only with the tuning seeds
+    evals = [r for r in study.cache.ledger if r["kind"] == "evaluation"]
+    assert len(evals) == 4
+    # the tuning seeds cannot judge a claim
+    with pytest.raises(ValueError, match="seeds the image learning rate was chosen with"):
+        study.run("dreamplus", 1, 100)
+    with pytest.raises(ValueError, match="'scales' and 'seeds'"):
+        dp.DreamStudy({**setup, "distill": {**setup["distill"], "lr_img": {"scales": [1]}}},
+                      cache=ArtifactCache(enabled=False), progress=False)
+    assert "chosen on the validation split" in study.describe()["image learning rate"]

@@ -53,7 +53,7 @@ __all__ = ["SETUP_KEYS", "CORESETS", "DreamStudy", "setup_from", "method_label"]
 SETUP_KEYS = ("dataset", "pool_per_class", "val_fraction", "test_per_class", "split_seed", "network", "distill",
               "evaluation", "coresets", "device")
 CORESETS = ("random", "herding", "kcenter", "forgetting")
-DISTILL_KEYS = ("common", "dc", "dsa", "dm", "idc", "rm")
+DISTILL_KEYS = ("common", "dc", "dsa", "dm", "idc", "rm", "lr_img")
 EVAL_FAMILIES = ("idc", "dsa", "dc")
 _LABELS = {"random": "Random", "herding": "Herding", "kcenter": "K-Center", "forgetting": "Forgetting", "dc": "DC",
            "dsa": "DSA", "dm": "DM", "idc": "IDC", "dream": "DREAM", "dreamplus": "DREAM+"}
@@ -123,7 +123,9 @@ class DreamStudy:
         bad = sorted(set(distill) - set(DISTILL_KEYS))
         if bad:
             raise ValueError(f"distill has unknown key(s) {bad}; allowed: {list(DISTILL_KEYS)}")
-        self.distill_overrides = {k: _check_mapping(f"distill[{k!r}]", distill.get(k, {})) for k in DISTILL_KEYS}
+        self.lr_tuning = self._check_lr_tuning(distill.get("lr_img"))
+        self.distill_overrides = {k: _check_mapping(f"distill[{k!r}]", distill.get(k, {})) for k in DISTILL_KEYS
+                                  if k != "lr_img"}
         for k, v in self.distill_overrides.items():        # field names and values checked now
             try:
                 DistillConfig().replace(**{f: x for f, x in v.items() if f not in ("method", "ipc")})
@@ -163,14 +165,36 @@ class DreamStudy:
             self.feature_epochs = self.forgetting_epochs = 1
         self._splits: Splits | None = None
         self._moved: dict[str, dict[str, Any]] = {}
+        self._lr_choice: dict[str, Any] | None = None
         self._check_one_network_batch()
+
+    @staticmethod
+    def _check_lr_tuning(spec) -> dict[str, Any] | None:
+        """``distill['lr_img']``: None (the authors' image learning rate) or ``{"scales": [...], "seeds": [...],
+        "ipc": int}``, the factors on the authors' lr_img tried for IDC on the validation split."""
+        if spec is None:
+            return None
+        spec = _check_mapping("distill['lr_img']", spec)
+        bad = sorted(set(spec) - {"scales", "seeds", "ipc"})
+        if bad or not {"scales", "seeds"} <= set(spec):
+            raise ValueError(f"distill['lr_img']={spec!r} must have the keys 'scales' and 'seeds' (and optionally "
+                             f"'ipc'); unknown {bad}")
+        scales = [check_float("distill['lr_img']['scales']", x, low=0.0, low_open=True) for x in spec["scales"]]
+        seeds = [check_int("distill['lr_img']['seeds']", x, low=0) for x in spec["seeds"]]
+        if not scales or not seeds or len(set(seeds)) != len(seeds):
+            raise ValueError(f"distill['lr_img']={spec!r} needs at least one scale and distinct seeds")
+        out = {"scales": scales, "seeds": seeds, "ipc": check_int("distill['lr_img']['ipc']", spec.get("ipc", 10),
+                                                                    low=1)}
+        if dry_run():
+            out.update(scales=scales[:1], seeds=seeds[:1])
+        return out
 
     def _check_one_network_batch(self) -> None:
         """Every IDC-family arm trains its networks at one batch size: IDC's own default (64) and the
         representative-matching presets' (``batch_real``) differ, and a comparison at different batches gives one
         arm more SGD steps per epoch. The setup states ``net_batch`` in ``distill['idc']`` (or ``common``) when they
         would differ."""
-        batches = {m: self.config(m, 10).net_batch for m in ("idc", "dream", "dreamplus")}
+        batches = {m: self.config(m, 10, scale_lr=False).net_batch for m in ("idc", "dream", "dreamplus")}
         if len(set(batches.values())) > 1:
             raise ValueError(f"the IDC-family arms would train their networks at different batch sizes {batches}; "
                              "set distill['idc']['net_batch'] so that every arm uses one")
@@ -188,12 +212,15 @@ class DreamStudy:
     # ------------------------------------------------------------------------------------- distillation
 
     def config(self, method: str, ipc: int, seed: int = 0, *, overrides: Mapping[str, Any] | None = None,
-               distill_arch: Mapping[str, Any] | None = None) -> DistillConfig:
+               distill_arch: Mapping[str, Any] | None = None, scale_lr: bool = True) -> DistillConfig:
         """The :class:`DistillConfig` of ``method`` (a preset name) at ``ipc`` with ``seed``.
 
         ``overrides``: extra :class:`DistillConfig` fields of a page's variant (e.g. ``{"interval": 1}``), applied
         after the setup's; ``distill_arch``: ``{"arch": name, **kwargs}`` to distil with another network than the
-        setup's. Neither given → exactly the chapter's shared run."""
+        setup's. Neither given → exactly the chapter's shared run. For the IDC family, when the setup tunes the image
+        learning rate (``distill['lr_img']``) and nothing sets ``lr_img`` explicitly, the authors' lr_img at ``ipc``
+        is multiplied by the factor chosen on the validation split (:meth:`lr_img_choice`), the same for every arm;
+        ``scale_lr=False`` gives the authors' value."""
         ipc = check_int("ipc", ipc, low=1)
         seed = check_int("seed", seed, low=0)
         base, comps = preset_components(method)
@@ -217,6 +244,8 @@ class DreamStudy:
             fields.update(iterations=2, outer_loops=1, snapshot_every=1)
             ipc = 1                 # a dry run's classes hold a handful of images (see make_splits)
         cfg = preset(method, self.dataset, ipc, **fields)
+        if scale_lr and base == "idc" and self.lr_tuning is not None and "lr_img" not in fields:
+            cfg = cfg.replace(lr_img=cfg.lr_img * self.lr_img_choice()["scale"])
         if dry_run():               # ... so the real batch, the sub-clusters and the real rounds shrink too
             cfg = cfg.replace(batch_real=min(cfg.batch_real, 4), subsample=min(cfg.subsample, 2),
                               num_clusters=None if cfg.num_clusters is None else min(cfg.num_clusters, 4),
@@ -228,6 +257,11 @@ class DreamStudy:
         """The distillation run (cached; shared by every page with the same setup and variant)."""
         if method in CORESETS:
             raise ValueError(f"method={method!r} is a coreset; runs exist for distillation presets only")
+        if (self.lr_tuning is not None and seed in self.lr_tuning["seeds"] and "lr_img" not in (overrides or {})
+                and preset_components(method)[0] == "idc"):
+            raise ValueError(f"distillation seed {seed} is one of the seeds the image learning rate was chosen with "
+                             f"(distill['lr_img']['seeds']={self.lr_tuning['seeds']}); the seeds that judge a claim "
+                             "must be disjoint from them")
         cfg = self.config(method, ipc, seed, overrides=overrides, distill_arch=distill_arch)
         result = distill_cached(self.splits.train, cfg, cache=self.cache, progress=self.progress)
         key = f"{method}|{ipc}|{seed}|{sorted((overrides or {}).items())}|{distill_arch}"
@@ -239,6 +273,38 @@ class DreamStudy:
                                 "iterations": cfg.iterations, "image steps": cfg.iterations * cfg.outer_loops,
                                 "mean |Δpixel|": change}
         return result
+
+    def lr_img_choice(self) -> dict[str, Any]:
+        """The factor on the authors' image learning rate, chosen on the **validation split**: for every factor of
+        ``distill['lr_img']['scales']`` and every tuning seed (disjoint from the distillation seeds that judge the
+        claims), IDC at ``distill['lr_img']['ipc']`` with the setup's budget, evaluated once (init = the tuning seed)
+        on the validation part. The highest mean validation accuracy wins (ties: the smaller factor, nearer the
+        authors'). The authors' lr_img is sized for 2000 × 100 image steps; at a budget thousands of times smaller it
+        barely moves the images. Returns ``{"scale", "lr_img" (at that ipc), "ipc", "table" (one row per factor:
+        factor, lr_img, mean and std of the validation accuracy, per-seed values, chosen)}``."""
+        if self.lr_tuning is None:
+            raise ValueError("the setup does not tune the image learning rate (distill['lr_img'] is not set)")
+        if self._lr_choice is None:
+            t = self.lr_tuning
+            authors = self.config("idc", t["ipc"], scale_lr=False).lr_img
+            cells = [(x, sd) for x in t["scales"] for sd in t["seeds"]]
+
+            def one(cell):
+                x, sd = cell
+                return self.evaluate("idc", t["ipc"], sd, sd, split="val", overrides={"lr_img": authors * x})["acc"]
+
+            accs = self._map(one, cells, "lr_img on the validation split", group=lambda c: c)
+            rows = []
+            for x in t["scales"]:
+                vals = [a for (y, _), a in zip(cells, accs) if y == x]
+                rows.append({"factor": x, "lr_img": authors * x, "val acc (mean)": float(np.mean(vals)),
+                             "val acc (std)": float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan"),
+                             "per seed": [round(v, 4) for v in vals]})
+            best = max(range(len(rows)), key=lambda i: (rows[i]["val acc (mean)"], -rows[i]["factor"]))
+            table = pd.DataFrame(rows).assign(chosen=[i == best for i in range(len(rows))])
+            self._lr_choice = {"scale": rows[best]["factor"], "lr_img": rows[best]["lr_img"], "ipc": t["ipc"],
+                               "table": table}
+        return self._lr_choice
 
     def pixel_change(self) -> pd.DataFrame:
         """How far every distillation run this study has loaded moved its images: one row per run (method, ipc,
@@ -749,11 +815,22 @@ class DreamStudy:
     def describe(self) -> dict[str, Any]:
         """What this study ran at, for the page banner."""
         p = self.protocols["idc"]
-        c = self.config("idc", 1)
-        return {"data": self.splits.describe(), "network": f"{self.arch}{self.arch_kwargs or ''}",
-                "distillation": f"{c.iterations} iterations × {c.outer_loops} image steps (IDC family)",
-                "evaluation": f"{p.epochs} epochs (IDC family), seeds {self.eval_seeds}",
-                "device": str(self.device)}
+        c = self.config("idc", 1, scale_lr=False)
+        authors = preset("idc", self.dataset, 1)
+        steps, theirs = c.iterations * c.outer_loops, authors.iterations * authors.outer_loops
+        out = {"data": self.splits.describe(), "network": f"{self.arch}{self.arch_kwargs or ''}",
+               "distillation": f"{c.iterations} iterations × {c.outer_loops} image steps (IDC family) = {steps} image "
+                               f"steps, {steps / theirs:.2%} of the paper's {authors.iterations} × "
+                               f"{authors.outer_loops}",
+               "network batch": f"{c.net_batch} for every IDC-family arm",
+               "evaluation": f"{p.epochs} epochs (IDC family), seeds {self.eval_seeds}",
+               "device": str(self.device)}
+        if self.lr_tuning is not None:
+            choice = self.lr_img_choice()
+            out["image learning rate"] = (f"the authors' × {choice['scale']:g}, chosen on the validation split with "
+                                          f"seeds {self.lr_tuning['seeds']} (lr_img {choice['lr_img']:.3g} at IPC "
+                                          f"{choice['ipc']})")
+        return out
 
 
 # ----------------------------------------------------------------------------------------- summaries
