@@ -39,6 +39,24 @@ def test_tertiles_partition_and_order(n):
         assert torch.equal(part, part.sort().values)
 
 
+def test_tertiles_within_class_keep_the_class_mix():
+    """A naive reference: rank each class on its own, cut it in three, join the classes' parts."""
+    images = rand(5, 30, 1, 8, 8) * rand(6, 30, 1, 1, 1)
+    labels = torch.arange(30) % 3
+    high, medium, low = texture_tertiles(images, patch=8, labels=labels)
+    tl = texture_level(images, 8)
+    for c in range(3):
+        members = [i for i in range(30) if labels[i] == c]
+        ranked = sorted(members, key=lambda i: (-float(tl[i]), i))
+        for part, expect in zip((high, medium, low), (ranked[:4], ranked[4:7], ranked[7:])):
+            assert sorted(i for i in part.tolist() if labels[i] == c) == sorted(expect)
+    for part in (high, medium, low):                      # every third holds the same class mix
+        assert torch.bincount(labels[part], minlength=3).tolist() in ([4, 4, 4], [3, 3, 3])
+    assert torch.equal(torch.sort(torch.cat([high, medium, low])).values, torch.arange(30))
+    with pytest.raises(ValueError, match="fewer than 3 images"):
+        texture_tertiles(images[:7], patch=8, labels=torch.tensor([0, 0, 0, 0, 0, 1, 1]))
+
+
 def test_tertiles_reject_too_few_images():
     with pytest.raises(ValueError, match="at least 3"):
         texture_tertiles(rand(0, 2, 1, 8, 8))

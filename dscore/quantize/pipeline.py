@@ -821,11 +821,12 @@ def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: i
 # --------------------------------------------------------------------------- texture-level trajectories
 
 def texture_trajectory_run(dataset, *, arch: str, arch_kwargs: Mapping | None = None, epochs: int, lr: float,
-                           batch_size: int, patch: int = 32, seed: int = 0, augment: str = "crop_flip", device=None,
-                           image_size=None, root=None, cache: ArtifactCache | None = None, progress: bool = True
-                           ) -> dict[str, torch.Tensor]:
+                           batch_size: int, patch: int = 32, seed: int = 0, augment: str = "crop_flip",
+                           within_class: bool = True, device=None, image_size=None, root=None,
+                           cache: ArtifactCache | None = None, progress: bool = True) -> dict[str, torch.Tensor]:
     """ADQ Fig. 4 for one seed, cached (kind ``texture_trajectory``): from one initialisation an expert trained on
-    the whole ``dataset`` and three students on its high / medium / low texture-level thirds
+    the whole ``dataset`` and three students on its high / medium / low texture-level thirds, cut within every class
+    (``within_class``, so the thirds share the class mix) or over the whole set (False, the paper's description)
     (:func:`dscore.quantize.trajectory.texture_trajectories`, constant-LR SGD). Returns the per-epoch normalised
     distances ``{"high", "medium", "low", "expert_travel"}`` as float64 (epochs,) tensors."""
     from .trajectory import texture_trajectories
@@ -842,6 +843,8 @@ def texture_trajectory_run(dataset, *, arch: str, arch_kwargs: Mapping | None = 
     key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), "arch": arch,
            "arch_kwargs": arch_kwargs, "epochs": epochs, "lr": lr, "batch_size": batch_size, "patch": patch,
            "seed": seed, "augment": augment}
+    if not within_class:
+        key["within_class"] = False
 
     def compute():
         def model_fn():
@@ -849,7 +852,7 @@ def texture_trajectory_run(dataset, *, arch: str, arch_kwargs: Mapping | None = 
                                 mean=ds.mean, std=ds.std, **arch_kwargs)
 
         return dict(texture_trajectories(ds.images, ds.labels, model_fn, epochs=epochs, lr=lr, batch_size=batch_size,
-                                         patch=patch, augment=augment, device=resolve_device(device), seed=seed,
-                                         progress=progress))
+                                         patch=patch, augment=augment, within_class=bool(within_class),
+                                         device=resolve_device(device), seed=seed, progress=progress))
 
     return store.get_or_compute("texture_trajectory", key, compute, version=code_version())

@@ -29,13 +29,16 @@ __all__ = ["texture_tertiles", "texture_trajectories", "parameter_vector"]
 TERTILES = ("high", "medium", "low")
 
 
-def texture_tertiles(images: torch.Tensor, patch: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def texture_tertiles(images: torch.Tensor, patch: int = 32, *, labels: torch.Tensor | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Indices of the high / medium / low texture-level thirds of ``images`` (N, C, H, W), N >= 3.
 
     TL per image is :func:`dscore.quantize.texture_level` (mean over its L×L patches, L = ``patch``).
     Images are ranked by TL descending (ties: lower index first) and cut into three parts of sizes
-    ``⌈N/3⌉``-ish as ``torch.tensor_split`` does (the first parts take the remainder). Each returned
-    int64 tensor lists its indices in ascending order; together they partition ``range(N)``. O(N·H·W).
+    ``⌈N/3⌉``-ish as ``torch.tensor_split`` does (the first parts take the remainder). With ``labels`` (N,)
+    the cut is made **within every class** and the classes' thirds are joined, so the three parts hold the same
+    class mix and texture is not confounded with class. Each returned int64 tensor lists its indices in
+    ascending order; together they partition ``range(N)``. O(N·H·W).
     """
     if not torch.is_tensor(images) or images.dim() != 4:
         raise ValueError(f"images must be a tensor of shape (N, C, H, W), got "
@@ -43,9 +46,23 @@ def texture_tertiles(images: torch.Tensor, patch: int = 32) -> tuple[torch.Tenso
     if images.shape[0] < 3:
         raise ValueError(f"texture_tertiles needs at least 3 images, got {images.shape[0]}")
     tl = texture_level(images, patch).double().cpu()
-    order = torch.sort(-tl, stable=True).indices
-    high, medium, low = torch.tensor_split(order, 3)
-    return high.sort().values, medium.sort().values, low.sort().values
+    if labels is None:
+        groups = [torch.arange(images.shape[0])]
+    else:
+        labels = torch.as_tensor(labels).long().cpu().flatten()
+        if labels.numel() != images.shape[0]:
+            raise ValueError(f"labels must have one entry per image ({images.shape[0]}), got {labels.numel()}")
+        groups = [torch.nonzero(labels == c).flatten() for c in labels.unique()]
+        small = [int(c) for c, g in zip(labels.unique(), groups) if g.numel() < 3]
+        if small:
+            raise ValueError(f"classes {small} have fewer than 3 images; a within-class split needs 3 per class")
+    parts = ([], [], [])
+    for g in groups:
+        order = g[torch.sort(-tl[g], stable=True).indices]
+        for part, chunk in zip(parts, torch.tensor_split(order, 3)):
+            part.append(chunk)
+    high, medium, low = (torch.cat(p).sort().values for p in parts)
+    return high, medium, low
 
 
 def parameter_vector(model: nn.Module) -> torch.Tensor:
@@ -83,7 +100,7 @@ class _Trainee:
 def texture_trajectories(images: torch.Tensor, labels: torch.Tensor, model_fn: Callable[[], nn.Module], *,
                          epochs: int, batch_size: int = 128, lr: float = 0.01, momentum: float = 0.9,
                          weight_decay: float = 5e-4, patch: int = 32,
-                         students: Mapping[str, torch.Tensor] | None = None,
+                         students: Mapping[str, torch.Tensor] | None = None, within_class: bool = True,
                          augment: str | Callable = "none", device=None, seed: int = 0,
                          progress: bool = True) -> dict[str, torch.Tensor]:
     """Parameter distance of tertile students to the all-data expert, epoch by epoch.
@@ -91,7 +108,8 @@ def texture_trajectories(images: torch.Tensor, labels: torch.Tensor, model_fn: C
     ``images`` (N, C, H, W) in [0, 1], ``labels`` (N,) int64; ``model_fn()`` builds the network, called
     once with torch seeded by ``seed`` to give θ₀; the expert and every student start from deep copies
     of it. ``students`` maps a name to the indices it trains on (default: :func:`texture_tertiles` as
-    ``{"high", "medium", "low"}``). Every trainee runs ``epochs`` epochs of plain SGD (constant ``lr``,
+    ``{"high", "medium", "low"}``, cut within every class when ``within_class``, else over the whole set). Every
+    trainee runs ``epochs`` epochs of plain SGD (constant ``lr``,
     ``momentum``, ``weight_decay``, cross-entropy, ``augment`` applied per batch, no test set) with its
     own batch-order generator seeded by ``seed``, so a student given all the data follows the expert
     exactly. After each epoch t the result records, per student,
@@ -115,7 +133,7 @@ def texture_trajectories(images: torch.Tensor, labels: torch.Tensor, model_fn: C
     aug = augment if callable(augment) else get_augmentation(augment)
     n = images.shape[0]
     if students is None:
-        students = dict(zip(TERTILES, texture_tertiles(images, patch)))
+        students = dict(zip(TERTILES, texture_tertiles(images, patch, labels=labels if within_class else None)))
     if not isinstance(students, Mapping) or not students:
         raise ValueError("students must be a non-empty mapping name -> index tensor")
     subsets = {}

@@ -28,9 +28,9 @@ UNTESTABLE = {
     "imagenet-gc": "needs ImageNet-1K (Fig. 5b); this book's profiles run Fashion-MNIST and CIFAR-10",
     "beta-zero-is-dq": "holds by construction here: with β = 0 the budgets are exactly DQ's (tests/test_quantize.py "
                        "pins it), so there is nothing to measure",
-    "cost-vs-dq": "the shared stages (feature network, bins) are one artefact for every seed, so DQ's and ADQ's "
-                  "generation times cannot be repeated independently at this scale; the cost page shows the stage "
-                  "times it has",
+    "cost-vs-dq": "the cost page times one pipeline, whose stages DQ and ADQ share (ADQ adds its DS head and "
+                  "scores), each stage once when its artefact was computed, so the ratio has no independent repeats "
+                  "here; the page shows the stage times it has",
 }
 
 #: the page that judges each paper claim no entry of :data:`UNTESTABLE` explains (when its parameters run it)
