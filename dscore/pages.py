@@ -347,7 +347,7 @@ def _check_dream(values: Mapping[str, Any]) -> None:
                                  f"{values['pool_per_class']} less the validation part); allowed: 1 <= {name} <= {n}")
         for method in dict.fromkeys(methods or ["idc", "dream", "dreamplus"]):
             try:
-                study.config(method, ipc).check_data([n])
+                study.config(method, ipc, scale_lr=False).check_data([n])
             except ValueError as exc:
                 raise ParameterError(f"{method} at {name}={ipc}: {exc} (pool_per_class={values['pool_per_class']} "
                                      f"leaves {n} training images per class)") from None

@@ -171,3 +171,21 @@ def test_stability_and_cost_summaries():
     table, ratio = dreamplus.cost_summary(costs)
     assert ratio == pytest.approx(1.5) and table.loc["IDC", "whole inner loop"] == "0.2 ± 0.0"
     assert dreamplus.cost_summary(costs[costs.method == "idc"])[1] is None
+
+
+def test_dream_plus_one_addition_is_judged_against_dream():
+    df = grid({"idc": 0.0, "dream": 1.0, "dream+bm": 1.8, "dream+pt": 1.0, "dreamplus": 2.0}, ipcs=(10,))
+    rows = by_id(claims.ablation_claims(df, 10, ["idc", "dream", "dream+bm", "dream+pt", "dreamplus"]))
+    assert list(rows) == ["dream_ablation.dream_bm_ipc10", "dream_ablation.dream_pt_ipc10"]
+    bm, pt = rows["dream_ablation.dream_bm_ipc10"], rows["dream_ablation.dream_pt_ipc10"]
+    assert "− DREAM at IPC 10" in bm.statement and bm.judgement.diff == pytest.approx(0.8, abs=0.15)
+    assert "RM + Init + BM vs RM + Init" in bm.paper and bm.judgement.claimed is not None
+    assert pt.judgement.claimed is None and pt.judgement.diff == pytest.approx(0.0, abs=0.15)
+
+
+def test_dream_plus_bm_differs_from_dream_only_in_the_objective():
+    from dscore.distill import preset
+
+    dream, bm, pt = (preset(m, "fashion_mnist", 10).__dict__ for m in ("dream", "dream+bm", "dream+pt"))
+    assert {k for k in dream if dream[k] != bm[k]} == {"objective"}
+    assert {k for k in dream if dream[k] != pt[k]} == {"pretrain_real_epochs"}

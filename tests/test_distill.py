@@ -464,3 +464,24 @@ def test_evaluate_coreset_ipc_runs(digits, digits_test):
                                method="random", epochs=2, seeds=(0,), mean=digits.mean, std=digits.std,
                                progress=False, **ARCH)
     assert out["indices"].shape == (20,) and 0 <= out["mean"] <= 1
+
+
+def test_pretrain_steps_caps_the_pretraining_epoch(digits, monkeypatch):
+    """``pretrain_steps`` cuts every new network's pretraining to that many SGD steps; None keeps whole epochs."""
+    from dscore.distill import engine
+
+    seen = []
+    original = engine._Distillation.train_network
+
+    def spy(self, net, opt, images, labels, batches, seed):
+        seen.append(len(batches))
+        return original(self, net, opt, images, labels, batches, seed)
+
+    monkeypatch.setattr(engine._Distillation, "train_network", spy)
+    run(digits, small("dreamplus", iterations=1, outer_loops=1, n_data=16))
+    whole = max(seen)
+    seen.clear()
+    run(digits, small("dreamplus", iterations=1, outer_loops=1, n_data=16, pretrain_steps=3))
+    assert max(seen) == 3 < whole
+    with pytest.raises(ValueError, match="pretrain_steps"):
+        small("dreamplus", pretrain_steps=0)

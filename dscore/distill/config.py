@@ -90,7 +90,9 @@ class DistillConfig:
       bidirectional and embedding objectives; None = the gradient metric for "mse"/"l1", and squared
       L2 ("mse") of the mean embeddings for "dc" — see below) and ``embed_weight`` (its weight);
       ``pretrain_real_epochs`` (epochs of real-data training of every new network, and of the
-      network that embeds the data for k-means init);
+      network that embeds the data for k-means init) and ``pretrain_steps`` (None = those whole epochs; an
+      integer caps them at that many SGD steps, to keep pretraining at the paper's share of a network's training
+      when the inner loop is much shorter than theirs: one CIFAR-10 epoch is about a quarter of their inner loop);
     * loops: ``iterations``, ``outer_loops``, ``inner_loops``, ``n_data`` (IDC: real samples per
       network-training round);
     * synthetic images: ``lr_img``, ``momentum_img``; ``batch_syn`` caps the decoded synthetic images
@@ -137,6 +139,7 @@ class DistillConfig:
     grad_metric: str = "mse"
     embed_metric: str | None = None
     pretrain_real_epochs: int = 0
+    pretrain_steps: int | None = None
     iterations: int = 2000
     outer_loops: int = 100
     inner_loops: int = 1
@@ -193,6 +196,8 @@ class DistillConfig:
         check_int("kmeans_iters", self.kmeans_iters, low=0)
         check_float("embed_weight", self.embed_weight, low=0.0)
         check_int("pretrain_real_epochs", self.pretrain_real_epochs, low=0)
+        if self.pretrain_steps is not None:
+            check_int("pretrain_steps", self.pretrain_steps, low=1)
         check_int("iterations", self.iterations, low=1)
         check_int("outer_loops", self.outer_loops, low=1)
         check_int("inner_loops", self.inner_loops, low=0)

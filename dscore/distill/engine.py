@@ -305,6 +305,8 @@ class _Distillation:
             gen = make_generator(derive_seed(cfg.seed, _PRETRAIN, index))
             batches = [b for _ in range(cfg.pretrain_real_epochs)
                        for b in batch_indices(self.real.shape[0], cfg.net_batch, generator=gen)]
+            if cfg.pretrain_steps is not None:
+                batches = batches[:cfg.pretrain_steps]
             self.train_network(net, opt, self.real, self.real_labels, batches, derive_seed(cfg.seed, _PRETRAIN, index, 1))
             if index != _INIT_NETWORK:
                 self.history["time_pretrain"].append(self.tick() - t0)
