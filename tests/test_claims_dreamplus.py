@@ -70,7 +70,27 @@ RISING = lambda it: 0.5 + 0.002 * it                                # still risi
 def test_efficiency_guard_baseline_not_flattened():
     rows = by_id(claims.efficiency_claims(curves({"idc": RISING, "dreamplus": FAST})))
     r = rows["dream_efficiency.iters_vs_idc"]
-    assert r.word == "untestable here" and "has not flattened" in r.judgement.reason and "longer" in r.judgement.reason
+    assert r.word == "untestable here" and "has not flattened" in r.judgement.reason
+    assert "+0.200 points per iteration" in r.judgement.reason          # the measured slope
+
+
+def test_iterations_to_flatten_against_the_closed_form():
+    """A curve a − b·exp(−t/τ) observed for 60 iterations: the fit recovers τ and the run length T at which the last
+    quarter rises by the noise, b·(exp(−0.75T/τ) − exp(−T/τ)) = noise, solved here by bisection by hand."""
+    tau, b, noise = 40.0, 30.0, 0.5
+    slow = curves({"idc": lambda it: 0.5 + b / 100 * (1 - np.exp(-it / tau))}, iterations=range(0, 61, 5), seeds=[0])
+    slope, need, text = claims.iterations_to_flatten(slow, "idc", noise)
+    lo, hi = 60.0, 1e5
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if b * (np.exp(-0.75 * mid / tau) - np.exp(-mid / tau)) > noise else (lo, mid)
+    assert need == pytest.approx(lo, rel=1e-3) and need > 60
+    assert slope > 0 and f"{need:.0f} iterations" in text
+    flat = curves({"idc": FLAT_IDC}, seeds=[0])
+    assert "flat within" in claims.iterations_to_flatten(flat, "idc", 0.5)[2]
+    line = curves({"idc": RISING}, seeds=[0])
+    assert claims.iterations_to_flatten(line, "idc", 0.5)[1] is None or \
+        claims.iterations_to_flatten(line, "idc", 0.5)[1] > 1e3
 
 
 def test_efficiency_guard_snapshots_cannot_resolve_the_factor():

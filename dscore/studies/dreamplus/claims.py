@@ -22,7 +22,7 @@ from ...report import speedup_factor
 from .study import PAPER_DATASET, method_label
 from .tables import paper_cell, unit_means
 
-__all__ = ["PAGES", "UNTESTABLE", "JUDGED_ON", "TAB4_ARCH", "main_claims", "efficiency_claims", "ablation_claims", "cost_claims",
+__all__ = ["PAGES", "UNTESTABLE", "JUDGED_ON", "TAB4_ARCH", "iterations_to_flatten", "main_claims", "efficiency_claims", "ablation_claims", "cost_claims",
            "mmd_claims", "stability_claims", "coverage_claims", "interval_claims", "sampling_claims",
            "cross_arch_claims", "continual_claims", "flattened", "resolvable_factor"]
 
@@ -127,6 +127,46 @@ def flattened(curves: pd.DataFrame, method: str) -> tuple[bool | None, str]:
     return bool(rise <= noise), text
 
 
+def iterations_to_flatten(curves: pd.DataFrame, method: str, noise: float) -> tuple[float, float | None, str]:
+    """How long ``method`` would have to run to flatten, from its mean curve over units (points vs iterations).
+
+    Fits ``acc(t) = a − b·exp(−t/τ)`` (scipy's ``curve_fit``) and solves for the run length T whose last quarter rises
+    by no more than ``noise`` points: ``b·(exp(−0.75·T/τ) − exp(−T/τ)) = noise`` (scipy's ``brentq``). Returns
+    ``(slope, T or None, sentence)``: the fitted linear slope over the last quarter in points per iteration, the
+    estimate (None when the fit fails or the curve shows no saturation) and a sentence for the page."""
+    from scipy.optimize import brentq, curve_fit
+
+    c = curves[curves.method == method]
+    g = c.groupby("iteration").acc.mean().sort_index()
+    t, y = g.index.to_numpy(dtype=float), 100 * g.to_numpy(dtype=float)
+    last = float(t.max())
+    tail = t >= 0.75 * last
+    slope = float(sstats.linregress(t[tail], y[tail]).slope) if tail.sum() >= 2 else float("nan")
+    lead = f"{method_label(method)} rises {slope:+.3f} points per iteration over its last quarter (fitted)"
+    if len(t) < 4 or not np.isfinite(slope):
+        return slope, None, lead + "; too few snapshots to estimate how long it needs to flatten"
+    try:
+        (a, b, tau), _ = curve_fit(lambda x, a, b, tau: a - b * np.exp(-x / tau), t, y,
+                                   p0=(float(y.max()), float(y.max() - y.min()) or 1.0, max(last / 2, 1.0)),
+                                   bounds=([-np.inf, 0.0, 1e-6], [np.inf, np.inf, 1e3 * max(last, 1.0)]), maxfev=5000)
+    except (RuntimeError, ValueError):
+        return slope, None, lead + "; a saturating curve does not fit its snapshots, so no length can be estimated"
+
+    def excess(T):
+        return b * (math.exp(-0.75 * T / tau) - math.exp(-T / tau)) - max(noise, 1e-9)
+
+    if excess(last) <= 0:
+        return slope, last, lead + f"; the fitted curve is flat within {noise:.2f} points already"
+    hi = last
+    while excess(hi) > 0 and hi < 1e7:
+        hi *= 2
+    if excess(hi) > 0:
+        return slope, None, lead + "; the fitted curve does not flatten within 10⁷ iterations"
+    need = brentq(excess, last, hi)
+    return slope, need, (lead + f"; a saturating fit (time constant {tau:.0f} iterations) flattens to within "
+                         f"{noise:.2f} points only after about {need:.0f} iterations, {need / last:.1f}× this run")
+
+
 def resolvable_factor(curves: pd.DataFrame, method: str, x: str = "iteration") -> float:
     """The largest speed-up factor the snapshots can resolve: the baseline reaches its own final accuracy at the last
     snapshot at the latest, and the method at its first snapshot after 0 at the earliest."""
@@ -178,8 +218,11 @@ def _speedup(cid_row: str, pid: str, statement: str, curves: pd.DataFrame, base:
                                 f"(distillation seed(s) {at_start}): there is no progress to speed up; the images must "
                                 f"move (a larger image learning rate or more steps)", unit="×")
     if flat is not True:
+        finals = curves[(curves.method == base) & (curves.iteration == curves[curves.method == base].iteration.max())]
+        noise = 100 * float(finals.acc.std(ddof=1)) if len(finals) > 1 else 0.0
+        _, _, need = iterations_to_flatten(curves, base, noise)
         reason = (f"{why}: it has not flattened, so its final accuracy is not yet a target" if flat is False else why)
-        return untestable_claim(cid_row, pid, statement, text, reason + "; run the baseline longer", unit="×")
+        return untestable_claim(cid_row, pid, statement, text, f"{reason}. {need}", unit="×")
     if resolvable < threshold:
         return untestable_claim(cid_row, pid, statement, text,
                                 f"the snapshots resolve factors up to {resolvable:.1f}× only, below the claimed "
