@@ -210,3 +210,18 @@ def test_paper_profile_page_dry_runs_on_cpu(repo_root, tmp_path, monkeypatch):
     papermill.execute_notebook(str(repo_root / "notebooks" / "adq_bins.ipynb"), str(out), parameters=params,
                                cwd=str(repo_root / "notebooks"), progress_bar=False, kernel_name=book.KERNEL_NAME)
     assert book.error_outputs(out) == []
+
+
+def test_pq_diagnostics_name_the_overlap_and_the_refill_error(study):
+    mae = {"epochs": 1, "embed_dim": 16, "depth": 1, "num_heads": 1, "decoder_dim": 8, "decoder_depth": 1,
+           "decoder_heads": 1}
+    d = study.pq_diagnostics(["dq", "adq"], [0.1], [0], theta=0.25, patch=4, mae=mae)
+    assert list(d.method) == ["dq", "adq"]
+    assert d.overlap_with_dq.iloc[0] == 1.0 and 0.0 <= d.overlap_with_dq.iloc[1] <= 1.0
+    assert (d[["mae_error", "mean_fill_error", "zero_fill_error"]] >= 0).all().all()
+    # the naive reference: zero fill errs by the mean dropped pixel value
+    q = study.pixel_quantized("dq", 0.1, 0, theta=0.25, patch=4, mae=mae)
+    from dscore.quantize.pixelquant import pixel_mask
+    n, c, h, w = q["original"].shape
+    dropped = ~pixel_mask(q["record"]["mask"], 4, h, w).expand(n, c, h, w)
+    assert d.zero_fill_error.iloc[0] == pytest.approx(float(q["original"].float()[dropped].abs().mean()))

@@ -561,6 +561,37 @@ class ADQStudy:
         return {"images": images, "labels": chosen["labels"], "original": chosen["images"],
                 "kept": restore_pixels(record), "record": record, "report": report, "image_fraction": fraction}
 
+    def pq_diagnostics(self, methods: Sequence[str], effective_ratios: Sequence[float], seeds: Sequence[int], *,
+                       theta: float, patch: int, mae: Mapping[str, Any]) -> pd.DataFrame:
+        """What the PQ arms really are, per (method, ratio, seed): ``overlap_with_dq`` (the share of the method's
+        selected images that DQ also selects at the same image fraction and seed; 1.0 means the arms train on the
+        same images) and the refill error on the dropped pixels (mean absolute error against the original, pixels in
+        [0, 1]) of the MAE, of filling each image's dropped patches with the mean of its kept pixels, and of zeros.
+        An MAE no better than the mean fill is a refill that does not work at this scale."""
+        from ...quantize.pixelquant import pixel_mask
+
+        rows = []
+        for method in methods:
+            for ratio in effective_ratios:
+                for seed in seeds:
+                    q = self.pixel_quantized(method, ratio, seed, theta=theta, patch=patch, mae=mae)
+                    dq = self.select("dq", q["image_fraction"], seed)["indices"]
+                    mine = self.select(method, q["image_fraction"], seed)["indices"]
+                    overlap = float(torch.isin(mine, dq).double().mean())
+                    orig = q["original"].float()
+                    n, c, h, w = orig.shape
+                    dropped = ~pixel_mask(q["record"]["mask"], patch, h, w).expand(n, c, h, w)
+                    kept = ~dropped
+                    means = (orig * kept).sum((1, 2, 3), keepdim=True) / kept.sum((1, 2, 3), keepdim=True).clamp(min=1)
+
+                    def err(fill):
+                        return float((fill - orig).abs()[dropped].mean()) if dropped.any() else float("nan")
+
+                    rows.append({"method": method, "ratio": ratio, "seed": seed, "overlap_with_dq": overlap,
+                                 "mae_error": err(q["images"].float()), "mean_fill_error": err(means.expand_as(orig)),
+                                 "zero_fill_error": err(torch.zeros_like(orig))})
+        return pd.DataFrame(rows)
+
     def pq_grid(self, methods: Sequence[str], effective_ratios: Sequence[float], arch: str, seeds: Sequence[int], *,
                 theta: float, patch: int, mae: Mapping[str, Any]) -> pd.DataFrame:
         """Accuracy with and without pixel quantization at equal effective keep ratio: per (method, ratio, seed),
