@@ -214,6 +214,7 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "seed": _int(low=0),
     "split_seed": _int(low=0),
     "seeds": _SEEDS,
+    "context_seeds": _SEEDS,
     "extractor_seeds": _SEEDS,
     "distill_seeds": _SEEDS,
     "curve_eval_seeds": _SEEDS,
@@ -224,6 +225,7 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "train_per_class": _int(low=1),
     "test_size": _int(low=1),
     "pool_per_class": _nullable(_int(low=2)),
+    "paper_class_size": _nullable(_int(low=1)),
     "test_per_class": _nullable(_int(low=1)),
     "val_fraction": _float(low=0.0, high=1.0, low_open=True, high_open=True),
     "num_bins": _int(low=1),
@@ -238,6 +240,7 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "real_per_class": _int(low=1),
     "probe_batch": _int(low=1),
     "probe_pretrain_epochs": _int(low=0),
+    "probe_draws": _int(low=1),
     "intervals": _each(_int(low=1), unique=True),
     "margin": _float(low=0.0),
     "steps": _int(low=1),
@@ -248,7 +251,7 @@ RULES: dict[str, Callable[[str, Any], None]] = {
 }
 
 #: Parameters that may be null (None): the whole split instead of a per-class subset.
-NULLABLE = {"pool_per_class", "test_per_class"}
+NULLABLE = {"pool_per_class", "test_per_class", "paper_class_size"}
 
 
 def _chapter(page: str) -> str | None:

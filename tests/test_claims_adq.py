@@ -199,3 +199,14 @@ def test_best_beta_table():
             for r, peak in ((0.1, 0.6), (0.3, 1.0)) for b in (0.0, 0.6, 1.0) for s in range(2)]
     t = adq.best_beta(pd.DataFrame(rows))
     assert t.loc["x", 0.1] == 0.6 and t.loc["x", 0.3] == 1.0
+
+
+def test_main_claims_pair_context_rows_on_the_seeds_they_ran():
+    # the judged arms on six seeds, the context rows (DM, GraphCut, full data) on the first three
+    df = runs(3.0, seeds=range(6))
+    df = df[df.method.isin(["dq", "adq", "adq_paper"]) | (df.seed < 3)]
+    rows = by_id(claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS))
+    assert rows["adq_main.gain_avg"].judgement.n == 6
+    assert rows["adq_main.adq_beats_graphcut"].judgement.n == 3
+    assert rows["adq_main.dq_beats_dm"].judgement.n == 3 and rows["adq_main.adq_beats_dm"].judgement.paired
+    assert rows["adq_main.adq_beats_graphcut"].judgement.diff == pytest.approx(4.0)

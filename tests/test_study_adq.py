@@ -122,6 +122,16 @@ def test_grid_is_computed_once_and_shared(study, tmp_path):
     pd.testing.assert_frame_equal(df.drop(columns="seconds"), df2.drop(columns="seconds"))
 
 
+def test_grid_runs_context_rows_on_context_seeds_only(study):
+    df = study.grid(["random", "dq", "adq_paper", "full"], [0.2], ["tiny"], [0, 1, 2], context_seeds=[0])
+    seeds = df.groupby("method").seed.apply(lambda s: sorted(s)).to_dict()
+    assert seeds == {"dq": [0, 1, 2], "adq_paper": [0, 1, 2], "random": [0], "full": [0]}
+    assert set(adq.JUDGED_ARMS) == {"dq", "adq_paper", "adq"}
+    for bad in ([3], []):
+        with pytest.raises(ValueError, match="context_seeds=.* must be a non-empty subset of seeds"):
+            study.grid(["random"], [0.2], ["tiny"], [0, 1], context_seeds=bad)
+
+
 def test_tuned_ratio_is_the_nearest_on_a_log_scale(study):
     study.tuning["ratios"] = (0.1, 0.2, 0.3)
     assert study.tuned_ratio(0.2) == 0.2

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from . import claims, study, tables
-from .study import METHODS, PAPER_SETTING, SETUP_KEYS, TUNED_METHODS, ADQStudy, method_label, setup_from
+from .study import JUDGED_ARMS, METHODS, PAPER_SETTING, SETUP_KEYS, TUNED_METHODS, ADQStudy, method_label, setup_from
 from .tables import best_beta, cost_summary, gain_table, mean_std_table, per_seed, per_unit, summarise
 
-__all__ = ["claims", "study", "tables", "METHODS", "PAPER_SETTING", "SETUP_KEYS", "TUNED_METHODS", "ADQStudy", "method_label",
+__all__ = ["claims", "study", "tables", "JUDGED_ARMS", "METHODS", "PAPER_SETTING", "SETUP_KEYS", "TUNED_METHODS", "ADQStudy", "method_label",
            "setup_from", "best_beta", "cost_summary", "gain_table", "mean_std_table", "per_seed", "per_unit", "summarise"]

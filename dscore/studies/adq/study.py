@@ -52,7 +52,7 @@ from ...train import PROTOCOLS
 from ...utils import check_choice, check_float, check_int, resolve_device
 from ..common import ArchSpec, Splits, arch_specs, dry_run, eval_protocol, make_splits, pick_setup
 
-__all__ = ["METHODS", "PAPER_SETTING", "SETUP_KEYS", "TUNED_METHODS", "ADQStudy", "setup_from", "method_label"]
+__all__ = ["METHODS", "JUDGED_ARMS", "PAPER_SETTING", "SETUP_KEYS", "TUNED_METHODS", "ADQStudy", "setup_from", "method_label"]
 
 METHODS = ("full", "random", "graphcut", "dm", "dq", "adq", "adq_paper", "adq_rs", "adq_ds")
 #: the paper's stated ADQ setting: β where its Fig. 6 peaks (0.6-0.7; we take the lower end, fixed before any run)
@@ -60,6 +60,10 @@ METHODS = ("full", "random", "graphcut", "dm", "dq", "adq", "adq_paper", "adq_rs
 PAPER_SETTING = {"beta": 0.6, "temperature": 1.0}
 #: the methods whose (β, T) come from the validation tuning: their test seeds must not be tuning seeds
 TUNED_METHODS = ("adq", "adq_rs", "adq_ds")
+#: the arms the chapter's headline claims judge (ADQ − DQ); :meth:`ADQStudy.grid` runs every other method (the
+#: context rows: Random, GraphCut, DM, full data) on ``context_seeds`` when given, so that the budget goes to the pairs
+#: the paper stakes its claims on
+JUDGED_ARMS = ("dq", "adq_paper", "adq")
 SETUP_KEYS = ("dataset", "pool_per_class", "val_fraction", "test_per_class", "split_seed", "extractor", "num_bins",
               "scores", "evaluation", "tuning", "dm", "device")
 _LABELS = {"full": "full data", "random": "Random", "graphcut": "GraphCut", "dm": "DM", "dq": "DQ", "adq": "ADQ (tuned)",
@@ -403,15 +407,27 @@ class ADQStudy:
                              f"seeds (β, T) were chosen with")
 
     def grid(self, methods: Sequence[str], ratios: Sequence[float], archs: Sequence[str], seeds: Sequence[int], *,
-             split: str = "test", **select_kwargs) -> pd.DataFrame:
+             context_seeds: Sequence[int] | None = None, split: str = "test", **select_kwargs) -> pd.DataFrame:
         """One row per (method, ratio, arch, seed) run: ``method, ratio, arch, seed, acc, best_of_checks,
-        seconds, num_train``. ``full`` is run once per (arch, seed) whatever ``ratios`` holds."""
+        seconds, num_train``. ``full`` is run once per (arch, seed) whatever ``ratios`` holds.
+
+        ``context_seeds`` (a subset of ``seeds``): the methods outside :data:`JUDGED_ARMS` run on these seeds only,
+        the judged arms on every seed of ``seeds``; a claim against a context row pairs on the seeds both have."""
+        seeds = [int(s) for s in seeds]
+        if context_seeds is None:
+            context = seeds
+        else:
+            context = [int(s) for s in context_seeds]
+            extra = sorted(set(context) - set(seeds))
+            if not context or extra:
+                raise ValueError(f"context_seeds={list(context_seeds)!r} must be a non-empty subset of seeds={seeds}"
+                                 + (f" (it adds {extra})" if extra else ""))
         self.check_test_seeds(methods, seeds, split=split, **select_kwargs)
         cells = []
         for arch in archs:
             for method in methods:
                 for ratio in ([1.0] if method == "full" else ratios):
-                    for seed in seeds:
+                    for seed in (seeds if method in JUDGED_ARMS else context):
                         cells.append((method, ratio, arch, seed))
 
         def one(cell):
