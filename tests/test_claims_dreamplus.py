@@ -170,7 +170,8 @@ def test_every_paper_claim_is_judged_or_explained():
               "cluster-cost-cifar10", "bm-overhead-negligible", "time-saving-85", "fashion-vs-idc", "cross-arch",
               "subcluster-best", "samples-marginal", "dreamplus-over-dream-sampling", "representative-beats-random",
               "mmd-lower", "feature-migration", "gradient-difference", "feature-difference", "cluster-interval",
-              "cluster-interval-efficiency", "tsne-coverage", "continual-learning", "continual-gap-widens"}
+              "cluster-interval-efficiency", "tsne-coverage", "continual-learning", "continual-gap-widens",
+              "dc-dsa-10x", "dc-dsa-gain"}
     ids = {c.id for c in paper.CLAIMS}
     assert judged | set(claims.UNTESTABLE) == ids
     assert set(claims.JUDGED_ON) == judged and set(claims.JUDGED_ON.values()) <= set(claims.PAGES)
@@ -209,3 +210,73 @@ def test_dream_plus_bm_differs_from_dream_only_in_the_objective():
     dream, bm, pt = (preset(m, "fashion_mnist", 10).__dict__ for m in ("dream", "dream+bm", "dream+pt"))
     assert {k for k in dream if dream[k] != bm[k]} == {"objective"}
     assert {k for k in dream if dream[k] != pt[k]} == {"pretrain_real_epochs"}
+
+
+def sampling_frame(accs, *, seeds=range(4), noise=0.0005, rng_seed=0):
+    """DREAM+ rows of a sampling grid: ``accs`` = {(K, s): accuracy}, a distillation-seed effect shared by all."""
+    rng = np.random.default_rng(rng_seed)
+    return pd.DataFrame([{"method": "dreamplus", "subclusters": k, "samples": n, "seed": s, "eval_seed": e,
+                          "acc": a + 0.02 * np.sin(s) + noise * rng.normal()}
+                         for (k, n), a in accs.items() for s in seeds for e in range(2)])
+
+
+def test_sampling_claims_judge_the_papers_shape_on_class_fraction_cells():
+    # our K 2, 6, 12 stand for the paper's 32, 128, 256: the best at 6 (+3 over 2) and a drop at 12 (+0.8)
+    g = sampling_frame({(2, 1): 0.674, (6, 1): 0.704, (12, 1): 0.696, (2, 4): 0.688})
+    base = g[(g.subclusters == 2) & (g.samples == 1)].assign(method="idc", acc=lambda d: d.acc - 0.01)
+    rows = by_id(claims.sampling_claims(g, base, default_cell=(32, 1), ipc=1, paper_k={2: 32, 6: 128, 12: 256}))
+    peak, drop = rows["dream_sampling.peak_vs_fewest"], rows["dream_sampling.drop_after_peak"]
+    assert peak.judgement.diff == pytest.approx(3.0, abs=0.15) and peak.judgement.claimed == pytest.approx(2.5)
+    assert drop.judgement.diff == pytest.approx(0.8, abs=0.15) and drop.judgement.claimed == pytest.approx(0.3)
+    assert peak.word == "reproduced" and "IPC 1" in peak.note
+    assert "dream_sampling.default_vs_fewest" not in rows and "dream_sampling.samples_marginal" in rows
+    # a drop that is not there: the peak row still holds, the drop row does not
+    flat = sampling_frame({(2, 1): 0.674, (6, 1): 0.699, (12, 1): 0.71})
+    rows = by_id(claims.sampling_claims(flat, base, default_cell=(32, 1), paper_k={2: 32, 6: 128, 12: 256}))
+    assert rows["dream_sampling.drop_after_peak"].word == "contradicted"
+    # cells the scaling made equal cannot judge the shape
+    one = sampling_frame({(1, 1): 0.674})
+    rows = by_id(claims.sampling_claims(one, base, default_cell=(32, 1), paper_k={1: 32}))
+    assert rows["dream_sampling.peak_vs_fewest"].word == "untestable here"
+    assert "no distinct cells" in rows["dream_sampling.drop_after_peak"].judgement.reason
+
+
+def test_common_probe_and_fluctuation_claims():
+    # the common probe: DREAM+ below DREAM and IDC on both differences, one number per distillation seed
+    common = pd.DataFrame([{"method": m, "seed": s, "probe_seed": p, "class": c, "grad_diff": g + 0.01 * s + 0.001 * c,
+                            "feature_diff": g / 2 + 0.01 * p}
+                           for m, g in (("idc", 1.0), ("dream", 0.8), ("dreamplus", 0.5)) for s in range(3)
+                           for p in range(2) for c in range(4)])
+    diag = pd.DataFrame([{"method": m, "seed": s, "step": 0, "grad_diff": 1.0 + s, "feature_diff": 1.0, "batch_mmd": 0.1}
+                         for m in ("idc", "dream", "dreamplus") for s in range(3)])
+    mig = pd.DataFrame([{"method": m, "seed": s, "iteration": it, "migration": 1.0 + 0.1 * s}
+                        for m in ("idc", "dreamplus") for s in range(3) for it in (1, 2)])
+    rows = by_id(claims.stability_claims(diag, mig, common))
+    p = rows["dream_stability.probe_grad_diff_vs_dream"]
+    assert p.judgement.n == 3 and p.judgement.diff == pytest.approx(-0.3) and "common probe" in p.statement
+    assert rows["dream_stability.probe_feature_diff_vs_idc"].judgement.diff == pytest.approx(-0.25)
+    assert "dream_stability.probe_grad_diff_vs_idc" in rows and "dream_stability.grad_diff_vs_idc" in rows
+    # fluctuation: representative batches vary less from draw to draw than random ones
+    rng = np.random.default_rng(0)
+    probe = pd.DataFrame([{"seed": s, "class": c, "draw": d, "kind": k, "mmd2": v + sd * rng.normal()}
+                          for s in range(4) for c in range(5) for d in range(6)
+                          for k, v, sd in (("random", 0.02, 0.01), ("representative", 0.01, 0.002))])
+    mmd = by_id(claims.mmd_claims(probe))
+    f = mmd["dream_why.fluctuation"]
+    assert f.judgement.n == 4 and f.judgement.diff < 0 and f.word == "reproduced"
+    assert "dream_why.fluctuation" not in by_id(claims.mmd_claims(probe[probe.draw == 0]))   # one draw: no spread
+
+
+def test_fig9_rows_for_dc_and_dsa():
+    main = curves({"idc": FLAT_IDC, "dreamplus": FAST})
+    other = curves({"dc": FLAT_IDC, "dc+rm+init+bm": FAST, "dsa": RISING, "dsa+rm+init+bm": FAST})
+    rows = by_id(claims.efficiency_claims(main, None, other))
+    dc = rows["dream_efficiency.dc_speedup"]
+    assert dc.paper_id == "dc-dsa-10x" and dc.judgement.n == 3 and dc.judgement.claimed == 9.0
+    assert dc.judgement.diff > 9.0                                   # FAST reaches DC's final within a snapshot
+    assert rows["dream_efficiency.dsa_speedup"].word == "untestable here"          # DSA still rising
+    gain = rows["dream_efficiency.dc_gain"]
+    assert gain.paper_id == "dc-dsa-gain" and gain.judgement.diff == pytest.approx(2.0, abs=0.01)
+    assert rows["dream_efficiency.dsa_gain"].judgement.diff == pytest.approx(82.0 - 70.0, abs=0.01)
+    only_dc = by_id(claims.efficiency_claims(main, None, other[other.method.str.startswith("dc")]))
+    assert "dream_efficiency.dsa_speedup" not in only_dc and "dream_efficiency.dc_gain" in only_dc

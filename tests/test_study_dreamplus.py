@@ -117,6 +117,17 @@ def test_costs_diagnostics_migration_and_probe(study):
     study.batch_mmd_probe([0, 1], batch=3, pretrain_epochs=0)
     assert computed(study.cache, "dream_batch_mmd") == n
     assert len(dp.claims.mmd_claims(probe, diag)) == 1              # no DREAM run in diag: the probe only
+    drawn = study.batch_mmd_probe([0], batch=3, pretrain_epochs=0, draws=3)
+    assert len(drawn) == 10 * 3 * 3 and sorted(set(drawn.draw)) == [0, 1, 2]
+    first = drawn[drawn.draw == 0].drop(columns="draw").reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, probe[probe.seed == 0].drop(columns="draw").reset_index(drop=True))
+    assert drawn[drawn.kind == "random"].groupby("class").mmd2.nunique().gt(1).all()   # fresh batches per draw
+    common = study.common_probe(["idc", "dreamplus"], 1, [0], [0, 1], batch=3, pretrain_epochs=0)
+    assert len(common) == 2 * 2 * 10 and common.grad_diff.gt(0).all() and common.feature_diff.ge(0).all()
+    alone = study.common_probe(["idc"], 1, [0], [0, 1], batch=3, pretrain_epochs=0)    # one footing: the other
+    pd.testing.assert_frame_equal(alone, common[common.method == "idc"].reset_index(drop=True))   # arms change nothing
+    with pytest.raises(ValueError, match="coreset"):
+        study.common_probe(["herding"], 1, [0], [0], batch=3)
     assert [r.id for r in dp.claims.mmd_claims(probe, diag)] == ["dream_why.mmd_probe"]
     assert dp.claims.mmd_claims(probe, diag)[0].judgement.n == 2      # the two probe seeds are the units
     again = study.costs(["idc", "dreamplus"], 1, [0])                 # the runs are served from the cache now
@@ -398,3 +409,20 @@ def test_the_image_learning_rate_is_chosen_on_the_validation_split(tmp_path):
         dp.DreamStudy({**setup, "distill": {**setup["distill"], "lr_img": {"scales": [1]}}},
                       cache=ArtifactCache(enabled=False), progress=False)
     assert "chosen on the validation split" in study.describe()["image learning rate"]
+
+
+def test_class_fraction_cells_scale_the_papers_sub_clusters_to_the_class(study):
+    n = int(study.splits.train.class_counts().min())
+    cells = study.class_fraction_cells([[32, 1], [128, 1], [256, 1], [32, 2]], 256)
+    expect = [max(1, round(k * n / 256)) for k in (32, 128, 256)]
+    assert list(cells.paper_subclusters) == [32, 128, 256, 32][:len(cells)]
+    assert list(cells.subclusters[:3]) == expect and list(cells.samples) == [1, 1, 1, 2][:len(cells)]
+    assert cells.fraction.tolist() == pytest.approx([k / n for k in cells.subclusters])
+    same = study.class_fraction_cells([[4, 1], [2, 1]], None)
+    assert list(same.subclusters) == [4, 2]                                  # None: the cells as given
+    dup = study.class_fraction_cells([[1, 1], [2, 1]], 10_000)             # both land on K = 1: the first kept
+    assert len(dup) == 1 and dup.paper_subclusters.iloc[0] == 1
+    capped = study.class_fraction_cells([[n, 2]], None)                   # K · s cannot exceed the class
+    assert capped.subclusters.iloc[0] == n // 2
+    with pytest.raises(ValueError, match="must be \\[sub-clusters"):
+        study.class_fraction_cells([[4]], None)

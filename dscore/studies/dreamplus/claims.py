@@ -10,7 +10,7 @@ unit per arm: their rows read ``underpowered`` whatever the numbers say. Accurac
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,8 +32,6 @@ PAGES = ("dream_main", "dream_efficiency", "dream_ablation", "dream_cost", "drea
 UNTESTABLE = {
     "tab3-iters": "Tab. III's 1000 → 60 iterations is on CIFAR-10 with 1000-iteration runs; our runs are far "
                   "shorter (the efficiency page judges the speed-up itself)",
-    "dc-dsa-gain": "Fig. 9 (DC and DSA with DREAM+) has no page yet",
-    "dc-dsa-10x": "Fig. 9 (DC and DSA with DREAM+) has no page yet",
     "cluster-cost-cifar100": "needs CIFAR-100 (100 classes); the profiles run Fashion-MNIST and CIFAR-10",
     "cifar100-ipc10-vs-idc": "needs CIFAR-100",
     "sota-most-cases": "a summary over Tab. I's whole grid of datasets and baselines; judged cell by cell on the main "
@@ -47,6 +45,7 @@ UNTESTABLE = {
 #: the page that judges each paper claim no entry of :data:`UNTESTABLE` explains (when its parameters run it)
 JUDGED_ON = {
     "iters-15x-gradient": "dream_efficiency", "iters-40x-distribution": "dream_efficiency",
+    "dc-dsa-10x": "dream_efficiency", "dc-dsa-gain": "dream_efficiency",
     "components-each-help": "dream_ablation", "dreamplus-vs-dream-efficiency": "dream_efficiency",
     "cluster-cost-cifar10": "dream_cost", "bm-overhead-negligible": "dream_cost", "time-saving-85": "dream_efficiency",
     "fashion-vs-idc": "dream_main", "cross-arch": "dream_crossarch", "subcluster-best": "dream_sampling",
@@ -233,9 +232,12 @@ def _speedup(cid_row: str, pid: str, statement: str, curves: pd.DataFrame, base:
                  claimed=threshold - 1.0, note="; ".join(notes))
 
 
-def efficiency_claims(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = None) -> list[ClaimResult]:
+def efficiency_claims(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = None,
+                      other_curves: pd.DataFrame | None = None) -> list[ClaimResult]:
     """Fig. 4: DREAM+'s speed-up over IDC in iterations (> 15×) and in seconds (time saving > 85 % ⇔ > 6.7×), DREAM+
-    reaching IDC's final accuracy in fewer iterations than DREAM, and DM + RM over DM (> 40×). Each factor is
+    reaching IDC's final accuracy in fewer iterations than DREAM, and DM + RM over DM (> 40×). Fig. 9 with
+    ``other_curves`` (DC and/or DSA with and without ``+rm+init+bm``): the speed-up (≥ 10×) and the final accuracy
+    gain over the baseline, per baseline. Each factor is
     (iterations the baseline needs to reach its own final accuracy) ÷ (the method's), per distillation seed on the
     unit-mean curves, judged as factor − 1 against the claimed factor − 1. Guards (``untestable here``): the
     baseline's curve must have flattened (:func:`flattened`) and the snapshots must resolve the claimed factor
@@ -263,6 +265,19 @@ def efficiency_claims(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = Non
         rows.append(_speedup("dream_efficiency.dm_rm_vs_dm", "iters-40x-distribution",
                              "DM + RM's speed-up over DM − 1 (iterations to DM's final accuracy)", dm_curves, "dm",
                              "dm+rm", 40.0))
+    if other_curves is not None and not other_curves.empty:
+        cg = paper.claim("dc-dsa-gain")
+        for base in [b for b in ("dc", "dsa") if b in set(other_curves.method)]:
+            arm, name = f"{base}+rm+init+bm", base.upper()
+            if arm not in set(other_curves.method):
+                continue
+            rows.append(_speedup(f"dream_efficiency.{base}_speedup", "dc-dsa-10x",
+                                 f"{name} + DREAM+'s speed-up over {name} − 1 (iterations to {name}'s final accuracy)",
+                                 other_curves, base, arm, 10.0))
+            last = other_curves[other_curves.iteration == other_curves.iteration.max()]
+            rows.append(claim(f"dream_efficiency.{base}_gain", cg.id, f"{name} + DREAM+ − {name}, final accuracy",
+                              f"{cg.source}: {cg.text}", _unit(last[last.method == arm]),
+                              _unit(last[last.method == base]), unit=_PTS, scale=100.0))
     return rows
 
 
@@ -357,6 +372,14 @@ def mmd_claims(probe: pd.DataFrame, diag: pd.DataFrame | None = None) -> list[Cl
     rnd = unit_means(probe[probe.kind == "random"], "mmd2")
     rows = [claim("dream_why.mmd_probe", c.id, "MMD² of representative batches − of random batches (probe)",
                   f"{c.source}: {c.text}", rep, rnd, claim_sign=-1, scale=1000.0, unit="MMD² ×10⁻³")]
+    if "draw" in probe and probe.draw.nunique() > 1:
+        spread = probe.groupby(["seed", "class", "kind"]).mmd2.std().reset_index()
+        rows.append(claim("dream_why.fluctuation", c.id, "spread of MMD² from one batch draw to the next: "
+                          "representative − random (std over draws, mean over classes, probe)",
+                          f"{c.source}: {c.text} (the 'less fluctuation' half)",
+                          unit_means(spread[spread.kind == "representative"], "mmd2"),
+                          unit_means(spread[spread.kind == "random"], "mmd2"), claim_sign=-1, scale=1000.0,
+                          unit="MMD² ×10⁻³"))
     if diag is not None and {"idc", "dream"} <= set(diag.method):
         rows.append(claim("dream_why.mmd_during", c.id, "batch MMD² during distillation: DREAM − IDC",
                           f"{c.source}: {c.text}", unit_means(diag[diag.method == "dream"], "batch_mmd"),
@@ -365,11 +388,26 @@ def mmd_claims(probe: pd.DataFrame, diag: pd.DataFrame | None = None) -> list[Cl
     return rows
 
 
-def stability_claims(diag: pd.DataFrame, migration: pd.DataFrame) -> list[ClaimResult]:
+def stability_claims(diag: pd.DataFrame, migration: pd.DataFrame,
+                     common: pd.DataFrame | None = None) -> list[ClaimResult]:
     """Fig. 6: DREAM+'s gradient and feature differences below IDC's and below DREAM's (each run's mean over its
-    diagnostic steps, paired by distillation seed); DREAM+'s late feature migration (second half of the run) below
-    IDC's."""
+    diagnostic steps, paired by distillation seed); with ``common`` (:meth:`DreamStudy.common_probe`) the same four
+    comparisons of the final sets on one probe network and one real batch per class (probe seeds and classes
+    averaged inside each distillation seed) — DREAM+ − DREAM is what isolates bidirectional matching; DREAM+'s late
+    feature migration (second half of the run) below IDC's."""
     rows = []
+    if common is not None and len(common):
+        for col, cid, what, unit in (("grad_diff", "gradient-difference", "gradient difference", "gradient distance"),
+                                     ("feature_diff", "feature-difference", "feature difference",
+                                      "embedding distance")):
+            c = paper.claim(cid)
+            for other in ("idc", "dream"):
+                if other not in set(common.method) or "dreamplus" not in set(common.method):
+                    continue
+                rows.append(claim(f"dream_stability.probe_{col}_vs_{other}", c.id,
+                                  f"DREAM+'s {what} − {method_label(other)}'s on one common probe (final sets)",
+                                  f"{c.source}: {c.text}", unit_means(common[common.method == "dreamplus"], col),
+                                  unit_means(common[common.method == other], col), claim_sign=-1, unit=unit))
     for col, cid, what, unit in (("grad_diff", "gradient-difference", "gradient difference", "gradient distance"),
                                  ("feature_diff", "feature-difference", "feature difference", "embedding distance")):
         c = paper.claim(cid)
@@ -437,18 +475,47 @@ def interval_claims(grid: pd.DataFrame, curves: pd.DataFrame | None = None, *, m
     return rows
 
 
+def _sampling_shape(p: pd.DataFrame, paper_k: dict[int, int], note: str) -> list[ClaimResult]:
+    """The two rows of Tab. V's shape for DREAM+ at one sample per sub-cluster, on the cells scaled from the paper's
+    32, 128 and 256 sub-clusters; ``untestable here`` when the scaling made two of them the same cell."""
+    c = paper.claim("subcluster-best")
+    ours = {pk: k for k, pk in paper_k.items()}
+    one = p[p.samples == 1]
+    val = {pk: paper.cell("V", ("DREAM+", 1), pk).value for pk in (32, 128, 256)}
+    rows = []
+    for key, (hi, lo), what in (("peak_vs_fewest", (128, 32), "the best at 128"),
+                                ("drop_after_peak", (128, 256), "a drop at 256")):
+        claimed = round(val[hi] - val[lo], 2)
+        statement = (f"DREAM+ at the paper's {hi} sub-clusters × 1 − at its {lo} (as fractions of a class: "
+                     f"{ours.get(hi, '?')} − {ours.get(lo, '?')} here)")
+        text = f"{c.source}: {c.text} — {what} ({hi} × 1 vs {lo} × 1: {claimed:+.1f})"
+        a, b = one[one.subclusters == ours.get(hi, -1)], one[one.subclusters == ours.get(lo, -2)]
+        if hi not in ours or lo not in ours or ours[hi] == ours[lo] or not len(a) or not len(b):
+            rows.append(untestable_claim(f"dream_sampling.{key}", c.id, statement, text,
+                                         "the grid has no distinct cells for the paper's "
+                                         f"{hi} and {lo} sub-clusters at this class size", unit=_PTS))
+            continue
+        rows.append(claim(f"dream_sampling.{key}", c.id, statement, text, _unit(a), _unit(b), unit=_PTS, scale=100.0,
+                          claimed=claimed, note=note))
+    return rows
+
+
 def sampling_claims(grid: pd.DataFrame, base: pd.DataFrame, *, default_cell: Sequence[int], margin: float = 1.0,
-                    ipc: int | None = None) -> list[ClaimResult]:
+                    ipc: int | None = None, paper_k: Mapping[int, int] | None = None) -> list[ClaimResult]:
     """Tab. V on a :meth:`DreamStudy.sampling_grid` frame; ``base``: IDC's runs (rows with ``seed``, ``acc``),
-    ``default_cell``: the setup's (K, s). The default cell − the fewest sub-clusters at one sample; the most samples
-    per sub-cluster − one at the fewest sub-clusters (equivalence within ±``margin`` points); at every cell DREAM+ −
-    DREAM and DREAM+ − IDC. Paired by distillation seed."""
+    ``default_cell``: the setup's (K, s). With ``paper_k`` (our K → the paper's K, from
+    :meth:`DreamStudy.class_fraction_cells`) the paper's shape at one sample per sub-cluster: the best at its 128
+    (− its 32, claimed +2.5) and a drop at its 256 (128 − 256, claimed +0.3); without it, the default cell − the
+    fewest sub-clusters. Then the most samples per sub-cluster − one at the fewest sub-clusters (equivalence within
+    ±``margin`` points) and, at every cell, DREAM+ − DREAM and DREAM+ − IDC. Paired by distillation seed."""
     rows = []
     note = "" if ipc in (None, 10) else f"at IPC {ipc}; the paper's Tab. V is at IPC 10"
     k0, s0 = (int(v) for v in default_cell)
     p = grid[grid.method == "dreamplus"]
     kmin = int(p.subclusters.min()) if len(p) else None
-    if kmin is not None and kmin < k0:
+    if paper_k is not None and len(p):
+        rows += _sampling_shape(p, {int(k): int(v) for k, v in paper_k.items()}, note)
+    elif kmin is not None and kmin < k0:
         best, few = p[(p.subclusters == k0) & (p.samples == s0)], p[(p.subclusters == kmin) & (p.samples == 1)]
         if len(best) and len(few):
             cb = paper.cell("V", ("DREAM+", 1), 128).value - paper.cell("V", ("DREAM+", 1), 32).value
@@ -456,7 +523,8 @@ def sampling_claims(grid: pd.DataFrame, base: pd.DataFrame, *, default_cell: Seq
             rows.append(claim("dream_sampling.default_vs_fewest", c.id, f"DREAM+ at {k0} sub-clusters × {s0} − at "
                               f"{kmin} × 1", f"{c.source}: {c.text} (128 × 1 vs 32 × 1: {cb:+.1f})", _unit(best),
                               _unit(few), unit=_PTS, scale=100.0, claimed=round(cb, 2), note=note))
-        few_s = p[p.subclusters == kmin]
+    if kmin is not None:
+        few, few_s = p[(p.subclusters == kmin) & (p.samples == 1)], p[p.subclusters == kmin]
         smax = int(few_s.samples.max())
         if smax > 1 and len(few):
             c = paper.claim("samples-marginal")

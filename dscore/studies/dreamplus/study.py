@@ -466,57 +466,128 @@ class DreamStudy:
 
     # ------------------------------------------------------------------------------------- MMD probe
 
-    def batch_mmd_probe(self, seeds: Sequence[int], *, batch: int, pretrain_epochs: int = 1) -> pd.DataFrame:
+    def probe_network(self, seed: int, pretrain_epochs: int = 1):
+        """The probe of Fig. 2 and Fig. 6: a fresh network of the page's architecture (init from ``seed``) trained
+        ``pretrain_epochs`` epochs on the training part (0 = untrained), in eval mode. Independent of every
+        distillation run, so that arms are measured on one footing."""
+        from ...train import train_model
+
+        seed = check_int("seed", seed, low=0)
+        pretrain_epochs = check_int("pretrain_epochs", pretrain_epochs, low=0)
+        train = self.splits.train
+        net = create_model(self.arch, num_classes=train.num_classes, in_channels=train.channels,
+                           image_size=train.image_size, mean=train.mean, std=train.std, seed=seed, **self.arch_kwargs)
+        if pretrain_epochs:
+            train_model(net, train.images, train.labels, epochs=pretrain_epochs, batch_size=128, lr=0.01,
+                        device=self.device, seed=seed, progress=False)
+        return net.to(self.device).eval()
+
+    def batch_mmd_probe(self, seeds: Sequence[int], *, batch: int, pretrain_epochs: int = 1,
+                        draws: int = 1) -> pd.DataFrame:
         """MMD² between a real mini-batch and its whole class, random vs. representative batches (DREAM Fig. 2b).
 
-        For every seed: a fresh ConvNet (the page's network, init from the seed) trained ``pretrain_epochs`` on
-        the training part (0 = untrained), the images embedded; per class, a uniform random batch of ``batch``
-        images and DREAM's representative batch (the image nearest to each of ``batch`` k-means centres) are
-        compared with the class by :func:`dscore.metrics.mmd2` (Gaussian kernel, median bandwidth). A third
-        batch, the ``batch`` images *farthest* from their centres ("boundary"), shows the other extreme.
-        Returns one row per (seed, class, kind) with ``mmd2``; cached per seed.
+        For every seed: :meth:`probe_network` embeds the training part; per class and for each of ``draws`` draws,
+        a uniform random batch of ``batch`` images and DREAM's representative batch (the image nearest to each of
+        ``batch`` k-means centres, k-means seeded per draw) are compared with the class by
+        :func:`dscore.metrics.mmd2` (Gaussian kernel, median bandwidth). A third batch, the ``batch`` images
+        *farthest* from their centres ("boundary"), shows the other extreme. Several draws measure the
+        fluctuation of the matching targets from one batch to the next (Fig. 2b's "less fluctuation").
+        Returns one row per (seed, class, draw, kind) with ``mmd2``; cached per seed. Cost per seed: one embedding
+        pass and ``draws`` k-means per class.
         """
         from ...cluster import kmeans
         from ...features import extract_embeddings
         from ...metrics import median_bandwidth, mmd2
-        from ...train import train_model
 
         batch = check_int("batch", batch, low=2)
         pretrain_epochs = check_int("pretrain_epochs", pretrain_epochs, low=0)
+        draws = check_int("draws", draws, low=1)
         train = self.splits.train
+        kinds = ("random", "representative", "boundary")
         rows = []
         for seed in seeds:
             seed = check_int("seed", seed, low=0)
             key = {"dataset": dataset_fingerprint(train), "arch": self.arch, "arch_kwargs": dict(self.arch_kwargs),
-                   "seed": seed, "batch": batch, "pretrain_epochs": pretrain_epochs}
+                   "seed": seed, "batch": batch, "pretrain_epochs": pretrain_epochs, "draws": draws}
 
             def compute(seed=seed):
-                net = create_model(self.arch, num_classes=train.num_classes, in_channels=train.channels,
-                                   image_size=train.image_size, mean=train.mean, std=train.std, seed=seed,
-                                   **self.arch_kwargs)
-                if pretrain_epochs:
-                    train_model(net, train.images, train.labels, epochs=pretrain_epochs, batch_size=128, lr=0.01,
-                                device=self.device, seed=seed, progress=False)
+                net = self.probe_network(seed, pretrain_epochs)
                 emb = extract_embeddings(net, train.images, device=self.device, progress=False).cpu().float()
-                out = []
-                gen = torch.Generator().manual_seed(seed)
+                out = torch.zeros(train.num_classes, draws, len(kinds), dtype=torch.float64)
                 for c in range(train.num_classes):
                     e = emb[train.labels == c]
                     k = min(batch, e.shape[0])
-                    cent, assign = kmeans(e, k, seed=seed * 1000 + c)
-                    d = torch.cdist(e, cent)
-                    centre = d.argmin(0)                                   # nearest image to each centre
-                    own = d.gather(1, assign.view(-1, 1)).squeeze(1)       # distance to own centre
-                    boundary = own.argsort(descending=True)[:k]
-                    rand = torch.randperm(e.shape[0], generator=gen)[:k]
                     sigma = median_bandwidth(e)
-                    out.append([mmd2(e[i], e, sigma) for i in (rand, centre, boundary)])
-                return {"mmd2": torch.tensor(out, dtype=torch.float64)}
+                    for d in range(draws):             # draw d of class c is the same whatever ``draws`` is
+                        gen = torch.Generator().manual_seed(seed * 1000 + c + 100_000 * d)
+                        cent, assign = kmeans(e, k, seed=seed * 1000 + c + 100_000 * d)
+                        dist = torch.cdist(e, cent)
+                        centre = dist.argmin(0)                                   # nearest image to each centre
+                        own = dist.gather(1, assign.view(-1, 1)).squeeze(1)       # distance to own centre
+                        boundary = own.argsort(descending=True)[:k]
+                        rand = torch.randperm(e.shape[0], generator=gen)[:k]
+                        for j, idx in enumerate((rand, centre, boundary)):
+                            out[c, d, j] = mmd2(e[idx], e, sigma)
+                return {"mmd2": out}
 
             vals = self.cache.get_or_compute("dream_batch_mmd", key, compute, version=module_version(__file__))["mmd2"]
             for c in range(vals.shape[0]):
-                for j, kind in enumerate(("random", "representative", "boundary")):
-                    rows.append({"seed": seed, "class": train.classes[c], "kind": kind, "mmd2": float(vals[c, j])})
+                for d in range(vals.shape[1]):
+                    for j, kind in enumerate(kinds):
+                        rows.append({"seed": seed, "class": train.classes[c], "draw": d, "kind": kind,
+                                     "mmd2": float(vals[c, d, j])})
+        return pd.DataFrame(rows)
+
+    def common_probe(self, methods: Sequence[str], ipc: int, distill_seeds: Sequence[int],
+                     probe_seeds: Sequence[int], *, batch: int, pretrain_epochs: int = 1) -> pd.DataFrame:
+        """Gradient and feature difference of every arm's final synthetic set on **one** probe (Fig. 6b/c).
+
+        The runs' own diagnostics measure each arm in its own networks; here, for every probe seed, one
+        :meth:`probe_network` and one real batch per class (``batch`` images drawn uniformly with the probe seed)
+        serve every arm. For each (method, distillation seed, class) the synthetic images of the class (IDC-decoded,
+        as matching sees them) give the gradient difference Σ‖g_real − g_syn‖² of the cross-entropy over all
+        parameters (:func:`dscore.metrics.gradient_difference`) and the feature difference ‖μ_real − μ_syn‖² of
+        the embeddings (:func:`dscore.metrics.feature_difference`). Returns one row per (method, seed, probe_seed,
+        class): ``method, label, seed, probe_seed, class, grad_diff, feature_diff``. Not cached: per probe seed it
+        trains one network (``pretrain_epochs``) and takes two small backward passes per arm and class."""
+        import torch.nn.functional as F
+
+        from ...metrics import feature_difference, gradient_difference
+
+        batch = check_int("batch", batch, low=1)
+        if not methods or not distill_seeds or not probe_seeds:
+            raise ValueError("methods, distill_seeds and probe_seeds must be non-empty")
+        train = self.splits.train
+        sets = {}
+        for m in methods:
+            if m in CORESETS:
+                raise ValueError(f"method={m!r} is a coreset; the probe compares distilled sets")
+            for s in distill_seeds:
+                images, labels = self.run(m, ipc, s).training_set()
+                sets[(m, s)] = (images.to(self.device), labels.to(self.device))
+        rows = []
+        for p in probe_seeds:
+            p = check_int("probe seed", p, low=0)
+            net = self.probe_network(p, pretrain_epochs)
+            params = [q for q in net.parameters() if q.requires_grad]
+            gen = torch.Generator().manual_seed(p)
+
+            def grads_and_features(x, y):
+                emb = net.embed(x)
+                loss = F.cross_entropy(net.classify(emb), y)
+                return torch.autograd.grad(loss, params), emb.detach().float()
+
+            for c in range(train.num_classes):
+                pool = torch.nonzero(train.labels == c).flatten()
+                pick = pool[torch.randperm(pool.numel(), generator=gen)[:batch]]
+                real = train.images[pick].to(self.device)
+                g_real, f_real = grads_and_features(real, torch.full((real.shape[0],), c, device=self.device))
+                for (m, s), (images, labels) in sets.items():
+                    syn = images[labels == c]
+                    g_syn, f_syn = grads_and_features(syn, labels[labels == c])
+                    rows.append({"method": m, "label": method_label(m), "seed": s, "probe_seed": p,
+                                 "class": train.classes[c], "grad_diff": gradient_difference(g_real, g_syn),
+                                 "feature_diff": feature_difference(f_real, f_syn)})
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------------------------- run diagnostics
@@ -702,6 +773,31 @@ class DreamStudy:
                             overrides=self.variant_overrides(method, ipc, interval=int(v)))
             frames.append(c.assign(interval=int(v)))
         return pd.concat(frames, ignore_index=True)
+
+    def class_fraction_cells(self, cells: Sequence[Sequence[int]], paper_class_size: int | None) -> pd.DataFrame:
+        """The paper's (K, s) cells of Tab. V at the same *fraction of a class*: K' = max(1, round(K · n / N)) with n
+        this setup's training images per class (the smallest class) and N = ``paper_class_size`` (CIFAR-10: 5000);
+        s is kept. ``paper_class_size=None`` takes the cells as they are. The 128 sub-clusters the paper finds best are
+        2.6 % of a CIFAR-10 class; 128 of a 240-image class would be every other image, i.e. hardly a sub-clustering.
+        K' is capped so that K' · s <= n. One row per cell: ``paper_subclusters, samples, subclusters`` (ours),
+        ``fraction`` (K'/n); cells that land on the same (K', s) keep the first."""
+        n = int(self.splits.train.class_counts().min())
+        rows, seen = [], set()
+        for cell in cells:
+            if not isinstance(cell, Sequence) or len(cell) != 2:
+                raise ValueError(f"cell {cell!r} must be [sub-clusters, samples per sub-cluster]")
+            k, smp = check_int("sub-clusters", cell[0], low=1), check_int("samples per sub-cluster", cell[1], low=1)
+            if paper_class_size is None:
+                ours = k
+            else:
+                check_int("paper_class_size", paper_class_size, low=1)
+                ours = max(1, int(round(k * n / paper_class_size)))
+            ours = max(1, min(ours, n // smp))         # a batch cannot exceed the class: K · s <= n
+            if (ours, smp) in seen:
+                continue
+            seen.add((ours, smp))
+            rows.append({"paper_subclusters": k, "samples": smp, "subclusters": ours, "fraction": ours / n})
+        return pd.DataFrame(rows, columns=["paper_subclusters", "samples", "subclusters", "fraction"])
 
     def sampling_grid(self, methods: Sequence[str], ipc: int, cells: Sequence[Sequence[int]],
                       distill_seeds: Sequence[int] = (0,)) -> pd.DataFrame:

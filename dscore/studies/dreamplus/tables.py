@@ -15,7 +15,7 @@ from ...utils import check_choice, check_int
 
 __all__ = ["summarise", "cumulative_seconds", "per_step_costs", "curve_speedups", "speedup_table", "accs_of",
            "paper_cell", "finite", "iterations_to_baseline", "unit_means", "stability_summary",
-           "cost_summary"]
+           "probe_summary", "cost_summary"]
 
 
 def _label(method: str) -> str:
@@ -107,14 +107,19 @@ def curve_speedups(curves: pd.DataFrame, base: str, method: str, *, x: str = "it
                      "method_x": method_x, "target": sp.target, "lower_bound": lower})
     return pd.DataFrame(rows)
 
-def speedup_table(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The efficiency page's table: DREAM and DREAM+ over IDC in ``curves`` (and DM + RM over DM in ``dm_curves``),
-    along iterations and seconds (:func:`curve_speedups`). One row per (method, x): ``method, baseline, in,
+def speedup_table(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = None,
+                  other_curves: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The efficiency page's table: DREAM and DREAM+ over IDC in ``curves`` (and DM + RM over DM in ``dm_curves``;
+    ``<base>+rm+init+bm`` over DC / DSA in ``other_curves``), along iterations and seconds (:func:`curve_speedups`).
+    One row per (method, x): ``method, baseline, in,
     factor (mean of reached)`` (mean of the finite per-curve factors, None if there is none), ``per curve``
     ("—" where a pair has no finite factor) and ``outcomes`` (the distinct reasons)."""
     pairs = [("dream", "idc", curves), ("dreamplus", "idc", curves)]
     if dm_curves is not None:
         pairs.append(("dm+rm", "dm", dm_curves))
+    if other_curves is not None:
+        pairs += [(f"{b}+rm+init+bm", b, other_curves) for b in ("dc", "dsa")
+                  if {b, f"{b}+rm+init+bm"} <= set(other_curves.method)]
     rows = []
     for method, base, df in pairs:
         for x in ("iteration", "seconds"):
@@ -125,6 +130,7 @@ def speedup_table(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = None) -
                          "per curve": ", ".join("—" if v is None or pd.isna(v) else f"{v:.2f}" for v in sp.factor),
                          "outcomes": ", ".join(sorted(set(sp.reason)))})
     return pd.DataFrame(rows)
+
 
 def accs_of(df: pd.DataFrame, method: str, ipc: int | None = None) -> list[float]:
     """Per-run accuracies of ``method`` (at ``ipc``) in a :meth:`DreamStudy.grid` frame."""
@@ -165,6 +171,13 @@ def stability_summary(diag: pd.DataFrame, migration: pd.DataFrame) -> pd.DataFra
     late = migration[migration.iteration > migration.iteration.max() / 2]
     summary["late migration"] = late.groupby("label").migration.mean()
     return summary
+
+
+def probe_summary(common: pd.DataFrame) -> pd.DataFrame:
+    """Per method (its label) of :meth:`DreamStudy.common_probe` rows: mean and std over distillation seeds of the
+    gradient and feature difference, each seed's value the mean over its probe seeds and classes."""
+    per_unit = common.groupby(["label", "seed"], sort=False)[["grad_diff", "feature_diff"]].mean()
+    return per_unit.groupby("label", sort=False).agg(["mean", "std"])
 
 
 def cost_summary(costs: pd.DataFrame) -> tuple[pd.DataFrame, float | None]:
