@@ -1,4 +1,4 @@
-"""The library's layers point one way (as book/library.md draws them): core → select → quantize | distill → book helpers.
+"""The library's layers point one way (as ARCHITECTURE.md and book/library.md draw them): core → select → quantize | distill → book helpers.
 
 Checked statically on the import statements of every module, so a forbidden import fails here even
 when it sits inside a function.
@@ -92,3 +92,12 @@ def test_public_api_of_the_design_is_importable():
     from dscore.quantize import bin_budgets, generate_bins, texture_level
     from dscore.select import graphcut
     assert all(callable(f) for f in (kmeans, mmd2, bin_budgets, generate_bins, texture_level, graphcut))
+
+
+def test_architecture_map_names_every_module():
+    """ARCHITECTURE.md is the project's map: every module and subpackage of dscore appears in it."""
+    text = (PKG.parent / "ARCHITECTURE.md").read_text()
+    names = {p.stem for p in PKG.glob("*.py") if p.stem != "__init__"} | {p.name for p in PKG.iterdir()
+                                                                         if (p / "__init__.py").exists()}
+    missing = sorted(n for n in names if n not in text)
+    assert not missing, f"ARCHITECTURE.md does not mention {missing}; add them to its layer map"
