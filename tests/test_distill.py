@@ -399,7 +399,8 @@ def test_evaluate_synthetic_decodes_idc_sets_and_reports_mean_std(digits, digits
     out = evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels, method_family="idc", factor=2,
                              epochs=1, seeds=(0, 1), mean=digits.mean, std=digits.std, progress=False, **ARCH)
     assert seen == {"n": 80, "protocol": "idc", "epochs": 1}
-    assert len(out["accs"]) == 2 and out["std"] >= 0 and out["mean"] == pytest.approx(sum(out["accs"]) / 2)
+    assert len(out["accs"]) == 2 and out["mean"] == pytest.approx(sum(out["accs"]) / 2)
+    assert out["std"] == pytest.approx(abs(out["accs"][0] - out["accs"][1]) / 2 ** 0.5)      # ddof = 1 over two
     result = run(digits, small("idc", iterations=1, outer_loops=1))
     evaluate_result(result, digits_test.images, digits_test.labels, epochs=1, seeds=(0,), progress=False,
                     mean=digits.mean, std=digits.std)

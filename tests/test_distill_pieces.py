@@ -221,7 +221,8 @@ def test_reclusters_exactly_every_interval_steps_and_on_restart(monkeypatch):
     assert len(calls) == 5
     sampler.batch(4, 0, x, Flatten())                 # a different model object: fresh clustering, no warm start
     assert len(calls) == 6 and calls[-1] is None
-    assert sampler.clustering_seconds >= 0
+    assert sampler.clustering_seconds == pytest.approx(sum(sampler.timings[k] for k in ("embed", "kmeans", "select")))
+    assert sampler.timings["embed"] > 0 and sampler.timings["kmeans"] > 0          # six clusterings were timed
 
 
 def test_representative_lowers_batch_mmd_vs_random():

@@ -12,7 +12,7 @@ from dscore.studies import perf
 def test_naive_graphcut_picks_what_the_incremental_greedy_picks():
     x, _ = perf.clustered_features(300, 8, 5, seed=0)
     naive, matrix_seconds = perf.naive_graphcut(x, 40)
-    assert naive == graphcut(x, 40).tolist() and matrix_seconds >= 0
+    assert naive == graphcut(x, 40).tolist()
     with pytest.raises(ValueError, match="budget"):
         perf.naive_graphcut(x, 301)
 
@@ -22,7 +22,7 @@ def test_graphcut_rows_report_identical_picks_and_the_dense_formula():
     assert rows["graphcut_picks_identical"] is True
     assert rows["naive_matrix_formula"] == pytest.approx(200 * 200 * 8 / 2**20)
     mem = {r["metric"]: r["value"] for r in perf.graphcut_memory(1000, 8, 10, device="cpu")}
-    assert mem["dense_matrix_formula"] == pytest.approx(1000 * 1000 * 8 / 2**20) and mem["peak_memory_measured"] >= 0
+    assert mem["dense_matrix_formula"] == pytest.approx(1000 * 1000 * 8 / 2**20)
 
 
 def test_peak_memory_sees_a_large_allocation():
@@ -40,7 +40,7 @@ def test_clustering_benchmark_picks_agree_on_a_tiny_class():
     rows = {r["metric"]: r["value"] for r in measured}
     assert rows["kmeans_picks_identical"] is True and rows["kmeans_picks_agreement"] == 1.0
     assert rows["inertia_ratio_after_vs_before"] == pytest.approx(1.0)
-    assert rows["kmeans_inertia_ratio_vs_sklearn"] > 0
+    assert 0.8 < rows["kmeans_inertia_ratio_vs_sklearn"] < 1.25      # as good a clustering as scikit-learn's
     for when in ("before", "after"):
         share, overhead = rows[f"clustering_share_{when}"], rows[f"clustering_overhead_{when}"]
         assert 0 < share < 1 and share == pytest.approx(overhead / (1 + overhead))
