@@ -20,13 +20,13 @@ def glue(name: str, value: Any, *, display: bool = False) -> Any:
     Outside a notebook build (myst-nb missing or no IPython kernel) this is a no-op returning ``value``.
     """
     try:
+        from IPython import get_ipython
         from myst_nb import glue as _glue
     except ImportError:  # plain library use
         return value
-    try:
-        _glue(name, value, display=display)
-    except Exception:  # not inside an IPython kernel
-        pass
+    if get_ipython() is None:  # not inside an IPython kernel: nothing to glue into
+        return value
+    _glue(name, value, display=display)  # inside a kernel a failure is a real error of the page
     return value
 
 

@@ -122,3 +122,27 @@ def test_speedup_bad_curves(args, match):
 def test_speedup_bad_target():
     with pytest.raises(ValueError, match="target"):
         speedup_factor([0, 1], [1.0, 2.0], [0, 1], [1.0, 2.0], target=float("nan"))
+
+
+def test_glue_outside_a_kernel_returns_the_value_and_inside_reports_failures(monkeypatch):
+    import IPython
+    import myst_nb
+
+    from dscore import report
+
+    assert report.glue("x", 3) == 3                                     # plain Python: a no-op
+    seen = {}
+
+    class Shell:                                                        # a kernel is running
+        pass
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=False: seen.update({name: value}))
+    assert report.glue("y", 4) == 4 and seen == {"y": 4}
+
+    def broken(name, value, display=False):
+        raise TypeError("cannot glue this")
+
+    monkeypatch.setattr(myst_nb, "glue", broken)
+    with pytest.raises(TypeError, match="cannot glue"):                 # no longer swallowed
+        report.glue("z", object())
