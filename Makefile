@@ -35,7 +35,7 @@ test: $(STAMP)
 # Every notebook run top to bottom as JupyterLab would (no papermill), with the defaults of its parameters cell
 # (the smoke profile); tests/test_nbval.py runs the same command inside `make test`.
 nbval: $(STAMP)
-	DSCORE_PROFILE=smoke $(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)

@@ -356,7 +356,7 @@ def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overr
         return False
     log(f"[dscore.book] {name}: executing with {source}")
     start = time.perf_counter()
-    env = {"DSCORE_PROFILE": profile, pages.PROGRESS_ENV: "text"}
+    env = {pages.PROGRESS_ENV: "text"}
     partial = root / OUTPUT_DIR / ".partial" / f"{name}.ipynb"
     partial.parent.mkdir(parents=True, exist_ok=True)
     staged_files = partial.with_name(f"{name}_files")
