@@ -171,7 +171,7 @@ def test_every_paper_claim_is_judged_or_explained():
               "subcluster-best", "samples-marginal", "dreamplus-over-dream-sampling", "representative-beats-random",
               "mmd-lower", "feature-migration", "gradient-difference", "feature-difference", "cluster-interval",
               "cluster-interval-efficiency", "tsne-coverage", "continual-learning", "continual-gap-widens",
-              "dc-dsa-10x", "dc-dsa-gain"}
+              "dc-dsa-10x", "dc-dsa-gain", "center-vs-boundary"}
     ids = {c.id for c in paper.CLAIMS}
     assert judged | set(claims.UNTESTABLE) == ids
     assert set(claims.JUDGED_ON) == judged and set(claims.JUDGED_ON.values()) <= set(claims.PAGES)
@@ -280,3 +280,15 @@ def test_fig9_rows_for_dc_and_dsa():
     assert rows["dream_efficiency.dsa_gain"].judgement.diff == pytest.approx(82.0 - 70.0, abs=0.01)
     only_dc = by_id(claims.efficiency_claims(main, None, other[other.method.str.startswith("dc")]))
     assert "dream_efficiency.dsa_speedup" not in only_dc and "dream_efficiency.dc_gain" in only_dc
+
+
+def test_region_claims_compare_centre_and_boundary_only_with_representative_batches():
+    c = curves({"idc": FLAT_IDC, "idc+centre": lambda it: 0.6, "idc+boundary": lambda it: 0.7,
+                "dream": lambda it: 0.82})
+    rows = by_id(claims.region_claims(c))
+    assert list(rows) == ["dream_why.centre_vs_representative", "dream_why.boundary_vs_representative"]
+    assert rows["dream_why.centre_vs_representative"].judgement.diff == pytest.approx(-22.0)
+    assert all(r.paper_id == "center-vs-boundary" and r.judgement.n == 3 for r in rows.values())
+    assert rows["dream_why.boundary_vs_representative"].word == "reproduced"
+    none = claims.region_claims(None)
+    assert len(none) == 1 and none[0].word == "untestable here" and "region_seeds is empty" in none[0].judgement.reason

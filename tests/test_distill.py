@@ -92,6 +92,20 @@ def test_presets_compose_the_dream_components():
         preset("dm+xyz")
 
 
+def test_region_presets_match_on_the_class_centre_or_boundary(digits):
+    centre, boundary = preset("idc+centre", "cifar10", 10), preset("idc+boundary", "cifar10", 10)
+    base = preset("idc", "cifar10", 10)
+    assert centre == base.replace(sampler="centre") and boundary == base.replace(sampler="boundary")
+    assert centre.region_fraction == 0.25
+    for bad in ("idc+rm+centre", "idc+centre+boundary"):
+        with pytest.raises(ValueError, match="more than one real-batch sampler"):
+            preset(bad)
+    with pytest.raises(ValueError, match="region_fraction"):
+        base.replace(sampler="centre", region_fraction=1.5)
+    result = run(digits, small("idc+boundary", iterations=1, outer_loops=2))
+    assert result.images.shape[0] == 10 * 2 and torch.isfinite(result.images).all()
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.sampled_from(["dc", "dsa", "dm", "idc"]), st.lists(st.sampled_from(["rm", "init", "bm", "pt"]), max_size=4))
 def test_preset_components_set_exactly_their_fields(method, comps):

@@ -241,6 +241,35 @@ def test_representative_lowers_batch_mmd_vs_random():
     assert rep_u.std() < rnd_u.std()
 
 
+def test_region_sampler_draws_from_the_centre_or_the_boundary_of_the_class():
+    x = clustered(n_per=(40, 40), seed=2)                    # 80 points; Flatten embeds them as they are
+    dist = (x - x.mean(0)).pow(2).sum(1)
+    order = torch.argsort(dist, stable=True)                 # naive reference: rank by distance to the class mean
+    for region, ref in (("centre", order[:20]), ("boundary", order.flip(0)[:20])):
+        sampler = S.RegionSampler(region, batch_size=8, fraction=0.25, interval=5, seed=0)
+        idx = sampler.batch(0, 0, x, Flatten())
+        assert idx.shape == (8,) and len(set(idx.tolist())) == 8
+        assert set(idx.tolist()) <= set(ref.tolist()) and torch.equal(sampler.pool(0), ref)
+        again = S.RegionSampler(region, batch_size=8, fraction=0.25, interval=5, seed=0).batch(0, 0, x, Flatten())
+        assert torch.equal(idx, again)                       # a pure function of (seed, iteration, step, class)
+        assert not torch.equal(idx, sampler.batch(1, 0, x, Flatten()))   # another step, another draw
+    centre = S.RegionSampler("centre", batch_size=8, seed=0).batch(0, 0, x, Flatten())
+    boundary = S.RegionSampler("boundary", batch_size=8, seed=0).batch(0, 0, x, Flatten())
+    assert dist[centre].max() < dist[boundary].min()
+    assert S.RegionSampler("centre", batch_size=30, fraction=0.1).region_size(80) == 30      # at least the batch
+    model = Flatten()
+    sampler = S.RegionSampler("centre", batch_size=4, interval=10)
+    for step in range(25):
+        sampler.batch(step, 0, x, model)
+    assert model.calls == 3                                  # re-ranked at steps 0, 10 and 20
+    with pytest.raises(ValueError, match="region='middle'"):
+        S.RegionSampler("middle")
+    with pytest.raises(ValueError, match="fraction=0"):
+        S.RegionSampler("centre", fraction=0)
+    with pytest.raises(ValueError, match="embed"):
+        S.RegionSampler("centre").batch(0, 0, x, None)
+
+
 def test_random_sampler():
     x = torch.rand(30, 3)
     s = S.RandomSampler([30, 10], batch_size=8, seed=1)

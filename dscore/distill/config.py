@@ -36,7 +36,7 @@ __all__ = ["DistillConfig", "default_config", "preset", "preset_components", "ME
            "AUTHORS_STATS", "authors_stats"]
 
 METHODS = ("dc", "dsa", "dm", "idc")
-SAMPLERS = ("random", "representative")
+SAMPLERS = ("random", "representative", "centre", "boundary")
 INITS = ("real", "noise", "kmeans", "mix", "kmeans_mix")
 OBJECTIVES = ("gradient", "embedding", "bidirectional")
 # shared real/synthetic augmentation while matching: "idc" = the authors' colour → crop → cutout,
@@ -83,7 +83,9 @@ class DistillConfig:
     * plug-ins: ``sampler``, ``init``, ``objective``; ``num_clusters`` (K of the representative
       sampler; None = the authors' convention ``batch_real // subsample``, so the real batch of
       K·subsample samples stays ``batch_real``), ``subsample`` (samples per sub-cluster),
-      ``interval`` (re-cluster every this many image steps; for DM, iterations), ``warm_start``
+      ``interval`` (re-cluster every this many image steps; for DM, iterations), ``region_fraction``
+      (the share of the class nearest to / farthest from its mean embedding that the ``"centre"`` /
+      ``"boundary"`` samplers draw from, DREAM+ Fig. 2a), ``warm_start``
       (False = a fresh k-means at every re-clustering, as the authors; True = start from the
       previous centroids) and ``kmeans_iters`` of the re-clustering; ``grad_metric`` ("dc" =
       layer-wise 1 − cos, "mse", "l1"); ``embed_metric`` (form of the embedding term of the
@@ -133,6 +135,7 @@ class DistillConfig:
     num_clusters: int | None = None
     subsample: int = 1
     interval: int = 10
+    region_fraction: float = 0.25
     warm_start: bool = False
     kmeans_iters: int = 100
     embed_weight: float = 1.0
@@ -191,6 +194,7 @@ class DistillConfig:
             check_int("num_clusters", self.num_clusters, low=1)
         check_int("subsample", self.subsample, low=1)
         check_int("interval", self.interval, low=1)
+        check_float("region_fraction", self.region_fraction, low=0.0, high=1.0, low_open=True)
         if not isinstance(self.warm_start, bool) or not isinstance(self.amp, bool):
             raise ValueError(f"warm_start={self.warm_start!r} and amp={self.amp!r} must be True or False")
         check_int("kmeans_iters", self.kmeans_iters, low=0)
@@ -386,6 +390,8 @@ PRESET_COMPONENTS = {
     "init": "cluster-centre init: init='kmeans' ('kmeans_mix' for idc)",
     "bm": "bidirectional matching: objective='bidirectional'",
     "pt": "pretrain_real_epochs=1 for every new network",
+    "centre": "matching on the class centre only: sampler='centre' (DREAM+ Fig. 2a)",
+    "boundary": "matching on the class boundary only: sampler='boundary' (DREAM+ Fig. 2a)",
     "dream": "rm + init",
     "dreamplus": "rm + init + bm + pt",
 }
@@ -434,6 +440,12 @@ def preset(name: str, dataset_name: str = "cifar10", ipc: int = 10, **overrides)
             fields["batch_real"] = real
             # the authors train the network through the same real loader (batch batch_real)
             fields["net_batch"] = overrides.get("batch_real", real)
+    for region in ("centre", "boundary"):
+        if region in comps:
+            if "rm" in comps or ("centre" in comps and "boundary" in comps):
+                raise ValueError(f"preset {name!r} names more than one real-batch sampler; allowed: one of rm, "
+                                 "centre, boundary")
+            fields["sampler"] = region
     if "init" in comps:
         fields["init"] = "kmeans_mix" if method == "idc" else "kmeans"
     if "bm" in comps:

@@ -58,7 +58,7 @@ from ..utils import atomic_path, autocast, check_int, kill_point, make_generator
 from . import init as dinit
 from .config import DistillConfig
 from .losses import bidirectional_loss, conv_parameters, embedding_distance, gradient_matching_loss, matching_parameters
-from .sampler import RandomSampler, RepresentativeSampler, embed_images
+from .sampler import RandomSampler, RegionSampler, RepresentativeSampler, embed_images
 
 __all__ = ["distill", "DistillResult", "HISTORY_KEYS", "CHECKPOINT_VERSION", "derive_seed"]
 
@@ -207,6 +207,9 @@ class _Distillation:
                                                  seed=derive_seed(cfg.seed, _SAMPLER) & 0x7FFFFFFF,
                                                  warm_start=cfg.warm_start, kmeans_iters=cfg.kmeans_iters,
                                                  amp=cfg.amp)
+        elif cfg.sampler in ("centre", "boundary"):
+            self.sampler = RegionSampler(cfg.sampler, cfg.batch_real, cfg.region_fraction, cfg.interval,
+                                         seed=derive_seed(cfg.seed, _SAMPLER) & 0x7FFFFFFF, amp=cfg.amp)
         else:
             self.sampler = RandomSampler(batch_size=cfg.batch_real, seed=derive_seed(cfg.seed, _SAMPLER) & 0x7FFFFFFF)
         self.net_augment = get_augmentation(cfg.net_augment)

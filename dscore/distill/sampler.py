@@ -1,8 +1,8 @@
-"""Real mini-batch samplers for distillation: random (DC/DSA/DM/IDC) and representative
+"""Real mini-batch samplers for distillation: random (DC/DSA/DM/IDC), representative
 (DREAM/DREAM+: samples nearest to k-means sub-cluster centres of the class, re-clustered every
-``interval`` steps).
+``interval`` steps) and one region of the class, its centre or its boundary (DREAM+ Fig. 2a).
 
-Both expose ``batch(step, class_index, class_images, model, *, iteration=0) -> LongTensor`` of
+All expose ``batch(step, class_index, class_images, model, *, iteration=0) -> LongTensor`` of
 indices into ``class_images`` (on its device), so a distillation loop can switch between them freely.
 
 Batch convention of the representative sampler (the authors' ``query_match(batch_real, subsample)``):
@@ -13,6 +13,7 @@ the same unless ``num_clusters`` is given).
 """
 from __future__ import annotations
 
+import math
 import time
 import weakref
 from typing import Sequence
@@ -23,7 +24,10 @@ import torch.nn as nn
 from ..cluster import ALGORITHMS, fit_kmeans, nearest_to_centroids
 from ..utils import autocast, check_choice, check_int
 
-__all__ = ["RandomSampler", "RepresentativeSampler", "embed_images"]
+__all__ = ["RandomSampler", "RegionSampler", "RepresentativeSampler", "embed_images", "REGIONS"]
+
+#: the class regions :class:`RegionSampler` draws from (DREAM+ Fig. 2a)
+REGIONS = ("centre", "boundary")
 
 
 def _check_class_images(class_images, class_index) -> int:
@@ -236,3 +240,78 @@ class RepresentativeSampler:
         self._batches[class_index] = idx
         self._blocks[class_index] = block
         return idx
+
+
+class RegionSampler:
+    """Real batches from one region of the class only: its centre or its boundary (DREAM+ Fig. 2a).
+
+    At the first call of every block of ``interval`` steps (as :class:`RepresentativeSampler`: a new block, a new
+    inner loop, a new iteration or a new model object), the class images are embedded with ``model.embed`` and
+    ranked by their distance to the class's mean embedding. The region is the ``ceil(fraction · n)`` images
+    nearest to the mean (``"centre"``) or farthest from it (``"boundary"``), at least ``batch_size``; each step draws
+    ``min(batch_size, n)`` distinct images of the region uniformly, a pure function of ``(seed, iteration, step,
+    class_index)``. The paper's centre samples are the confidently classified ones with small gradients, its boundary
+    samples the ones near the decision boundary; distance to the class mean in the network's embedding is our
+    reading of "closer to the centre of the whole distribution". Cost per re-ranking: one embedding pass over the
+    class, O(N·D).
+    """
+
+    def __init__(self, region: str, batch_size: int = 256, fraction: float = 0.25, interval: int = 10,
+                 seed: int = 0, *, embed_batch_size: int = 512, amp: bool = False):
+        self.region = check_choice("region", region, REGIONS)
+        self.batch_size = check_int("batch_size", batch_size, low=1)
+        if not isinstance(fraction, (int, float)) or isinstance(fraction, bool) or not 0 < fraction <= 1:
+            raise ValueError(f"fraction={fraction!r} must be a number in (0, 1]: the share of the class that forms "
+                             "the region")
+        self.fraction = float(fraction)
+        self.interval = check_int("interval", interval, low=1)
+        self.seed = check_int("seed", seed, low=0)
+        self.embed_batch_size = check_int("embed_batch_size", embed_batch_size, low=1)
+        if not isinstance(amp, bool):
+            raise ValueError(f"amp={amp!r} must be True or False")
+        self.amp = amp
+        self._pools: dict[int, torch.Tensor] = {}
+        self._blocks: dict[int, tuple[int, int]] = {}
+        self._last_step: dict[int, tuple[int, int]] = {}
+        self._model_ref = None
+
+    def region_size(self, n: int) -> int:
+        """Images in the region of a class of ``n``: ``ceil(fraction · n)``, at least the batch, at most ``n``."""
+        return min(n, max(self.batch_size, math.ceil(self.fraction * n)))
+
+    def reset(self) -> None:
+        """Forget the regions (the next call re-ranks)."""
+        self._pools.clear()
+        self._blocks.clear()
+        self._last_step.clear()
+
+    def pool(self, class_index: int) -> torch.Tensor | None:
+        """The current region of a class (indices into its images, nearest to the mean first), or None."""
+        return self._pools.get(class_index)
+
+    def batch(self, step: int, class_index: int, class_images: torch.Tensor, model: nn.Module, *,
+              iteration: int = 0) -> torch.Tensor:
+        n = _check_class_images(class_images, class_index)
+        step = check_int("step", step, low=0)
+        iteration = check_int("iteration", iteration, low=0)
+        if model is None or not hasattr(model, "embed"):
+            raise ValueError("RegionSampler needs a model with an .embed(x) method")
+        if self._model_ref is None or self._model_ref() is not model:
+            self.reset()
+            self._model_ref = weakref.ref(model)
+        block = (iteration, step // self.interval)
+        last = self._last_step.get(class_index)
+        self._last_step[class_index] = (iteration, step)
+        restarted = last is not None and (iteration, step) < last
+        if class_index not in self._pools or self._blocks[class_index] != block or restarted:
+            emb = embed_images(model, class_images, self.embed_batch_size, amp=self.amp)
+            dist = (emb - emb.mean(0, keepdim=True)).pow(2).sum(1)
+            order = torch.argsort(dist, stable=True)
+            m = self.region_size(n)
+            self._pools[class_index] = order[:m] if self.region == "centre" else order.flip(0)[:m]
+            self._blocks[class_index] = block
+        pool = self._pools[class_index]
+        gen = torch.Generator().manual_seed(_mix_seed(self.seed, iteration, step, class_index) & 0x7FFFFFFF)
+        pick = torch.randperm(pool.numel(), generator=gen)[:min(self.batch_size, n)]
+        return pool[pick.to(pool.device)]
+

@@ -23,7 +23,7 @@ from .study import PAPER_DATASET, method_label
 from .tables import paper_cell, unit_means
 
 __all__ = ["PAGES", "UNTESTABLE", "JUDGED_ON", "TAB4_ARCH", "iterations_to_flatten", "main_claims", "efficiency_claims", "ablation_claims", "cost_claims",
-           "mmd_claims", "stability_claims", "coverage_claims", "interval_claims", "sampling_claims",
+           "mmd_claims", "region_claims", "stability_claims", "coverage_claims", "interval_claims", "sampling_claims",
            "cross_arch_claims", "continual_claims", "flattened", "resolvable_factor"]
 
 PAGES = ("dream_main", "dream_efficiency", "dream_ablation", "dream_cost", "dream_why",
@@ -38,7 +38,6 @@ UNTESTABLE = {
                        "page where we have the cell",
     "beats-rfad": "compares with RFAD, which this book does not implement",
     "beats-haba": "compares with HaBa, which this book does not implement",
-    "center-vs-boundary": "Fig. 2a (matching with centre-only vs boundary-only batches) has no page yet",
     "tinyimagenet": "needs TinyImageNet (the paper profile only)",
 }
 
@@ -53,7 +52,7 @@ JUDGED_ON = {
     "representative-beats-random": "dream_sampling", "mmd-lower": "dream_why", "feature-migration": "dream_stability",
     "gradient-difference": "dream_stability", "feature-difference": "dream_stability",
     "cluster-interval": "dream_interval", "cluster-interval-efficiency": "dream_interval",
-    "tsne-coverage": "dream_tsne", "continual-learning": "dream_continual", "continual-gap-widens": "dream_continual",
+    "tsne-coverage": "dream_tsne", "center-vs-boundary": "dream_why", "continual-learning": "dream_continual", "continual-gap-widens": "dream_continual",
 }
 
 #: Tab. IV's row / column names of the registry's networks
@@ -385,6 +384,28 @@ def mmd_claims(probe: pd.DataFrame, diag: pd.DataFrame | None = None) -> list[Cl
                           f"{c.source}: {c.text}", unit_means(diag[diag.method == "dream"], "batch_mmd"),
                           unit_means(diag[diag.method == "idc"], "batch_mmd"), claim_sign=-1, scale=1000.0,
                           unit="MMD² ×10⁻³"))
+    return rows
+
+
+def region_claims(curves: pd.DataFrame | None) -> list[ClaimResult]:
+    """Fig. 2(a) on :meth:`DreamStudy.curves` of ``idc+centre``, ``idc+boundary`` and ``dream``: matching only on the
+    class centre, and only on its boundary, each ends below representative matching (DREAM) — the final snapshot,
+    paired by distillation seed. With no curves (the profile does not run them) one ``untestable here`` row."""
+    c = paper.claim("center-vs-boundary")
+    text = f"{c.source}: {c.text}"
+    if curves is None or curves.empty:
+        return [untestable_claim("dream_why.centre_vs_representative", c.id, "IDC matched on the class centre only − "
+                                 "DREAM, final accuracy", text, "this profile runs no centre-only or boundary-only "
+                                 "distillation (region_seeds is empty)", unit=_PTS)]
+    last = curves[curves.iteration == curves.iteration.max()]
+    rows = []
+    for region in ("centre", "boundary"):
+        arm = f"idc+{region}"
+        if arm not in set(last.method) or "dream" not in set(last.method):
+            continue
+        rows.append(claim(f"dream_why.{region}_vs_representative", c.id, f"IDC matched on the class {region} only − "
+                          "DREAM (representative batches), final accuracy", text, _unit(last[last.method == arm]),
+                          _unit(last[last.method == "dream"]), claim_sign=-1, unit=_PTS, scale=100.0))
     return rows
 
 

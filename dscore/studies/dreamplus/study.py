@@ -57,7 +57,8 @@ DISTILL_KEYS = ("common", "dc", "dsa", "dm", "idc", "rm", "lr_img")
 EVAL_FAMILIES = ("idc", "dsa", "dc")
 _LABELS = {"random": "Random", "herding": "Herding", "kcenter": "K-Center", "forgetting": "Forgetting", "dc": "DC",
            "dsa": "DSA", "dm": "DM", "idc": "IDC", "dream": "DREAM", "dreamplus": "DREAM+"}
-_COMPONENT_LABELS = {"rm": "RM", "init": "Init", "bm": "BM", "pt": "PT"}
+_COMPONENT_LABELS = {"rm": "RM", "init": "Init", "bm": "BM", "pt": "PT", "centre": "centre only",
+                     "boundary": "boundary only"}
 #: paper's dataset names (Tab. I columns)
 PAPER_DATASET = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "svhn": "SVHN", "cifar10": "CIFAR-10",
                  "cifar100": "CIFAR-100", "tinyimagenet": "TinyImageNet"}
