@@ -374,6 +374,7 @@ def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overr
             errors = error_outputs(partial)
             if errors:
                 raise BookError(f"error outputs: {errors}")
+            collapse_injected_parameters(partial)
         except Exception as exc:
             failed = out.with_name(f"{name}.failed.ipynb")
             if partial.exists():
@@ -404,6 +405,20 @@ def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overr
         atomic_write_text(root / TIMINGS, json.dumps(timings, indent=1, sort_keys=True))
     log(f"[dscore.book] {name}: done in {seconds:.1f} s")
     return True
+
+
+def collapse_injected_parameters(path: Path) -> None:
+    """Tag the cell papermill injected (``injected-parameters``) ``hide-cell``, so the book shows it collapsed behind
+    a toggle: the values stay one click away (the run banner states them too) and the page opens on its text."""
+    nb = json.loads(Path(path).read_text())
+    changed = False
+    for cell in nb.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            tags.append("hide-cell")
+            changed = True
+    if changed:
+        atomic_write_text(Path(path), json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def _read_json(path: Path) -> dict:

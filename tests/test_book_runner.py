@@ -165,3 +165,22 @@ def test_a_shared_key_the_page_does_not_declare_is_named(repo):
     (root / "params" / "smoke" / "_ch.yaml").write_text("epochs: 5\nlr: 0.1\n")
     with pytest.raises(book.BookError, match=r"params/smoke/_ch.yaml: \['lr'\] not declared .*notebooks/page.ipynb"):
         book.load_params(root, "smoke", "page")
+
+
+def test_the_injected_parameters_cell_is_collapsed_in_the_book(repo, monkeypatch):
+    import papermill
+
+    root, _ = repo
+
+    def inject(src, dst, parameters=None, **kwargs):         # what papermill writes: a tagged cell after the parameters
+        nb = nbformat.read(src, as_version=4)
+        cell = nbformat.v4.new_code_cell(f"epochs = {parameters['epochs']}")
+        cell.metadata["tags"] = ["injected-parameters"]
+        nb.cells.insert(1, cell)
+        nbformat.write(nb, dst)
+
+    monkeypatch.setattr(papermill, "execute_notebook", inject)
+    assert book.execute(root, "page", "smoke", log=lambda *_: None) is True
+    out = nbformat.read(root / "book" / "nb" / "page.ipynb", as_version=4)
+    assert out.cells[1].metadata["tags"] == ["injected-parameters", "hide-cell"]
+    assert out.cells[0].metadata["tags"] == ["parameters"] and "tags" not in out.cells[2].metadata
