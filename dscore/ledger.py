@@ -112,8 +112,10 @@ def _num(v: float | None, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "–"
     mag = abs(v)
-    if mag != 0 and (mag < 10 ** -digits or mag >= 1e5):
+    if mag >= 1e5:
         return f"{v:+.{digits}e}"
+    if mag != 0 and mag < 10 ** -digits:           # small effects keep three significant digits: +0.00417
+        return f"{v:+.3g}"
     return f"{v:+.{digits}f}"
 
 

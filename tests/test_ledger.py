@@ -96,3 +96,11 @@ def test_a_claim_left_out_by_this_builds_parameters_is_untestable_with_its_page(
     out = ledger.chapter_verdicts([strong("p1.a")], PAPER, {"c3": "needs ImageNet-1K"}, {"c2": "p2"})
     c2 = next(r for r in out if r.paper_id == "c2")
     assert c2.word == "untestable here" and c2.judgement.reason.startswith("p2 judges it when its parameters run it")
+
+
+def test_numbers_read_as_decimals_with_three_significant_digits_when_small():
+    from dscore.ledger import _num
+
+    assert _num(0.65333) == "+0.65" and _num(-2.666) == "-2.67"
+    assert _num(0.00417) == "+0.00417" and _num(-0.000123) == "-0.000123"
+    assert _num(1.5e6) == "+1.50e+06" and _num(None) == "–" and _num(float("nan")) == "–"
