@@ -83,7 +83,7 @@ def evaluate_cached(train_images: torch.Tensor, train_labels: torch.Tensor, eval
         return {"acc": float(result.final_test_acc), "checks": checks, "best_of_checks": result.best_of_checks,
                 "seconds": float(result.seconds), "num_train": int(train_images.shape[0])}
 
-    value = store.get_or_compute("evaluation", key, compute, version=code_version())
+    value = store.get_or_compute("evaluation", key, compute, version=code_version(__name__))
     return {**value, "seed": seed, "arch": arch}
 
 

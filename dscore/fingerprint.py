@@ -1,6 +1,6 @@
 """Identities of artefacts: what a cache key must contain so that a stale entry is never served.
 
-* :func:`code_version` — a digest of dscore's computing source files;
+* :func:`code_version` — a digest of the source an artefact's computation can reach (:func:`import_closure`);
 * :func:`dataset_fingerprint`, :func:`model_fingerprint` — content digests of data and weights;
 * :func:`precision_tag` — the numerics an artefact was computed with (bf16 on CUDA, fp32 elsewhere);
 * :func:`tensor_bytes`, :func:`jsonable` — helpers for keys;
@@ -22,32 +22,81 @@ import torch.nn as nn
 from .data import ImageDataset
 from .utils import resolve_device
 
-__all__ = ["code_version", "dataset_fingerprint", "model_fingerprint", "precision_tag", "tensor_bytes", "jsonable",
+__all__ = ["code_version", "import_closure", "dataset_fingerprint", "model_fingerprint", "precision_tag", "tensor_bytes", "jsonable",
            "state_dict_value", "load_state", "read_checkpoint"]
 
-# Modules that only present, locate or store results, and the studies that only compose cached library calls
-# (every artefact they use is made, and keyed, by a library function): editing them never changes an artefact.
-_PRESENTATION_MODULES = ("book.py", "report.py", "stats.py", "ledger.py", "paths.py", "cache.py")
-_PRESENTATION_PACKAGES = ("papers", "studies")
+def code_version(module: str) -> str:
+    """Version tag of the artefacts that ``module`` computes (pass its ``__name__``): "2+" a digest of the source of
+    ``module`` and of every dscore module it imports, directly or through the modules it imports
+    (:func:`import_closure`). Editing code that an artefact's computation can reach gives it a new key, so a fix is
+    never hidden behind an artefact computed by the old code; editing code it cannot reach (a page, a table, a claim,
+    the book runner) keeps every key. Cost: one parse of the package per process."""
+    return "2+" + _closure_digest(Path(__file__).resolve().parent, module)
 
 
-def code_version() -> str:
-    """Version tag of every cached artefact: "1+" a digest of the computing source files of dscore.
-
-    Any change to code that computes (data, models, train, select, quantize, distill …) gives new
-    cache keys, so a fix is never hidden behind an artefact computed by the old code.
-    """
-    return "1+" + _source_digest(Path(__file__).resolve().parent)
-
-
-@functools.lru_cache(maxsize=4)
-def _source_digest(package: Path) -> str:
-    digest = hashlib.sha256()
-    for src in sorted(package.rglob("*.py")):
-        rel = src.relative_to(package)
-        if (src.parent == package and src.name in _PRESENTATION_MODULES) or rel.parts[0] in _PRESENTATION_PACKAGES:
+def import_closure(package: Path, module: str) -> dict[str, Path]:
+    """``{module name: source file}`` of ``module`` (a dotted name inside ``package``, the directory of a Python
+    package) and of every module of the package it reaches through import statements — function-level ones
+    included, relative ones resolved, ``from P import X`` counting submodule ``P.X`` when it exists. A package's
+    ``__init__`` joins only when the package itself is imported. Static: a module reached only through
+    ``importlib`` is missed (the package uses none on a computing path). Unknown ``module`` → ValueError."""
+    files = _package_files(package)
+    if module not in files:
+        raise ValueError(f"module={module!r} is not a module of {package.name}; pass a computing module's __name__")
+    seen, todo = {}, [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
             continue
-        digest.update(src.relative_to(package).as_posix().encode())
+        seen[name] = files[name]
+        todo += sorted(_direct_imports(package, name))
+    return seen
+
+
+@functools.lru_cache(maxsize=8)
+def _package_files(package: Path) -> dict[str, Path]:
+    out = {}
+    for src in sorted(package.rglob("*.py")):
+        parts = [package.name, *src.relative_to(package).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        out[".".join(parts)] = src
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _direct_imports(package: Path, module: str) -> frozenset[str]:
+    import ast
+
+    files = _package_files(package)
+    path = files[module]
+    here = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    root = package.name
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                found.update(".".join(parts[:i]) for i in range(2, len(parts) + 1) if parts[0] == root)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[:len(here) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != root:
+                continue
+            if target != root:
+                found.add(target)
+            found.update(f"{target}.{alias.name}" for alias in node.names)
+    return frozenset(name for name in found if name in files and name != module)
+
+
+@functools.lru_cache(maxsize=None)
+def _closure_digest(package: Path, module: str) -> str:
+    digest = hashlib.sha256()
+    for name, src in sorted(import_closure(package, module).items()):
+        digest.update(name.encode())
         digest.update(src.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -78,10 +78,9 @@ def _kernel_name() -> str:
     return book.KERNEL_NAME if book.KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
 
 
-def _kernel_env(rank: int, world: int, log: Path, profile: str) -> dict[str, str]:
+def _kernel_env(rank: int, world: int, log: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_ENV}
-    env.update({WORK_RANK_ENV: str(rank), WORK_WORLD_ENV: str(world), CACHE_LOG_ENV: str(log),
-                "DSCORE_PROFILE": profile})
+    env.update({WORK_RANK_ENV: str(rank), WORK_WORLD_ENV: str(world), CACHE_LOG_ENV: str(log)})
     local_rank, local_world = os.environ.get("LOCAL_RANK"), os.environ.get("LOCAL_WORLD_SIZE")
     if local_rank is not None and local_world not in (None, "1"):
         # one GPU per process on a multi-GPU node: the local rank's device becomes the kernel's only one
@@ -127,7 +126,7 @@ def prefill(pages: Sequence[str] | None, profile: str, *, rank: int = 0, world: 
         out = out_dir / f"{page}.ipynb"
         log(f"[dscore.prefill] rank {rank}/{world} on {socket.gethostname()}: {page} ({profile})")
         start = time.perf_counter()
-        saved, kernel_env = dict(os.environ), _kernel_env(rank, world, cache_log, profile)
+        saved, kernel_env = dict(os.environ), _kernel_env(rank, world, cache_log)
         os.environ.clear()
         os.environ.update(kernel_env)
         try:

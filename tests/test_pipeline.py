@@ -220,18 +220,38 @@ def test_dm_at_ratio_matches_the_budget_and_is_cached(digits, tmp_path, monkeypa
         dm_at_ratio(digits, 1.5, **kwargs)
 
 
-def test_cache_version_follows_the_computing_source_code(tmp_path):
+def test_cache_version_follows_the_import_graph_of_the_computing_module(tmp_path):
     pkg = tmp_path / "pkg"
     (pkg / "sub").mkdir(parents=True)
-    (pkg / "quantize.py").write_text("x = 1\n")
-    (pkg / "sub" / "engine.py").write_text("y = 1\n")
-    (pkg / "report.py").write_text("z = 1\n")
-    base = fingerprint._source_digest.__wrapped__(pkg)
-    (pkg / "report.py").write_text("z = 2\n")                     # presentation only: same artefacts
-    assert fingerprint._source_digest.__wrapped__(pkg) == base
-    (pkg / "sub" / "engine.py").write_text("y = 2\n")              # computing code: new keys
-    assert fingerprint._source_digest.__wrapped__(pkg) != base
-    assert fingerprint.code_version().startswith("1+")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("from . import engine\n")
+    (pkg / "sub" / "engine.py").write_text("from ..util import f\n\ndef g():\n    from .. import maths\n")
+    (pkg / "util.py").write_text("def f():\n    return 1\n")
+    (pkg / "maths.py").write_text("import pkg.util\n")
+    (pkg / "report.py").write_text("from .sub.engine import g\n")
+    closure = fingerprint.import_closure(pkg, "pkg.sub.engine")
+    assert set(closure) == {"pkg.sub.engine", "pkg.util", "pkg.maths"}      # function-level and absolute imports too
+    assert set(fingerprint.import_closure(pkg, "pkg.report")) == {"pkg.report", "pkg.sub.engine", "pkg.util",
+                                                                 "pkg.maths"}
+
+    def digest():
+        for f in (fingerprint._package_files, fingerprint._direct_imports, fingerprint._closure_digest):
+            f.cache_clear()
+        return fingerprint._closure_digest(pkg, "pkg.sub.engine")
+
+    base = digest()
+    (pkg / "report.py").write_text("from .sub.engine import g\nx = 2\n")  # a module that only uses the engine
+    assert digest() == base
+    (pkg / "maths.py").write_text("import pkg.util\ny = 3\n")              # code the engine reaches: new keys
+    assert digest() != base
+    with pytest.raises(ValueError, match="module='pkg.nothing'"):
+        fingerprint.import_closure(pkg, "pkg.nothing")
+    for f in (fingerprint._package_files, fingerprint._direct_imports, fingerprint._closure_digest):
+        f.cache_clear()
+    assert fingerprint.code_version("dscore.evaluation").startswith("2+")
+    reach = set(fingerprint.import_closure(fingerprint.Path(fingerprint.__file__).parent, "dscore.evaluation"))
+    assert {"dscore.train", "dscore.models", "dscore.data"} <= reach
+    assert not reach & {"dscore.distill.engine", "dscore.ledger", "dscore.book", "dscore.pages", "dscore.report"}
 
 
 class _KeyRecorded(Exception):

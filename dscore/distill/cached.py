@@ -39,7 +39,7 @@ def distill_cached(dataset, config: DistillConfig, *, image_size=None, root=None
     store = as_cache(cache)
     key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(config.device),
            "config": jsonable(config.to_dict())}
-    version = code_version()
+    version = code_version(__name__)
     partial = store.root / "distill_run" / "partial" / f"{config_key('distill_run', key, version)}.pt"
 
     def compute():

@@ -159,7 +159,7 @@ def feature_extractor(dataset, *, arch: str = "convnet3", arch_kwargs: Mapping |
     key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), **cfg, "schedule": "cosine", "augment": "crop_flip",
            "momentum": 0.9, "weight_decay": 5e-4}
     state = store.get_or_compute("feature_net", key, train if cfg["head"] == "trained" else randomise,
-                                 version=code_version())
+                                 version=code_version(__name__))
     load_state(model, state, "the cached feature network")
     return model.to(dev).eval()
 
@@ -252,7 +252,7 @@ def dataset_features(dataset, model: nn.Module, *, batch_size: int = 512, device
                                       progress=progress)
         return {"delta": g.delta, "embedding": g.embedding}
 
-    value = store.get_or_compute("features", key, compute, version=code_version())
+    value = store.get_or_compute("features", key, compute, version=code_version(__name__))
     return {"embeddings": value["embedding"], "gradient": GradientFeatures(value["delta"], value["embedding"])}
 
 
@@ -292,7 +292,7 @@ def dataset_bins(dataset, model: nn.Module, num_bins: int = 10, *, feature: str 
         bins = generate_bins(x.to(resolve_device(device)), ds.labels, num_bins, lam=lam, progress=progress)
         return {"indices": torch.cat(bins).cpu(), "sizes": torch.tensor([b.numel() for b in bins])}
 
-    value = store.get_or_compute("bins", key, compute, version=code_version())
+    value = store.get_or_compute("bins", key, compute, version=code_version(__name__))
     return list(torch.split(value["indices"], value["sizes"].tolist()))
 
 
@@ -333,7 +333,7 @@ def contrastive_head(dataset, model: nn.Module, *, epochs: int = 5, batch_size: 
         return state_dict_value(head)
 
     key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), "model": model_fingerprint(model), **cfg}
-    load_state(head, store.get_or_compute("contrastive_head", key, compute, version=code_version()), "the cached head")
+    load_state(head, store.get_or_compute("contrastive_head", key, compute, version=code_version(__name__)), "the cached head")
     return head.to(dev).eval()
 
 
@@ -396,7 +396,7 @@ def bin_scores(dataset, model: nn.Module, num_bins: int = 10, *, feature: str = 
                                        device=dev, progress=progress)
         return {"rs": rs, "ds": ds_scores, "is_": importance_scores(rs, ds_scores).cpu(), "ds_cosine_proxy": proxy}
 
-    return store.get_or_compute("bin_scores", key, compute, version=code_version())
+    return store.get_or_compute("bin_scores", key, compute, version=code_version(__name__))
 
 
 # ------------------------------------------------------------------------------------ selections
@@ -679,7 +679,7 @@ def tune_adq(dataset, ratio: float, betas=(0.3, 0.6, 0.9), temperatures=(1.0, 2.
         return {"rows": rows, "dq": dq,
                 "bin_sizes": mean_sizes.tolist() if pipeline_per_seed else mean_sizes.round().long().tolist()}
 
-    value = store.get_or_compute("adq_tuning", key, compute, version=code_version())
+    value = store.get_or_compute("adq_tuning", key, compute, version=code_version(__name__))
     rows = value["rows"]
     pick, best = choose_adq_setting(rows, len(seeds), choose=choose, authors_strength=authors_strength)
     return {"beta": rows[pick]["beta"], "temperature": rows[pick]["temperature"],
@@ -768,7 +768,7 @@ def mae_model(dataset, *, patch: int = 4, mask_ratio: float = 0.75, epochs: int 
         return state_dict_value(trained)
 
     key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), **cfg}
-    load_state(mae, store.get_or_compute("mae", key, compute, version=code_version()), "the cached MAE")
+    load_state(mae, store.get_or_compute("mae", key, compute, version=code_version(__name__)), "the cached MAE")
     return mae.to(dev).eval()
 
 
@@ -812,7 +812,7 @@ def pixel_quantize(dataset, indices: torch.Tensor, model: nn.Module, *, patch: i
                                               progress=progress)
         return quantize_pixels(images, drop_mask(importance, theta), patch)
 
-    record = store.get_or_compute("pixelquant", key, compute, version=code_version())
+    record = store.get_or_compute("pixelquant", key, compute, version=code_version(__name__))
     report = {"theta": theta, "patch": patch, "storage_ratio": storage_ratio(record["mask"]),
               "effective_keep_ratio": effective_keep_ratio(sample_ratio, theta)}
     return record, report
@@ -855,4 +855,4 @@ def texture_trajectory_run(dataset, *, arch: str, arch_kwargs: Mapping | None = 
                                          patch=patch, augment=augment, within_class=bool(within_class),
                                          device=resolve_device(device), seed=seed, progress=progress))
 
-    return store.get_or_compute("texture_trajectory", key, compute, version=code_version())
+    return store.get_or_compute("texture_trajectory", key, compute, version=code_version(__name__))

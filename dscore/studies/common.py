@@ -12,7 +12,7 @@ from ..train import TrainProtocol
 from ..utils import check_choice, check_float, check_int
 
 __all__ = ["DRY_RUN_ENV", "dry_run", "Splits", "make_splits", "ArchSpec", "arch_specs", "eval_protocol",
-           "PageClock", "module_version", "pick_setup"]
+           "PageClock", "pick_setup"]
 
 #: ``DSCORE_DRY_RUN=1`` shrinks every study to one tiny step (a handful of images, one epoch, one iteration) so
 #: that a profile's parameters can be checked end to end on a CPU in seconds; the numbers mean nothing then.
@@ -128,17 +128,6 @@ class PageClock:
         glue(f"{self.name}_seconds", round(seconds, 1))
         print(f"page {self.name}: {seconds:.1f} s wall time")
         return seconds
-
-
-def module_version(path) -> str:
-    """:func:`dscore.fingerprint.code_version` plus a digest of one study file: the version tag of an artefact that a
-    study computes itself (the package digest leaves the studies out), e.g. ``module_version(__file__)``."""
-    import hashlib
-    from pathlib import Path
-
-    from ..fingerprint import code_version
-
-    return code_version() + "+" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 def pick_setup(namespace: Mapping[str, Any], keys, chapter: str) -> dict[str, Any]:

@@ -39,11 +39,11 @@ from ...distill.evaluate import family_of
 from ...distill.init import idc_decode, idc_decode_labels
 from ...distributed import ordered_map
 from ...evaluation import evaluate_cached
-from ...fingerprint import dataset_fingerprint
+from ...fingerprint import code_version, dataset_fingerprint
 from ...models import create_model, list_models, model_kwargs
 from ...train import PROTOCOLS, TrainProtocol
 from ...utils import check_choice, check_float, check_int, resolve_device
-from ..common import Splits, dry_run, make_splits, module_version, pick_setup
+from ..common import Splits, dry_run, make_splits, pick_setup
 from .tables import cumulative_seconds, per_step_costs
 
 preset_components = preset_components
@@ -346,7 +346,7 @@ class DreamStudy:
                                        device=self.device, progress=False)
             return {"scores": scores}
 
-        return self.cache.get_or_compute("dream_forgetting", key, compute, version=module_version(__file__))["scores"]
+        return self.cache.get_or_compute("dream_forgetting", key, compute, version=code_version(__name__))["scores"]
 
     def coreset(self, method: str, ipc: int, seed: int = 0) -> torch.Tensor:
         """Indices (into the training part) of the ``ipc``-per-class coreset of ``method``."""
@@ -531,7 +531,7 @@ class DreamStudy:
                             out[c, d, j] = mmd2(e[idx], e, sigma)
                 return {"mmd2": out}
 
-            vals = self.cache.get_or_compute("dream_batch_mmd", key, compute, version=module_version(__file__))["mmd2"]
+            vals = self.cache.get_or_compute("dream_batch_mmd", key, compute, version=code_version(__name__))["mmd2"]
             for c in range(vals.shape[0]):
                 for d in range(vals.shape[1]):
                     for j, kind in enumerate(kinds):
@@ -741,7 +741,7 @@ class DreamStudy:
             acc = topk_accuracy(result.model, test.images, test.labels, ks, device=self.device)
             return {"acc": float(result.final_test_acc), **{f"top{v}": float(a) for v, a in acc.items()}}
 
-        return self.cache.get_or_compute("dream_topk", key, compute, version=module_version(__file__))
+        return self.cache.get_or_compute("dream_topk", key, compute, version=code_version(__name__))
 
     def interval_grid(self, method: str, ipc: int, intervals: Sequence[int], distill_seeds: Sequence[int] = (0,)
                       ) -> pd.DataFrame:
@@ -899,7 +899,7 @@ class DreamStudy:
                 return {"rows": torch.tensor([[r["step"], r["classes"], r["num_memory"], r["acc"], r["top5"],
                                                r["seconds"]] for r in out], dtype=torch.float64)}
 
-            vals = self.cache.get_or_compute("dream_continual", key, compute, version=module_version(__file__))["rows"]
+            vals = self.cache.get_or_compute("dream_continual", key, compute, version=code_version(__name__))["rows"]
             return [{"method": m, "label": method_label(m), "eval_seed": e, "step": int(v[0]), "classes": int(v[1]),
                      "num_memory": int(v[2]), "acc": v[3], "top5": v[4], "seconds": v[5]} for v in vals.tolist()]
 
