@@ -87,7 +87,9 @@ class ImageDataset:
 
     Fields: ``images`` float32 (N, C, H, W) in [0, 1]; ``labels`` int64 (N,) in [0, num_classes);
     ``classes`` the class names (label ``i`` is ``classes[i]``); ``mean``/``std`` per-channel
-    statistics of the train split. Immutable by convention: do not write into the tensors.
+    statistics of the train split; ``source`` int64 (N,) the position of every sample in the whole split as
+    :func:`load_dataset` returns it (torchvision's order), carried through :meth:`subset`, or None when the images
+    do not come from a loaded split (e.g. synthetic sets). Immutable by convention: do not write into the tensors.
     """
 
     name: str
@@ -97,6 +99,7 @@ class ImageDataset:
     classes: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    source: torch.Tensor | None = None
 
     def __post_init__(self):
         if not isinstance(self.images, torch.Tensor) or self.images.dim() != 4 or self.images.dtype != torch.float32:
@@ -108,6 +111,12 @@ class ImageDataset:
                              f"{tuple(getattr(self.labels, 'shape', ()))}")
         if self.labels.shape[0] != self.images.shape[0]:
             raise ValueError(f"{self.images.shape[0]} images but {self.labels.shape[0]} labels")
+        if self.source is not None and (not isinstance(self.source, torch.Tensor) or self.source.dtype != torch.int64
+                                        or self.source.shape != self.labels.shape):
+            raise ValueError(f"source must be None or an int64 tensor of shape ({self.labels.shape[0]},): the "
+                             f"positions of the samples in their loaded split; got "
+                             f"{getattr(self.source, 'dtype', type(self.source).__name__)} "
+                             f"{tuple(getattr(self.source, 'shape', ()))}")
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
         object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
         object.__setattr__(self, "std", tuple(float(s) for s in self.std))
@@ -167,7 +176,8 @@ class ImageDataset:
 
     # -- derived datasets ---------------------------------------------------------------------------------------
     def subset(self, idx) -> "ImageDataset":
-        """The samples at ``idx`` (int indices in [0, N) in any order, or a bool mask of length N)."""
+        """The samples at ``idx`` (int indices in [0, N) in any order, or a bool mask of length N); ``source`` follows
+        them, so a subset of a subset still knows where every sample sits in the loaded split."""
         idx = torch.as_tensor(idx, device=self.labels.device)
         if idx.dtype == torch.bool:
             if idx.shape != (len(self),):
@@ -180,8 +190,9 @@ class ImageDataset:
         idx = idx.long()
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= len(self)):
             raise ValueError(f"indices must lie in [0, {len(self) - 1}], found [{int(idx.min())}, {int(idx.max())}]")
+        source = None if self.source is None else self.source[idx.to(self.source.device)]
         return ImageDataset(self.name, self.split, self.images[idx.to(self.images.device)], self.labels[idx],
-                            self.classes, self.mean, self.std)
+                            self.classes, self.mean, self.std, source)
 
     def to(self, device) -> "ImageDataset":
         """The same dataset with its tensors on ``device`` (``self`` when already there)."""
@@ -189,7 +200,7 @@ class ImageDataset:
         if self.images.device == device and self.labels.device == device:
             return self
         return ImageDataset(self.name, self.split, self.images.to(device), self.labels.to(device),
-                            self.classes, self.mean, self.std)
+                            self.classes, self.mean, self.std, self.source)
 
 
 def stratified_indices(labels: torch.Tensor, per_class: int, seed: int = 0, *,
@@ -778,7 +789,7 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
             _STATS[stats_key] = stats
     else:
         stats = _train_stats(name, root_path, root_key, size, allow_download, progress, images)
-    ds = ImageDataset(name, split, images, labels, classes, stats[0], stats[1])
+    ds = ImageDataset(name, split, images, labels, classes, stats[0], stats[1], torch.arange(len(labels)))
     with _LOCK:
         _MEMO[key] = ds
         _MEMO.move_to_end(key)

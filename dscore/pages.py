@@ -22,7 +22,6 @@ snippet that loads them.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import math
 import os
 from pathlib import Path
@@ -522,24 +521,15 @@ class Downloads:
             frame.to_csv(tmp, index=False)
         return self._add(path, description)
 
-    def indices(self, name: str, indices, description: str, *, images=None, labels=None, dataset: str | None = None
-                ) -> Path:
-        """Selected indices as ``<name>.npy`` (int64). With ``images``, ``labels`` (the selected images of a subset)
-        and ``dataset``, the indices written are those of the same images in ``dataset``'s whole training split
-        (torchvision order), found by content, so they can be used without dscore; ``indices`` is then only
-        checked for length."""
+    def indices(self, name: str, indices, description: str) -> Path:
+        """Selected indices as ``<name>.npy`` (int64, 1-D). To be usable without dscore they should be positions in
+        the dataset's whole split as loaded (torchvision's order): pass ``subset.source`` (or
+        ``ds.source[chosen]``), which every :class:`dscore.data.ImageDataset` cut from a loaded split carries."""
         import numpy as np
 
-        idx = None if indices is None else np.asarray(_as_numpy(indices), dtype=np.int64).reshape(-1)
-        if images is not None:
-            if dataset is None or labels is None:
-                raise ValueError("indices(images=...) needs labels= and dataset= as well")
-            found = dataset_indices(images, labels, dataset)
-            if idx is not None and idx.shape != found.shape:
-                raise ValueError(f"{idx.shape[0]} indices but {found.shape[0]} images")
-            idx = found
-        elif idx is None:
-            raise ValueError("indices() needs the indices, or the selected images with labels= and dataset=")
+        if indices is None:
+            raise ValueError("indices() needs the indices: a subset's positions in its split are its .source")
+        idx = np.asarray(_as_numpy(indices), dtype=np.int64).reshape(-1)
         path = self._path(name, ".npy")
         _save_atomic(path, lambda f: np.save(f, idx))
         return self._add(path, description)
@@ -586,10 +576,10 @@ class Downloads:
             for ratio in ratios:
                 for seed in seeds:
                     chosen = study.select(method, ratio, seed)
-                    self.indices(f"{method}_ratio{ratio:g}_seed{seed}", chosen["indices"],
-                                 f"{method} at keep ratio {ratio:g}, seed {seed}: {len(chosen['indices'])} indices into "
-                                 f"the {dataset} training split", images=chosen["images"], labels=chosen["labels"],
-                                 dataset=dataset)
+                    positions = study.splits.train.source[chosen["indices"]]
+                    self.indices(f"{method}_ratio{ratio:g}_seed{seed}", positions,
+                                 f"{method} at keep ratio {ratio:g}, seed {seed}: {len(positions)} indices into "
+                                 f"the {dataset} training split")
 
     def synthetic_sets(self, study, methods: Sequence[str], ipcs: Sequence[int], seed: int, *,
                        coresets: Sequence[str] = ()) -> None:
@@ -647,51 +637,3 @@ def _save_atomic(path: Path, write: Callable[[Any], None]) -> None:
             write(f)
 
 
-_CONTENT_INDEX: dict[str, dict[bytes, list[int]]] = {}
-
-
-def _content_key(img, label: int) -> bytes:
-    return hashlib.blake2b(img.tobytes() + int(label).to_bytes(4, "little"), digest_size=16).digest()
-
-
-def _content_index(dataset: str, full) -> dict[bytes, list[int]]:
-    """Content digest → positions of a dataset's whole training split (computed once per dataset and process)."""
-    import numpy as np
-
-    if dataset not in _CONTENT_INDEX:
-        fx, fy = np.ascontiguousarray(full.images.numpy()), full.labels.numpy()
-        table: dict[bytes, list[int]] = {}
-        for j in range(fx.shape[0]):
-            table.setdefault(_content_key(fx[j], int(fy[j])), []).append(j)
-        _CONTENT_INDEX[dataset] = table
-    return _CONTENT_INDEX[dataset]
-
-
-def dataset_indices(images, labels, dataset: str) -> "Any":
-    """Positions in ``dataset``'s whole training split (as :func:`dscore.data.load_dataset` returns it, torchvision's
-    order) of ``images`` with ``labels`` — a subset of that split — matched by content. Identical duplicates go to
-    distinct positions in order. Raises ValueError if an image is not in the split."""
-    import numpy as np
-
-    from .data import load_dataset
-
-    full = load_dataset(dataset, "train", progress=False)
-    x = np.ascontiguousarray(_as_numpy(images), dtype=np.float32)
-    y = np.asarray(_as_numpy(labels), dtype=np.int64)
-    if tuple(x.shape[1:]) != tuple(full.images.shape[1:]):
-        raise ValueError(f"images of shape {tuple(x.shape[1:])} do not come from {dataset} "
-                         f"({tuple(full.images.shape[1:])})")
-
-    table = _content_index(dataset, full)
-    out = np.full(x.shape[0], -1, dtype=np.int64)
-    taken: dict[bytes, int] = {}
-    for i in range(x.shape[0]):
-        k = _content_key(x[i], int(y[i]))
-        positions = table.get(k, [])
-        used = taken.get(k, 0)
-        if used < len(positions):
-            out[i] = positions[used]
-            taken[k] = used + 1
-    if (out < 0).any():
-        raise ValueError(f"{int((out < 0).sum())} of the images are not in the {dataset} training split")
-    return out

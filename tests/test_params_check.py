@@ -358,13 +358,23 @@ def test_downloads_reject_bad_names_and_missing_inputs(tmp_path, monkeypatch):
         files.image_set("x", torch.rand(2, 8, 8), torch.tensor([0, 1]), "flat")
 
 
-def test_dataset_indices_find_a_subset_in_the_whole_split():
+def test_subsets_know_where_their_samples_sit_in_the_loaded_split():
     full = data.load_dataset("digits", "train")
-    idx = torch.tensor([5, 17, 3, 200, 42])
-    got = pages.dataset_indices(full.images[idx], full.labels[idx], "digits")
-    assert got.tolist() == idx.tolist()
-    with pytest.raises(ValueError, match="1 of the images are not in the digits training split"):
-        pages.dataset_indices(torch.rand(1, *full.images.shape[1:]), torch.tensor([0]), "digits")
+    assert torch.equal(full.source, torch.arange(len(full)))
+    pool = data.stratified_subset(full, 30, seed=1)
+    train, val = data.train_val_split(pool, 0.25, seed=0)
+    pick = torch.tensor([5, 17, 3, 100, 42])
+    chosen = train.subset(pick)                                  # a subset of a subset of a subset
+    assert torch.equal(full.images[chosen.source], chosen.images) and torch.equal(full.labels[chosen.source],
+                                                                                  chosen.labels)
+    assert not set(train.source.tolist()) & set(val.source.tolist())
+    assert chosen.to("cpu").source is chosen.source
+    synthetic = data.ImageDataset("syn", "train", torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), ("a", "b"), (0.5,),
+                                  (0.2,))
+    assert synthetic.source is None and synthetic.subset([1]).source is None
+    with pytest.raises(ValueError, match="source must be None or an int64 tensor of shape \\(2,\\)"):
+        data.ImageDataset("syn", "train", torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), ("a", "b"), (0.5,), (0.2,),
+                          torch.tensor([0]))
 
 
 # ------------------------------------------------------------------------------------------- end to end

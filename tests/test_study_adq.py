@@ -235,3 +235,18 @@ def test_pq_diagnostics_name_the_overlap_and_the_refill_error(study):
     n, c, h, w = q["original"].shape
     dropped = ~pixel_mask(q["record"]["mask"], 4, h, w).expand(n, c, h, w)
     assert d.zero_fill_error.iloc[0] == pytest.approx(float(q["original"].float()[dropped].abs().mean()))
+
+
+def test_downloaded_selections_are_positions_in_the_whole_training_split(study, tmp_path, monkeypatch):
+    import numpy as np
+
+    from dscore import data, pages
+
+    monkeypatch.setenv(pages.PAGE_FILES_ENV, str(tmp_path / "files"))
+    files = pages.Downloads("adq_main")
+    files.selections(study, ["random", "dq"], [0.2], [0])
+    full = data.load_dataset("digits", "train")
+    for method in ("random", "dq"):
+        idx = torch.as_tensor(np.load(tmp_path / "files" / f"{method}_ratio0.2_seed0.npy"))
+        chosen = study.select(method, 0.2, 0)
+        assert torch.equal(full.images[idx], chosen["images"]) and torch.equal(full.labels[idx], chosen["labels"])
