@@ -13,7 +13,6 @@ Layers: this package uses the core modules and :mod:`dscore.select`, never :mod:
 from __future__ import annotations
 
 from . import bins, diversity, pipeline, pixelquant, sampling, texture, trajectory
-from ..select import budget_from_ratio
 from .bins import check_bins, generate_bins
 from .pixelquant import DEFAULT_THETA, effective_keep_ratio, image_fraction_for
 from .sampling import adq_select, bin_budgets, dq_select, importance_scores, sample_from_bins, zscore
@@ -21,5 +20,5 @@ from .texture import representativeness_scores, texture_level, texture_level_pat
 
 __all__ = ["bins", "texture", "diversity", "sampling", "pixelquant", "trajectory", "pipeline", "generate_bins",
            "check_bins", "bin_budgets", "texture_level", "texture_level_patches", "representativeness_scores", "zscore",
-           "importance_scores", "sample_from_bins", "budget_from_ratio", "dq_select", "adq_select",
+           "importance_scores", "sample_from_bins", "dq_select", "adq_select",
            "effective_keep_ratio", "image_fraction_for", "DEFAULT_THETA"]

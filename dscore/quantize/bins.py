@@ -9,7 +9,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import distributed as dist_utils
-from ..select import Features, CosineOracle, check_features, check_labels, graphcut_order, num_rows, subset_rows
+from ..select import graphcut_order
+from ..select.greedy import CosineOracle, Features, check_features, check_labels, num_rows, subset_rows
 from ..utils import check_float
 
 __all__ = ["generate_bins", "check_bins"]

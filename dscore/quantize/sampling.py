@@ -16,8 +16,9 @@ import numpy as np
 import torch
 
 from ..features import GradientFeatures
-from ..select import (Features, budget_from_ratio, check_labels, hand_out_remainder, int_vector, num_rows,
-                      proportional_budgets)
+from ..select import budget_from_ratio, proportional_budgets
+from ..select.budget import hand_out_remainder, int_vector
+from ..select.greedy import Features, check_labels, num_rows
 from ..utils import check_float, check_int, make_generator
 from .bins import check_bins, generate_bins
 
