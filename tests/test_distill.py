@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import dscore.models
-from dscore.data import load_dataset
 from dscore.distill import (DistillConfig, default_config, distill, evaluate_coreset_ipc, evaluate_result,
                             evaluate_synthetic, preset, select_coreset_ipc)
 from dscore.distill import engine as E
@@ -24,16 +23,6 @@ from dscore.distill.sampler import RandomSampler
 from dscore.select import herding
 
 ARCH = dict(arch="convnet", arch_kwargs={"width": 16, "depth": 2})
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", image_size=16, progress=False)
-
-
-@pytest.fixture(scope="module")
-def digits_test():
-    return load_dataset("digits", "test", image_size=16, progress=False)
 
 
 def small(name: str, ipc: int = 2, **overrides) -> DistillConfig:

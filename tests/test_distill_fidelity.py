@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import dscore.augment as A
-from dscore.data import load_dataset
 from dscore.distill import DistillConfig, default_config, distill, evaluate_snapshots, evaluate_synthetic, preset
 from dscore.distill import engine as E
 from dscore.distill import sampler as S
@@ -18,16 +17,6 @@ from dscore.distill.losses import _forward_grads, dc_gradient_distance, embeddin
 from dscore.models import create_model
 
 ARCH = dict(arch="convnet", arch_kwargs={"width": 16, "depth": 2})
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", image_size=16, progress=False)
-
-
-@pytest.fixture(scope="module")
-def digits_test():
-    return load_dataset("digits", "test", image_size=16, progress=False)
 
 
 def small(name: str, ipc: int = 2, **overrides) -> DistillConfig:

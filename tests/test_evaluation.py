@@ -12,12 +12,13 @@ ARCH = dict(arch="convnet", arch_kwargs={"width": 8, "depth": 2})
 
 
 @pytest.fixture(scope="module")
-def digits():
+def digits_native():
+    """Train and test at the native 8 px (the conftest's ``digits`` is at 16 px)."""
     return load_dataset("digits", "train"), load_dataset("digits", "test")
 
 
-def test_run_is_cached_and_reproducible(digits, tmp_path):
-    train, test = digits
+def test_run_is_cached_and_reproducible(digits_native, tmp_path):
+    train, test = digits_native
     x, y = train.images[:200], train.labels[:200]
     store = ArtifactCache(tmp_path)
     a = evaluate_cached(x, y, test, protocol=PROTO, seed=0, cache=store, **ARCH)
@@ -30,8 +31,8 @@ def test_run_is_cached_and_reproducible(digits, tmp_path):
     assert fresh["acc"] == a["acc"]                                   # same seed → same run on the CPU
 
 
-def test_every_input_of_a_run_is_in_its_key(digits, tmp_path):
-    train, test = digits
+def test_every_input_of_a_run_is_in_its_key(digits_native, tmp_path):
+    train, test = digits_native
     x, y = train.images[:100], train.labels[:100]
     store = ArtifactCache(tmp_path)
     evaluate_cached(x, y, test, protocol=PROTO, seed=0, cache=store, **ARCH)
@@ -50,8 +51,8 @@ def test_every_input_of_a_run_is_in_its_key(digits, tmp_path):
     assert train_set_digest(x, y) != train_set_digest(x, y2)
 
 
-def test_best_of_checks_is_recorded_beside_the_final_accuracy(digits, tmp_path):
-    train, test = digits
+def test_best_of_checks_is_recorded_beside_the_final_accuracy(digits_native, tmp_path):
+    train, test = digits_native
     out = evaluate_cached(train.images[:100], train.labels[:100], test, protocol=PROTO.replace(epochs=3), seed=0,
                           eval_every=1, cache=ArtifactCache(tmp_path), **ARCH)
     accs = [a for _, a in out["checks"]]
@@ -59,8 +60,8 @@ def test_best_of_checks_is_recorded_beside_the_final_accuracy(digits, tmp_path):
     assert out["best_of_checks"] == max(accs) and out["acc"] == pytest.approx(accs[-1])
 
 
-def test_bad_arguments_fail_before_training(digits, tmp_path):
-    train, test = digits
+def test_bad_arguments_fail_before_training(digits_native, tmp_path):
+    train, test = digits_native
     x, y = train.images[:10], train.labels[:10]
     kw = dict(cache=ArtifactCache(tmp_path), seed=0)
     with pytest.raises(ValueError, match="arch='resnet9000'"):

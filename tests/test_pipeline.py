@@ -11,7 +11,6 @@ import dscore.fingerprint as fingerprint
 import dscore.quantize.pipeline as pipeline
 from dscore.distill import dm_at_ratio
 from dscore.cache import ArtifactCache
-from dscore.data import load_dataset
 from dscore.features import extract_gradient_features
 from dscore.models import create_model
 from dscore.quantize.pixelquant import restore_pixels
@@ -23,11 +22,6 @@ SCORES = {"patch": 8, "head_epochs": 1, "head_batch_size": 64, "head_max_images"
 COMMON = dict(extractor=EXTRACTOR, image_size=SIZE, device="cpu", progress=False)
 COUNTED = ("train_model", "extract_gradient_features", "generate_bins", "train_contrastive_head", "diversity_scores",
            "gradcam_patch_importance", "train_mae")
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", image_size=SIZE)
 
 
 @pytest.fixture(scope="module")
