@@ -3,6 +3,7 @@
 #   make book PROFILE=smoke   the fast profile CI uses
 #   make test                 the test suite (includes a smoke build of the whole book and
 #                             pytest --nbval-lax over notebooks/ with the notebooks' own (smoke) defaults)
+#   make test-fast            the fast tier for working loops (no book builds, no slow tests)
 #   make nbval                only the nbval run over notebooks/
 #   make lab                  JupyterLab on notebooks/
 #   make bench                the CPU benchmarks in benchmarks/
@@ -13,7 +14,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dscore-installed
 PYTEST_ARGS ?=
 
-.PHONY: book test nbval lab bench venv clean-book
+.PHONY: book test test-fast nbval lab bench venv clean-book
 
 venv: $(STAMP)
 
@@ -31,6 +32,10 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The working loop: every test that needs no book build and takes seconds (about 3 minutes on 2 cores).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow and not book" $(PYTEST_ARGS)
 
 # Every notebook run top to bottom as JupyterLab would (no papermill), with the defaults of its parameters cell
 # (the smoke profile); tests/test_nbval.py runs the same command inside `make test`.
