@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dscore-installed
 PYTEST_ARGS ?=
 
-.PHONY: book test test-fast nbval lab bench venv clean-book
+.PHONY: book data test test-fast nbval lab bench venv clean-book
 
 venv: $(STAMP)
 
@@ -27,8 +27,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name dscore --display-name "Python (dscore)" >/dev/null
 	touch $(STAMP)
 
-book: $(STAMP)
+book: $(STAMP) $(if $(filter paper,$(PROFILE)),,data)
 	$(PY) -m dscore.book build --profile $(PROFILE)
+
+# Fashion-MNIST, the dataset of the smoke and default profiles. When it is not found, Debian's dataset-fashion-mnist
+# is installed if this machine can (root and apt-get, as .ci/run does); otherwise the loader's error lists the three
+# ways to provide it, before any notebook runs.
+FIND_DATA := $(PY) -c "from dscore.data import load_dataset; load_dataset('fashion_mnist', 'test', progress=False)"
+data: $(STAMP)
+	@$(FIND_DATA) 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Fashion-MNIST not found: installing Debian's dataset-fashion-mnist"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist && $(FIND_DATA); \
+	  else $(FIND_DATA); fi; }
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
