@@ -28,11 +28,10 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .augment import get_augmentation, in_normalised_space
 from .train import TrainProtocol, batch_indices, cutmix, evaluate, make_lr_schedule
-from .utils import check_float, check_int, resolve_device
+from .utils import check_float, check_int, resolve_device, tqdm
 
 __all__ = ["class_steps", "expand_head", "distillation_loss", "class_incremental", "topk_accuracy"]
 

@@ -48,10 +48,9 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .paths import data_root
-from .utils import atomic_path, check_choice, check_float, check_int, make_generator
+from .utils import atomic_path, check_choice, check_float, check_int, make_generator, tqdm
 
 __all__ = [
     "DatasetNotFoundError", "ImageDataset", "load_dataset", "list_datasets", "stratified_indices",

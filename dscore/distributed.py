@@ -33,9 +33,8 @@ import os
 from typing import Any, Callable, Hashable, Iterable, Sequence, TypeVar
 
 import torch
-from tqdm.auto import tqdm
 
-from .utils import check_int
+from .utils import check_int, tqdm
 
 __all__ = ["WORK_RANK_ENV", "WORK_WORLD_ENV", "is_distributed", "rank", "world_size", "shard_bounds",
            "gather_rows", "gather_rows_with_grad", "gather_objects", "balanced_assignment", "work_position",

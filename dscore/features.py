@@ -21,10 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from . import distributed as dist_utils
-from .utils import autocast, check_int, resolve_device
+from .utils import autocast, check_int, resolve_device, tqdm
 
 __all__ = [
     "GradientFeatures",

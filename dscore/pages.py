@@ -27,14 +27,13 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from .utils import PROGRESS_ENV  # ``text`` (set by the book runner): tqdm's text bars, see dscore.utils.tqdm
+
 __all__ = ["ParameterError", "RULES", "check", "check_values", "declared_parameters", "injected_names",
            "PAGE_FILES_ENV", "PROGRESS_ENV", "Downloads", "page_files_dir"]
 
 #: Set by the book runner: the folder where :class:`Downloads` writes a page's files.
 PAGE_FILES_ENV = "DSCORE_PAGE_FILES"
-#: ``text`` (set by the book runner) keeps tqdm's text bars, which papermill logs; otherwise tqdm picks widget bars
-#: inside a Jupyter kernel (JupyterLab) and text bars elsewhere.
-PROGRESS_ENV = "DSCORE_PROGRESS"
 #: First line of the cell papermill injects after the parameters cell.
 PAPERMILL_HEADER = "# Parameters"
 
@@ -444,10 +443,9 @@ def check(page: str, namespace: Mapping[str, Any]) -> None:
     """The check a page runs first: ``pages.check("<page>", globals())`` right after its parameters cell.
 
     Takes the declared parameters' values from ``namespace``, rejects names papermill injected that the page does not
-    declare, and runs :func:`check_values`. Also chooses the progress bars (:data:`PROGRESS_ENV`). Raises
-    :class:`ParameterError`; returns nothing (so the cell shows nothing).
+    declare, and runs :func:`check_values`. Raises :class:`ParameterError`; returns nothing (so the cell shows
+    nothing).
     """
-    _progress_bars()
     declared = declared_parameters(page)
     missing = [k for k in declared if k not in namespace]
     if missing:
@@ -456,17 +454,6 @@ def check(page: str, namespace: Mapping[str, Any]) -> None:
     values = {k: namespace[k] for k in declared}
     values.update({k: namespace[k] for k in injected if k not in declared and k in namespace})
     check_values(page, values, declared=declared)
-
-
-def _progress_bars() -> None:
-    """Under the book runner (``DSCORE_PROGRESS=text``) make ``tqdm.auto`` the text bar before dscore's modules
-    import it, so papermill's log keeps the bars; in JupyterLab tqdm.auto gives widget bars (ipywidgets)."""
-    if os.environ.get(PROGRESS_ENV, "").lower() != "text":
-        return
-    import tqdm.auto
-    import tqdm.std
-
-    tqdm.auto.tqdm, tqdm.auto.trange = tqdm.std.tqdm, tqdm.std.trange
 
 
 # ------------------------------------------------------------------------------------------------ downloads

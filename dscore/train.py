@@ -36,10 +36,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .augment import get_augmentation, in_normalised_space
-from .utils import autocast, check_choice, check_float, check_int, resolve_device
+from .utils import autocast, check_choice, check_float, check_int, resolve_device, tqdm
 
 __all__ = [
     "SCHEDULES", "TrainResult", "TrainProtocol", "PROTOCOLS",

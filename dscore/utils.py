@@ -189,3 +189,20 @@ def autocast(device: torch.device, enabled: bool = True):
     if enabled and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+#: ``text`` (the book runner sets it) gives tqdm's text bars, which papermill's log keeps; otherwise :func:`tqdm` is
+#: ``tqdm.auto``'s bar: an ipywidgets bar inside a Jupyter kernel (JupyterLab), text elsewhere.
+PROGRESS_ENV = "DSCORE_PROGRESS"
+
+
+def tqdm(*args, **kwargs):
+    """A progress bar for dscore's long steps (``tqdm``'s arguments), chosen when it is created: text bars when
+    ``$DSCORE_PROGRESS`` is ``text`` (the book runner, whose log keeps them), else ``tqdm.auto`` (widget bars in
+    JupyterLab, text in a terminal). Nothing global is patched."""
+    if os.environ.get(PROGRESS_ENV, "").lower() == "text":
+        from tqdm.std import tqdm as bar
+    else:
+        from tqdm.auto import tqdm as bar
+    return bar(*args, **kwargs)
+

@@ -218,16 +218,21 @@ def test_check_needs_the_parameters_cell_first():
         pages.check("tour", {"profile": "smoke"})
 
 
-def test_runner_progress_bars_stay_text(monkeypatch):
+def test_runner_progress_bars_stay_text_and_nothing_global_is_patched(monkeypatch):
     import tqdm.auto
     import tqdm.std
 
-    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.auto.tqdm)
-    monkeypatch.setattr(tqdm.auto, "trange", tqdm.auto.trange)
-    ns = {**book.declared_parameters(ROOT / "notebooks" / "tour.ipynb")}
+    from dscore.utils import tqdm as bar
+
+    auto = tqdm.auto.tqdm
     monkeypatch.setenv(pages.PROGRESS_ENV, "text")
-    pages.check("tour", ns)
-    assert tqdm.auto.tqdm is tqdm.std.tqdm
+    pages.check("tour", {**book.declared_parameters(ROOT / "notebooks" / "tour.ipynb")})
+    with bar(range(2), disable=True) as b:
+        assert type(b) is tqdm.std.tqdm                     # the runner's log keeps text bars
+    assert tqdm.auto.tqdm is auto                           # and tqdm itself is left alone
+    monkeypatch.setenv(pages.PROGRESS_ENV, "")
+    with bar(range(2), disable=True) as b:
+        assert isinstance(b, tqdm.auto.tqdm)                # JupyterLab: widget bars (text outside a kernel)
 
 
 # ------------------------------------------------------------------------------------------- the runner

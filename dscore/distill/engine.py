@@ -47,14 +47,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from .. import models as _models
 from ..augment import IDC_CHOICES, get_augmentation, in_normalised_space, siamese_dsa, siamese_idc
 from ..cache import config_key
 from ..metrics import feature_difference, gradient_difference, median_bandwidth, mmd2
 from ..train import batch_indices, cutmix
-from ..utils import atomic_path, autocast, check_int, kill_point, make_generator, resolve_device
+from ..utils import atomic_path, autocast, check_int, kill_point, make_generator, resolve_device, tqdm
 from . import init as dinit
 from .config import DistillConfig
 from .losses import bidirectional_loss, conv_parameters, embedding_distance, gradient_matching_loss, matching_parameters

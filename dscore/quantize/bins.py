@@ -6,12 +6,11 @@ import math
 from typing import Sequence
 
 import torch
-from tqdm.auto import tqdm
 
 from .. import distributed as dist_utils
 from ..select import graphcut_order
 from ..select.greedy import CosineOracle, Features, check_features, check_labels, num_rows, subset_rows
-from ..utils import check_float
+from ..utils import check_float, tqdm
 
 __all__ = ["generate_bins", "check_bins"]
 

@@ -25,12 +25,11 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..distributed import gather_rows_with_grad, rank as dist_rank, shard_bounds, world_size
 from ..features import as_unit_rows
 from ..train import batch_indices
-from ..utils import autocast, check_float, check_int, make_generator, resolve_device
+from ..utils import autocast, check_float, check_int, make_generator, resolve_device, tqdm
 from .bins import check_bins
 from .sampling import importance_scores
 from .texture import representativeness_scores

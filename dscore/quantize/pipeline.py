@@ -28,7 +28,6 @@ from typing import Any, Mapping
 
 import torch
 import torch.nn as nn
-from tqdm.auto import tqdm
 
 from ..cache import ArtifactCache, as_cache
 from ..data import ImageDataset, resolve_dataset, stratified_indices, train_val_split
@@ -39,7 +38,7 @@ from ..models import create_model, list_models, model_kwargs
 from ..select import budget_from_ratio
 from ..evaluation import evaluate_cached
 from ..train import PROTOCOLS, train_model
-from ..utils import check_choice, check_float, check_int, make_generator, resolve_device
+from ..utils import check_choice, check_float, check_int, make_generator, resolve_device, tqdm
 from .bins import generate_bins
 from .diversity import ContrastiveHead, cosine_proxy_diversity, diversity_scores, train_contrastive_head
 from .pixelquant import (

@@ -23,10 +23,9 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..train import batch_indices, make_lr_schedule
-from ..utils import autocast, check_float, check_int, make_generator, resolve_device
+from ..utils import autocast, check_float, check_int, make_generator, resolve_device, tqdm
 
 #: Default fraction θ of patches dropped per image: the authors' mask ratio 0.2.
 DEFAULT_THETA = 0.2

@@ -6,9 +6,8 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from ..utils import check_int, resolve_device
+from ..utils import check_int, resolve_device, tqdm
 from .bins import check_bins
 
 __all__ = ["texture_level", "texture_level_patches", "representativeness_scores"]

@@ -17,11 +17,10 @@ from typing import Callable, Mapping
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..augment import get_augmentation
 from ..train import batch_indices, seeded_model
-from ..utils import autocast, check_float, check_int, make_generator, resolve_device
+from ..utils import autocast, check_float, check_int, make_generator, resolve_device, tqdm
 from .texture import texture_level
 
 __all__ = ["texture_tertiles", "texture_trajectories", "parameter_vector"]

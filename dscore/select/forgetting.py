@@ -12,11 +12,10 @@ from typing import Callable
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from ..augment import get_augmentation
 from ..train import batch_indices, make_lr_schedule
-from ..utils import autocast, check_float, check_int, make_generator, resolve_device
+from ..utils import autocast, check_float, check_int, make_generator, resolve_device, tqdm
 from .greedy import per_class
 
 __all__ = ["ForgettingTracker", "count_forgetting_events", "forgetting_scores", "forgetting_select"]

@@ -13,10 +13,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..features import GradientFeatures
-from ..utils import check_float, check_int, make_generator
+from ..utils import check_float, check_int, make_generator, tqdm
 
 __all__ = ["graphcut", "graphcut_order", "herding", "kcenter_greedy", "random_subset", "per_class", "TIE_RTOL",
            "Features", "CosineOracle", "check_features", "check_labels", "num_rows", "subset_rows"]

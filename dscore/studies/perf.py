@@ -411,7 +411,7 @@ def run_suite(*, graphcut: Mapping[str, Any], graphcut_large: Mapping[str, Any],
     if clustering_chapter is not None:
         steps.insert(4, ("clustering (chapter setting)", lambda dev: clustering_benchmark(
             **clustering_chapter, sklearn=False, device=dev, label="chapter setting")))
-    from tqdm.auto import tqdm
+    from ..utils import tqdm
 
     for dev in devices:
         for name, step in tqdm(steps, desc=f"benchmarks ({dev})", leave=False):

@@ -39,7 +39,6 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ...cache import ArtifactCache, as_cache
 from ...data import list_datasets
@@ -49,7 +48,7 @@ from ...evaluation import evaluate_cached, summarise_runs
 from ...quantize import adq_select, pipeline, zscore
 from ...select import select_coreset
 from ...train import PROTOCOLS
-from ...utils import check_choice, check_float, check_int, resolve_device
+from ...utils import check_choice, check_float, check_int, resolve_device, tqdm
 from ..common import ArchSpec, Splits, arch_specs, dry_run, eval_protocol, make_splits, pick_setup
 
 __all__ = ["METHODS", "JUDGED_ARMS", "PAPER_SETTING", "SETUP_KEYS", "TUNED_METHODS", "ADQStudy", "setup_from", "method_label"]
