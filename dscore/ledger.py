@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from . import stats
 
 __all__ = ["ClaimResult", "EvidenceTable", "claim", "untestable_claim", "record", "evidence_table", "verdict_table", "load_pages",
-           "chapter_verdicts", "verdict_markdown", "word_counts", "forest_plot", "at_a_glance", "publish", "CLAIMS_FILE", "WORD_COLOURS"]
+           "chapter_verdicts", "verdict_markdown", "verdict_box", "word_counts", "forest_plot", "at_a_glance", "publish", "CLAIMS_FILE", "WORD_COLOURS"]
 
 CLAIMS_FILE = "claims.json"
 
@@ -301,6 +301,21 @@ def verdict_markdown(results: Sequence[ClaimResult], *, link_prefix: str | None 
     return "\n".join(lines) + "\n"
 
 
+def verdict_box(results: Sequence[ClaimResult]) -> str:
+    """The box a page opens with (MyST admonition): one line per claim — the chapter's word, what A − B is, our
+    effect with its interval, the paper's size — and where the evidence is. A page that judges nothing says so."""
+    lines = [":::{admonition} Verdicts of this page", ":class: note", ""]
+    if not results:
+        lines.append("No claim of the paper is judged on this page.")
+    for r in results:
+        claimed = _claimed_text(r)
+        paper = f"; paper: {claimed}" if claimed not in ("–", "A > B", "A < B") else ""
+        lines.append(f"- **{r.word}** — {_cell(r.statement)}: {ours_text(r)}{paper}")
+    lines += ["", "Words decided over the whole chapter (Holm-adjusted); the evidence, the minimum detectable effects "
+              "and the reasons are in *Claims* at the end of the page.", ":::", ""]
+    return "\n".join(lines)
+
+
 def word_counts(results: Sequence[ClaimResult]) -> str:
     """``"reproduced: 3; underpowered: 20; untestable here: 9"``: how many claims carry each word."""
     return "; ".join(f"{w}: {n}" for w, n in stats.family_words(r.judgement for r in results).items())
@@ -368,9 +383,12 @@ def forest_plot(results: Sequence[ClaimResult], *, title: str = ""):
     return fig
 
 
-def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str = "nb/") -> Path:
+def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str = "nb/",
+            pages: Sequence[str] = ()) -> Path:
     """Write the chapter's verdicts where the book includes them, into the overview's files
-    (``<overview>_files/``): ``<page>_verdicts.md`` for every page (included below that page's evidence) and
+    (``<overview>_files/``): ``<page>_box.md`` (:func:`verdict_box`, included at the top of the page; also for every
+    page of ``pages`` that judged nothing), ``<page>_verdicts.md`` for every page (included below that page's
+    evidence) and
     ``at_a_glance.md`` (included by the landing page; links ``<link_prefix><page>.ipynb``, relative to the landing
     page), and glues every claim's word under its id and its effect under ``<id>.ours``. Returns the folder."""
     from .pages import page_files_dir
@@ -386,6 +404,8 @@ def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str =
         text = ("Holm-adjusted over the whole chapter; the chapter's words, counts and forest plot are on its "
                 "overview page.\n\n" + verdict_markdown(rows, compact=True))
         atomic_write_text(folder / f"{page}_verdicts.md", text)
+    for page in dict.fromkeys([*pages, *by_page]):
+        atomic_write_text(folder / f"{page}_box.md", verdict_box(by_page.get(page, [])))
     atomic_write_text(folder / "at_a_glance.md", at_a_glance({"": results}, link_prefix=link_prefix,
                                                                 overview=overview, counts=False))
     for p in folder.glob("*.md"):

@@ -83,8 +83,11 @@ def test_markdown_publish_and_forest_plot(tmp_path, monkeypatch):
     out = ledger.chapter_verdicts([strong("p1.a"), weak("p2.b"), piped], PAPER, {"c3": "needs ImageNet-1K"})
     md = ledger.verdict_markdown(out, link_prefix="")
     assert "A \\| B" in md and "[p1.a](p1.ipynb)" in md and "**untestable here**" in md
-    folder = ledger.publish("ov", out)
-    assert sorted(p.name for p in folder.iterdir()) == ["at_a_glance.md", "p1_verdicts.md", "p2_verdicts.md"]
+    folder = ledger.publish("ov", out, pages=("p1", "p2", "p3"))
+    assert sorted(p.name for p in folder.iterdir()) == ["at_a_glance.md", "p1_box.md", "p1_verdicts.md", "p2_box.md",
+                                                        "p2_verdicts.md", "p3_box.md"]
+    assert "judged on this page" in (folder / "p3_box.md").read_text()          # a page that judged nothing
+    assert "**" in (folder / "p1_box.md").read_text() and "A \\| B" in (folder / "p1_box.md").read_text()
     glance = (folder / "at_a_glance.md").read_text()
     assert "[overview.c3](nb/ov.ipynb)" in glance and "[p1.a](nb/p1.ipynb)" in glance
     assert "Holm" in (folder / "p1_verdicts.md").read_text()
@@ -104,3 +107,14 @@ def test_numbers_read_as_decimals_with_three_significant_digits_when_small():
     assert _num(0.65333) == "+0.65" and _num(-2.666) == "-2.67"
     assert _num(0.00417) == "+0.00417" and _num(-0.000123) == "-0.000123"
     assert _num(1.5e6) == "+1.50e+06" and _num(None) == "–" and _num(float("nan")) == "–"
+
+
+def test_verdict_box_lists_each_claim_with_its_word_effect_and_the_papers_size():
+    from dscore.ledger import claim, verdict_box
+
+    rows = [claim("page.a", None, "ADQ − DQ", "Tab. 1", {0: 3.1, 1: 2.9, 2: 3.0}, {0: 0.0, 1: 0.1, 2: -0.1},
+                  unit="points", claimed=2.6)]
+    box = verdict_box(rows)
+    assert box.startswith(":::{admonition} Verdicts of this page") and box.rstrip().endswith(":::")
+    assert f"- **{rows[0].word}** — ADQ − DQ: +3.00" in box and "paper: +2.60 points" in box
+    assert "No claim of the paper is judged on this page." in verdict_box([])
