@@ -210,3 +210,20 @@ def test_main_claims_pair_context_rows_on_the_seeds_they_ran():
     assert rows["adq_main.adq_beats_graphcut"].judgement.n == 3
     assert rows["adq_main.dq_beats_dm"].judgement.n == 3 and rows["adq_main.adq_beats_dm"].judgement.paired
     assert rows["adq_main.adq_beats_graphcut"].judgement.diff == pytest.approx(4.0)
+
+
+def test_pq_claims_are_untestable_when_the_mae_refills_no_better_than_zeros():
+    rows = [{"method": m, "ratio": r, "seed": s, "pq": pq, "acc": 0.7 - 0.09 * pq + 0.01 * s}
+            for m in ("dq", "adq") for r in (0.1, 0.2) for s in range(3) for pq in (True, False)]
+    df = pd.DataFrame(rows)
+    good = pd.DataFrame([{"method": m, "ratio": r, "seed": s, "mae_error": 0.05, "mean_fill_error": 0.3,
+                          "zero_fill_error": 0.2} for m in ("dq", "adq") for r in (0.1, 0.2) for s in range(3)])
+    judged = by_id(claims.pq_claims(df, [0.1, 0.2], checks=good))
+    assert judged["adq_pq.dq_pq_gain"].judgement.diff == pytest.approx(-9.0)
+    assert judged["adq_pq.dq_pq_gain"].word != "untestable here"
+    broken = good.assign(mae_error=0.25)                  # worse than filling with zeros
+    rows = by_id(claims.pq_claims(df, [0.1, 0.2], checks=broken))
+    r = rows["adq_pq.adq_pq_gain"]
+    assert r.word == "untestable here" and "MAE 0.250, zeros 0.200" in r.judgement.reason
+    assert r.judgement.diff == pytest.approx(-9.0)
+    assert by_id(claims.pq_claims(df, [0.1, 0.2]))["adq_pq.adq_pq_gain"].word != "untestable here"   # no checks
