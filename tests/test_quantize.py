@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dscore.features import GradientFeatures
+from dscore.select import budget_from_ratio
 from dscore.quantize import (
     adq_select,
     bin_budgets,
-    budget_from_ratio,
     dq_select,
     generate_bins,
     importance_scores,
