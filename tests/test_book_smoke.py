@@ -44,7 +44,7 @@ def copy_tree(dest: Path) -> Path:
     dest.mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, dest / name)
-    for folder in ("notebooks", "params", "dscore"):
+    for folder in ("notebooks", "params", "dscore", "_static"):
         shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
     shutil.copytree(ROOT / "book", dest / "book", ignore=shutil.ignore_patterns("nb"))
     return dest
