@@ -81,6 +81,17 @@ def test_presets_compose_the_dream_components():
         preset("dm+xyz")
 
 
+def test_feat_preset_is_idc_with_feature_matching(digits):
+    feat, base = preset("idc+feat", "fashion_mnist", 10), preset("idc", "fashion_mnist", 10)
+    assert feat == base.replace(objective="embedding", embed_metric="mse")   # IDC's match='feat' forces mse
+    for bad in ("dreamplus+feat", "idc+feat+bm", "dm+feat"):
+        with pytest.raises(ValueError, match="'feat'"):
+            preset(bad)
+    result = run(digits, small("idc+feat", iterations=2, outer_loops=2))
+    assert all(math.isnan(v) for v in result.history["grad_loss"])
+    assert all(math.isfinite(v) for v in result.history["embed_loss"])
+
+
 def test_region_presets_match_on_the_class_centre_or_boundary(digits):
     centre, boundary = preset("idc+centre", "cifar10", 10), preset("idc+boundary", "cifar10", 10)
     base = preset("idc", "cifar10", 10)

@@ -2,6 +2,7 @@
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -128,6 +129,23 @@ def test_costs_diagnostics_migration_and_probe(study):
     pd.testing.assert_frame_equal(alone, common[common.method == "idc"].reset_index(drop=True))   # arms change nothing
     with pytest.raises(ValueError, match="coreset"):
         study.common_probe(["herding"], 1, [0], [0], batch=3)
+    traj = study.mmd_trajectory(["idc", "dreamplus"], 1, [0], [0, 1], pretrain_epochs=0)
+    snaps = [it for it, _ in study.run("idc", 1, 0).snapshots]
+    assert len(traj) == 2 * 2 * len(snaps) * 10 and sorted(set(traj.iteration)) == sorted(snaps)
+    assert np.isfinite(traj.mmd2).all()
+    one = traj[(traj.method == "idc") & (traj.iteration == snaps[-1]) & (traj.probe_seed == 0)]
+    images, labels = study.training_set("idc", 1, 0)                   # the last snapshot is the final set
+    from dscore.features import extract_embeddings
+    from dscore.metrics import median_bandwidth, mmd2
+    net, train = study.probe_network(0, 0), study.splits.train
+    real = extract_embeddings(net, train.images, progress=False).cpu().float()
+    syn = extract_embeddings(net, images, progress=False).cpu().float()
+    e3 = real[train.labels == 3]
+    assert one.mmd2.iloc[3] == pytest.approx(mmd2(syn[labels == 3], e3, median_bandwidth(e3)), rel=1e-6)
+    assert study.probe_network(0, 0) is net                             # one probe per (seed, epochs) per study
+    alone = study.mmd_trajectory(["dreamplus"], 1, [0], [1], pretrain_epochs=0)
+    pd.testing.assert_frame_equal(alone, traj[(traj.method == "dreamplus") & (traj.probe_seed == 1)]
+                                  .reset_index(drop=True))
     assert [r.id for r in dp.claims.mmd_claims(probe, diag)] == ["dream_why.mmd_probe"]
     assert dp.claims.mmd_claims(probe, diag)[0].judgement.n == 2      # the two probe seeds are the units
     again = study.costs(["idc", "dreamplus"], 1, [0])                 # the runs are served from the cache now

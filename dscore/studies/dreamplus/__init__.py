@@ -7,8 +7,8 @@ from . import claims, study, tables
 from .study import CORESETS, PAPER_DATASET, SETUP_KEYS, DreamStudy, method_label, preset_components, setup_from
 from .tables import (accs_of, cumulative_seconds, curve_speedups, iterations_to_baseline, paper_cell, per_step_costs,
                      speedup_table, stability_summary, summarise, unit_means)
-from .tables import cost_summary, probe_summary
+from .tables import cost_summary, mmd_summary, probe_summary
 
 __all__ = ["claims", "study", "tables", "CORESETS", "PAPER_DATASET", "preset_components", "SETUP_KEYS", "DreamStudy", "method_label", "setup_from",
            "accs_of", "cumulative_seconds", "curve_speedups", "iterations_to_baseline", "paper_cell", "per_step_costs",
-           "speedup_table", "summarise", "unit_means", "stability_summary", "probe_summary", "cost_summary"]
+           "speedup_table", "summarise", "unit_means", "stability_summary", "probe_summary", "mmd_summary", "cost_summary"]

@@ -231,10 +231,11 @@ def _speedup(cid_row: str, pid: str, statement: str, curves: pd.DataFrame, base:
                  claimed=threshold - 1.0, note="; ".join(notes))
 
 
-def efficiency_claims(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = None,
+def efficiency_claims(curves: pd.DataFrame, feat_curves: pd.DataFrame | None = None,
                       other_curves: pd.DataFrame | None = None) -> list[ClaimResult]:
     """Fig. 4: DREAM+'s speed-up over IDC in iterations (> 15×) and in seconds (time saving > 85 % ⇔ > 6.7×), DREAM+
-    reaching IDC's final accuracy in fewer iterations than DREAM, and DM + RM over DM (> 40×). Fig. 9 with
+    reaching IDC's final accuracy in fewer iterations than DREAM, and (Fig. 4b, ``feat_curves``) DREAM+ over
+    feature-matching IDC (``idc+feat``; > 40×). Fig. 9 with
     ``other_curves`` (DC and/or DSA with and without ``+rm+init+bm``): the speed-up (≥ 10×) and the final accuracy
     gain over the baseline, per baseline. Each factor is
     (iterations the baseline needs to reach its own final accuracy) ÷ (the method's), per distillation seed on the
@@ -260,10 +261,10 @@ def efficiency_claims(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = Non
             _, xb, nb = _unit_factors(curves, "idc", "dream", "iteration")
             rows.append(claim("dream_efficiency.vs_dream", ce.id, statement, f"{ce.source}: {ce.text}", xa, xb,
                               unit="iterations", claim_sign=-1, note="; ".join(na + nb)))
-    if dm_curves is not None and not dm_curves.empty:
-        rows.append(_speedup("dream_efficiency.dm_rm_vs_dm", "iters-40x-distribution",
-                             "DM + RM's speed-up over DM − 1 (iterations to DM's final accuracy)", dm_curves, "dm",
-                             "dm+rm", 40.0))
+    if feat_curves is not None and {"idc+feat", "dreamplus"} <= set(feat_curves.method):
+        rows.append(_speedup("dream_efficiency.iters_vs_idc_feat", "iters-40x-distribution",
+                             "DREAM+'s speed-up over feature-matching IDC − 1 (iterations to its final accuracy)",
+                             feat_curves, "idc+feat", "dreamplus", 40.0))
     if other_curves is not None and not other_curves.empty:
         cg = paper.claim("dc-dsa-gain")
         for base in [b for b in ("dc", "dsa") if b in set(other_curves.method)]:
@@ -410,14 +411,27 @@ def region_claims(curves: pd.DataFrame | None) -> list[ClaimResult]:
     return rows
 
 
-def stability_claims(diag: pd.DataFrame, migration: pd.DataFrame,
-                     common: pd.DataFrame | None = None) -> list[ClaimResult]:
+def stability_claims(diag: pd.DataFrame, migration: pd.DataFrame, common: pd.DataFrame | None = None,
+                     mmd: pd.DataFrame | None = None) -> list[ClaimResult]:
     """Fig. 6: DREAM+'s gradient and feature differences below IDC's and below DREAM's (each run's mean over its
     diagnostic steps, paired by distillation seed); with ``common`` (:meth:`DreamStudy.common_probe`) the same four
     comparisons of the final sets on one probe network and one real batch per class (probe seeds and classes
-    averaged inside each distillation seed) — DREAM+ − DREAM is what isolates bidirectional matching; DREAM+'s late
-    feature migration (second half of the run) below IDC's."""
+    averaged inside each distillation seed) — DREAM+ − DREAM is what isolates bidirectional matching; with ``mmd``
+    (:meth:`DreamStudy.mmd_trajectory`, Fig. 6d) DREAM+'s MMD² to the real data below IDC's and DREAM's, averaged
+    over the snapshots after the initialisation, the probe seeds and the classes inside each distillation seed;
+    DREAM+'s late feature migration (second half of the run) below IDC's."""
     rows = []
+    if mmd is not None and len(mmd):
+        c = paper.claim("feature-difference")
+        trained = mmd[mmd.iteration > 0]
+        for other in ("idc", "dream"):
+            if other not in set(trained.method) or "dreamplus" not in set(trained.method):
+                continue
+            rows.append(claim(f"dream_stability.mmd_vs_{other}", c.id,
+                              f"DREAM+'s MMD² to the real data − {method_label(other)}'s (common probe, mean over the "
+                              "snapshots after the initialisation)", f"{c.source}: {c.text}",
+                              unit_means(trained[trained.method == "dreamplus"], "mmd2"),
+                              unit_means(trained[trained.method == other], "mmd2"), claim_sign=-1, unit="MMD²"))
     if common is not None and len(common):
         for col, cid, what, unit in (("grad_diff", "gradient-difference", "gradient difference", "gradient distance"),
                                      ("feature_diff", "feature-difference", "feature difference",

@@ -57,7 +57,7 @@ DISTILL_KEYS = ("common", "dc", "dsa", "dm", "idc", "rm", "lr_img")
 EVAL_FAMILIES = ("idc", "dsa", "dc")
 _LABELS = {"random": "Random", "herding": "Herding", "kcenter": "K-Center", "forgetting": "Forgetting", "dc": "DC",
            "dsa": "DSA", "dm": "DM", "idc": "IDC", "dream": "DREAM", "dreamplus": "DREAM+"}
-_COMPONENT_LABELS = {"rm": "RM", "init": "Init", "bm": "BM", "pt": "PT", "centre": "centre only",
+_COMPONENT_LABELS = {"rm": "RM", "init": "Init", "bm": "BM", "pt": "PT", "feat": "feature matching", "centre": "centre only",
                      "boundary": "boundary only"}
 #: paper's dataset names (Tab. I columns)
 PAPER_DATASET = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "svhn": "SVHN", "cifar10": "CIFAR-10",
@@ -167,6 +167,7 @@ class DreamStudy:
         self._splits: Splits | None = None
         self._moved: dict[str, dict[str, Any]] = {}
         self._lr_choice: dict[str, Any] | None = None
+        self._probes: dict[tuple[int, int], torch.nn.Module] = {}
         self._check_one_network_batch()
 
     @staticmethod
@@ -470,18 +471,23 @@ class DreamStudy:
     def probe_network(self, seed: int, pretrain_epochs: int = 1):
         """The probe of Fig. 2 and Fig. 6: a fresh network of the page's architecture (init from ``seed``) trained
         ``pretrain_epochs`` epochs on the training part (0 = untrained), in eval mode. Independent of every
-        distillation run, so that arms are measured on one footing."""
+        distillation run, so that arms are measured on one footing. Kept for the study's lifetime: the probes of
+        one page (common probe, MMD trajectory) are the same networks, trained once."""
         from ...train import train_model
 
         seed = check_int("seed", seed, low=0)
         pretrain_epochs = check_int("pretrain_epochs", pretrain_epochs, low=0)
+        if (seed, pretrain_epochs) in self._probes:
+            return self._probes[(seed, pretrain_epochs)]
         train = self.splits.train
         net = create_model(self.arch, num_classes=train.num_classes, in_channels=train.channels,
                            image_size=train.image_size, mean=train.mean, std=train.std, seed=seed, **self.arch_kwargs)
         if pretrain_epochs:
             train_model(net, train.images, train.labels, epochs=pretrain_epochs, batch_size=128, lr=0.01,
                         device=self.device, seed=seed, progress=False)
-        return net.to(self.device).eval()
+        net = net.to(self.device).eval()
+        self._probes[(seed, pretrain_epochs)] = net
+        return net
 
     def batch_mmd_probe(self, seeds: Sequence[int], *, batch: int, pretrain_epochs: int = 1,
                         draws: int = 1) -> pd.DataFrame:
@@ -589,6 +595,50 @@ class DreamStudy:
                     rows.append({"method": m, "label": method_label(m), "seed": s, "probe_seed": p,
                                  "class": train.classes[c], "grad_diff": gradient_difference(g_real, g_syn),
                                  "feature_diff": feature_difference(f_real, f_syn)})
+        return pd.DataFrame(rows)
+
+    def mmd_trajectory(self, methods: Sequence[str], ipc: int, distill_seeds: Sequence[int],
+                       probe_seeds: Sequence[int], *, pretrain_epochs: int = 1) -> pd.DataFrame:
+        """MMD² between every snapshot's synthetic images and the real data, on common probes (Fig. 6d).
+
+        For every probe seed, :meth:`probe_network` embeds the whole training part once; per class, the Gaussian
+        bandwidth is the median distance between that class's real embeddings (one σ for every arm and snapshot).
+        Every snapshot of every (method, distillation seed) run (iteration 0 = the initialisation; IDC-decoded, as
+        matching sees them) is embedded by the same probe, and :func:`dscore.metrics.mmd2` compares a class's
+        synthetic images with all of its real ones (unbiased; the biased V-statistic when a class holds a single
+        synthetic image). Returns one row per (method, seed, probe_seed, iteration, class): ``method, label, seed,
+        probe_seed, iteration, class, mmd2``. Not cached (the runs and probes are); cost per probe seed: one
+        embedding pass over the training part and one over every snapshot, O(n_syn · n_class · D) per MMD."""
+        from ...features import extract_embeddings
+        from ...metrics import median_bandwidth, mmd2
+
+        if not methods or not distill_seeds or not probe_seeds:
+            raise ValueError("methods, distill_seeds and probe_seeds must be non-empty")
+        train = self.splits.train
+        snaps = {}
+        for m in methods:
+            if m in CORESETS:
+                raise ValueError(f"method={m!r} is a coreset; the trajectory follows distillation runs")
+            for s in distill_seeds:
+                result = self.run(m, ipc, s)
+                if not result.snapshots:
+                    raise ValueError(f"the {m!r} run keeps no snapshots; set snapshot_every in the distill overrides")
+                for it, _ in result.snapshots:
+                    snaps[(m, s, int(it))] = self.training_set(m, ipc, s, iteration=int(it))
+        rows = []
+        for p in probe_seeds:
+            p = check_int("probe seed", p, low=0)
+            net = self.probe_network(p, pretrain_epochs)
+            real = extract_embeddings(net, train.images, device=self.device, progress=False).cpu().float()
+            per_class = [real[train.labels == c] for c in range(train.num_classes)]
+            sigmas = [median_bandwidth(e) for e in per_class]
+            for (m, s, it), (images, labels) in snaps.items():
+                emb = extract_embeddings(net, images, device=self.device, progress=False).cpu().float()
+                for c in range(train.num_classes):
+                    syn = emb[labels.cpu() == c]
+                    rows.append({"method": m, "label": method_label(m), "seed": s, "probe_seed": p, "iteration": it,
+                                 "class": train.classes[c],
+                                 "mmd2": mmd2(syn, per_class[c], sigmas[c], unbiased=syn.shape[0] >= 2)})
         return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------------------------- run diagnostics

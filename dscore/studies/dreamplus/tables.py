@@ -15,7 +15,7 @@ from ...utils import check_choice, check_int
 
 __all__ = ["summarise", "cumulative_seconds", "per_step_costs", "curve_speedups", "speedup_table", "accs_of",
            "paper_cell", "finite", "iterations_to_baseline", "unit_means", "stability_summary",
-           "probe_summary", "cost_summary"]
+           "probe_summary", "mmd_summary", "cost_summary"]
 
 
 def _label(method: str) -> str:
@@ -107,16 +107,17 @@ def curve_speedups(curves: pd.DataFrame, base: str, method: str, *, x: str = "it
                      "method_x": method_x, "target": sp.target, "lower_bound": lower})
     return pd.DataFrame(rows)
 
-def speedup_table(curves: pd.DataFrame, dm_curves: pd.DataFrame | None = None,
+def speedup_table(curves: pd.DataFrame, feat_curves: pd.DataFrame | None = None,
                   other_curves: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The efficiency page's table: DREAM and DREAM+ over IDC in ``curves`` (and DM + RM over DM in ``dm_curves``;
+    """The efficiency page's table: DREAM and DREAM+ over IDC in ``curves`` (and DREAM+ over feature-matching IDC,
+    ``idc+feat``, in ``feat_curves``;
     ``<base>+rm+init+bm`` over DC / DSA in ``other_curves``), along iterations and seconds (:func:`curve_speedups`).
     One row per (method, x): ``method, baseline, in,
     factor (mean of reached)`` (mean of the finite per-curve factors, None if there is none), ``per curve``
     ("—" where a pair has no finite factor) and ``outcomes`` (the distinct reasons)."""
     pairs = [("dream", "idc", curves), ("dreamplus", "idc", curves)]
-    if dm_curves is not None:
-        pairs.append(("dm+rm", "dm", dm_curves))
+    if feat_curves is not None and {"idc+feat", "dreamplus"} <= set(feat_curves.method):
+        pairs.append(("dreamplus", "idc+feat", feat_curves))
     if other_curves is not None:
         pairs += [(f"{b}+rm+init+bm", b, other_curves) for b in ("dc", "dsa")
                   if {b, f"{b}+rm+init+bm"} <= set(other_curves.method)]
@@ -178,6 +179,14 @@ def probe_summary(common: pd.DataFrame) -> pd.DataFrame:
     gradient and feature difference, each seed's value the mean over its probe seeds and classes."""
     per_unit = common.groupby(["label", "seed"], sort=False)[["grad_diff", "feature_diff"]].mean()
     return per_unit.groupby("label", sort=False).agg(["mean", "std"])
+
+
+def mmd_summary(mmd: pd.DataFrame) -> pd.DataFrame:
+    """Per method (its label) × snapshot iteration of :meth:`DreamStudy.mmd_trajectory` rows: the mean over
+    distillation seeds of the MMD² to the real data, each seed's value the mean over its probe seeds and classes
+    (Fig. 6d as a table; lower is better)."""
+    per_unit = mmd.groupby(["label", "iteration", "seed"], sort=False).mmd2.mean()
+    return per_unit.groupby(["label", "iteration"], sort=False).mean().unstack("iteration")
 
 
 def cost_summary(costs: pd.DataFrame) -> tuple[pd.DataFrame, float | None]:
