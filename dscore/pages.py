@@ -217,6 +217,8 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "distill_seeds": _SEEDS,
     "curve_eval_seeds": _SEEDS,
     "feat_seeds": _SEEDS,
+    "tiny_seeds": _SEEDS,
+    "tiny_ipcs": _each(_int(low=1), unique=True),
     "feat_eval_seeds": _SEEDS,
     "probe_seeds": _SEEDS,
     "samples_per_class": _int(low=1),
@@ -252,7 +254,7 @@ RULES: dict[str, Callable[[str, Any], None]] = {
 }
 
 #: Parameters that may be null (None): the whole split instead of a per-class subset.
-NULLABLE = {"pool_per_class", "test_per_class", "paper_class_size"}
+NULLABLE = {"pool_per_class", "test_per_class", "paper_class_size", "tiny_setup"}
 
 
 def _chapter(page: str) -> str | None:
@@ -335,6 +337,11 @@ def _check_dream(values: Mapping[str, Any]) -> None:
     from .studies import dreamplus
 
     study = dreamplus.DreamStudy(dreamplus.setup_from(values), progress=False)
+    if values.get("tiny_setup") is not None:            # Tab. II's own setup (another dataset): a valid study
+        try:
+            dreamplus.DreamStudy(values["tiny_setup"], progress=False)
+        except ValueError as exc:
+            raise ParameterError(f"tiny_setup: {exc}") from None
     methods: list[str] = []
     for key in ("methods", "rows", "other_rows"):
         if key in values:

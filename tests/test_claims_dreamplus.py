@@ -186,7 +186,7 @@ def test_every_paper_claim_is_judged_or_explained():
               "subcluster-best", "samples-marginal", "dreamplus-over-dream-sampling", "representative-beats-random",
               "mmd-lower", "feature-migration", "gradient-difference", "feature-difference", "cluster-interval",
               "cluster-interval-efficiency", "tsne-coverage", "continual-learning", "continual-gap-widens",
-              "dc-dsa-10x", "dc-dsa-gain", "center-vs-boundary"}
+              "dc-dsa-10x", "dc-dsa-gain", "center-vs-boundary", "tinyimagenet"}
     ids = {c.id for c in paper.CLAIMS}
     assert judged | set(claims.UNTESTABLE) == ids
     assert set(claims.JUDGED_ON) == judged and set(claims.JUDGED_ON.values()) <= set(claims.PAGES)
@@ -317,3 +317,16 @@ def test_region_claims_compare_centre_and_boundary_only_with_representative_batc
     assert rows["dream_why.boundary_vs_representative"].word == "reproduced"
     none = claims.region_claims(None)
     assert len(none) == 1 and none[0].word == "untestable here" and "region_seeds is empty" in none[0].judgement.reason
+
+
+def test_tab2_rows_pair_dreamplus_with_dm_and_leave_mtt_untestable():
+    df = grid({"dm": 0.0, "dreamplus": 11.5}, ipcs=(1, 10))
+    rows = by_id(claims.tiny_claims(df, [10, 1]))
+    assert list(rows) == ["dream_tiny.vs_dm_ipc1", "dream_tiny.vs_dm_ipc10", "dream_tiny.vs_mtt"]
+    r = rows["dream_tiny.vs_dm_ipc10"]
+    assert r.judgement.n == 4 and r.judgement.claimed == pytest.approx(24.0 - 12.9) and r.word == "reproduced"
+    assert rows["dream_tiny.vs_dm_ipc1"].judgement.claimed == pytest.approx(10.5 - 3.9)
+    assert rows["dream_tiny.vs_mtt"].word == "untestable here" and "MTT" in rows["dream_tiny.vs_mtt"].judgement.reason
+    none = claims.tiny_claims(None, [1, 10, 50], reason="no TinyImageNet in this profile")
+    assert {r.word for r in none} == {"untestable here"} and len(none) == 4
+    assert none[0].judgement.reason == "no TinyImageNet in this profile"

@@ -22,12 +22,13 @@ from ...report import speedup_factor
 from .study import PAPER_DATASET, method_label
 from .tables import paper_cell, unit_means
 
-__all__ = ["PAGES", "UNTESTABLE", "JUDGED_ON", "TAB4_ARCH", "iterations_to_flatten", "main_claims", "efficiency_claims", "ablation_claims", "cost_claims",
+__all__ = ["PAGES", "UNTESTABLE", "JUDGED_ON", "TAB4_ARCH", "iterations_to_flatten", "main_claims", "tiny_claims", "efficiency_claims", "ablation_claims", "cost_claims",
            "mmd_claims", "region_claims", "stability_claims", "coverage_claims", "interval_claims", "sampling_claims",
            "cross_arch_claims", "continual_claims", "flattened", "resolvable_factor"]
 
 PAGES = ("dream_main", "dream_efficiency", "dream_ablation", "dream_cost", "dream_why",
-         "dream_stability", "dream_tsne", "dream_crossarch", "dream_sampling", "dream_interval", "dream_continual")
+         "dream_stability", "dream_tsne", "dream_crossarch", "dream_sampling", "dream_interval", "dream_continual",
+         "dream_tiny")
 
 UNTESTABLE = {
     "tab3-iters": "Tab. III's 1000 → 60 iterations is on CIFAR-10 with 1000-iteration runs; our runs are far "
@@ -38,7 +39,6 @@ UNTESTABLE = {
                        "page where we have the cell",
     "beats-rfad": "compares with RFAD, which this book does not implement",
     "beats-haba": "compares with HaBa, which this book does not implement",
-    "tinyimagenet": "needs TinyImageNet (the paper profile only)",
 }
 
 #: the page that judges each paper claim no entry of :data:`UNTESTABLE` explains (when its parameters run it)
@@ -53,6 +53,7 @@ JUDGED_ON = {
     "gradient-difference": "dream_stability", "feature-difference": "dream_stability",
     "cluster-interval": "dream_interval", "cluster-interval-efficiency": "dream_interval",
     "tsne-coverage": "dream_tsne", "center-vs-boundary": "dream_why", "continual-learning": "dream_continual", "continual-gap-widens": "dream_continual",
+    "tinyimagenet": "dream_tiny",
 }
 
 #: Tab. IV's row / column names of the registry's networks
@@ -88,6 +89,29 @@ def main_claims(df: pd.DataFrame, dataset: str, ipcs: Sequence[int]) -> list[Cla
             pid = cid if cid and dataset == "fashion_mnist" else None
             rows.append(claim(key, pid, f"{la} − {lb} at IPC {ipc}", text, _acc(df, a, ipc), _acc(df, b, ipc),
                               unit=_PTS, scale=100.0, claimed=claimed if claimed and claimed > 0 else None))
+    return rows
+
+
+def tiny_claims(df: pd.DataFrame | None, ipcs: Sequence[int], *, reason: str = "") -> list[ClaimResult]:
+    """Tab. II (TinyImageNet) on a :meth:`DreamStudy.grid` frame of ``dm`` and ``dreamplus``: DREAM+ − DM at every
+    IPC, paired by distillation seed, against the paper's difference; DREAM+ − MTT is ``untestable here`` (MTT is not
+    implemented; the page shows the paper's MTT column beside). ``df`` None (the profile did not run TinyImageNet):
+    every row is ``untestable here`` with ``reason``."""
+    c = paper.claim("tinyimagenet")
+    rows = []
+    for ipc in sorted(ipcs):
+        pa, pb = paper_cell("II", (ipc,), ("DREAM+",)), paper_cell("II", (ipc,), ("DM",))
+        claimed = None if pa is None or pb is None else round(pa - pb, 2)
+        text = f"Tab. II (TinyImageNet, IPC {ipc}): DREAM+ {pa} vs DM {pb}"
+        key, statement = f"dream_tiny.vs_dm_ipc{ipc}", f"DREAM+ − DM on TinyImageNet at IPC {ipc}"
+        if df is None:
+            rows.append(untestable_claim(key, c.id, statement, text, reason, unit=_PTS))
+        else:
+            rows.append(claim(key, c.id, statement, text, _acc(df, "dreamplus", ipc), _acc(df, "dm", ipc), unit=_PTS,
+                              scale=100.0, claimed=claimed if claimed and claimed > 0 else None))
+    rows.append(untestable_claim("dream_tiny.vs_mtt", c.id, "DREAM+ − MTT on TinyImageNet", f"{c.source}: {c.text}",
+                                 "MTT (trajectory matching) is not implemented in dscore; the paper's MTT column is "
+                                 "shown beside our DREAM+", unit=_PTS))
     return rows
 
 
