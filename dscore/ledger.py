@@ -198,7 +198,7 @@ def record(page: str, results: Iterable[ClaimResult]):
     """Write a page's claims to ``<page>_files/claims.json`` (atomically; the book runner's page folder) and return the
     :func:`evidence_table` to display (an :class:`EvidenceTable`); glues each claim's effect as ``<id>.ours``. Every id
     must start with ``<page>.`` and be unique."""
-    from .pages import page_files_dir
+    from .paths import page_files_dir
     from .utils import atomic_write_text
 
     results = list(results)
@@ -391,7 +391,7 @@ def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str =
     evidence) and
     ``at_a_glance.md`` (included by the landing page; links ``<link_prefix><page>.ipynb``, relative to the landing
     page), and glues every claim's word under its id and its effect under ``<id>.ours``. Returns the folder."""
-    from .pages import page_files_dir
+    from .paths import page_files_dir
     from .utils import atomic_write_text
 
     folder = page_files_dir(overview)

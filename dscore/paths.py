@@ -41,3 +41,14 @@ def repo_root() -> Path:
         f"no dscore checkout found above {Path(__file__).resolve()} (looked for _toc.yml in {here}); "
         "the book tools need a clone of the repository"
     )
+
+
+#: Set by the book runner: the folder where a page's downloadable files and recorded claims go.
+PAGE_FILES_ENV = "DSCORE_PAGE_FILES"
+
+
+def page_files_dir(page: str) -> Path:
+    """Where ``page``'s files (downloads, recorded claims) go: ``$DSCORE_PAGE_FILES`` (the book runner sets it to
+    ``book/nb/<page>_files`` in a staging folder), else ``<page>_files`` in the working directory."""
+    env = os.environ.get(PAGE_FILES_ENV)
+    return Path(env) if env else Path.cwd() / f"{page}_files"

@@ -39,7 +39,7 @@ def repo(tmp_path, monkeypatch):
         shutil.copy(src, dst)
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
-    monkeypatch.setattr(book, "_kernel_name", lambda: "python3")
+    monkeypatch.setattr(book.executor, "kernel_name", lambda **kw: "python3")
     return root, runs
 
 

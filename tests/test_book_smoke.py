@@ -23,9 +23,10 @@ import torch
 import yaml
 
 from dscore import book
+from dscore.paths import repo_root
 from dscore.utils import KILL_ENV, KILL_GROUP_ENV
 
-ROOT = book.repo_root()
+ROOT = repo_root()
 
 # `make book` for a book tree (argv[1]): a killable process group whose notebook kernels inherit the kill hook.
 BUILD = """

@@ -11,8 +11,8 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "dscore"
 CORE = {"augment", "cache", "cluster", "continual", "data", "distributed", "evaluation", "features", "fingerprint",
         "metrics", "models", "paths", "train", "utils"}
-LAYER = {**{m: 0 for m in CORE}, "select": 1, "quantize": 2, "distill": 2, "report": 3, "papers": 3, "studies": 3, "book": 3,
-         "prefill": 3, "pages": 3, "stats": 3, "ledger": 3}
+LAYER = {**{m: 0 for m in CORE}, "select": 1, "quantize": 2, "distill": 2, "report": 3, "papers": 3, "studies": 3,
+         "stats": 3, "ledger": 3, "book": 4}
 
 
 def _module_name(path: Path) -> str:
@@ -81,6 +81,40 @@ def test_no_module_imports_another_modules_private_names(path):
         assert not private, f"{here} imports private name(s) {private} from {target}"
 
 
+def test_the_book_package_has_a_leaf_and_no_cycle():
+    """dscore.book: ``params`` is the leaf (imports nothing of the package), ``rules`` and ``executor`` sit on it, the
+    runner, the prefill and the in-kernel ``page`` helpers above them, the command line on top; no cycle."""
+    book = PKG / "book"
+    graph = {}
+    for path in sorted(book.glob("*.py")):
+        name = _module_name(path)
+        deps = set()
+        for target, names in _imports(path):
+            if target == "dscore.book":
+                deps |= {f"dscore.book.{n}" for n in names if (book / f"{n}.py").exists()}
+            elif target.startswith("dscore.book."):
+                deps.add(target)
+        graph[name] = deps - {name}
+    assert graph["dscore.book.params"] == set()
+    assert graph["dscore.book.rules"] <= {"dscore.book.params"}
+    assert graph["dscore.book.executor"] <= {"dscore.book.params"}
+    assert "dscore.book.runner" not in graph["dscore.book.page"] | graph["dscore.book.prefill"]
+    state = {}
+
+    def visit(node, trail):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "open", f"import cycle in dscore.book: {' -> '.join(trail + [node])}"
+        state[node] = "open"
+        for dep in graph.get(node, ()):
+            if dep != "dscore.book":
+                visit(dep, trail + [node])
+        state[node] = "done"
+
+    for node in graph:
+        visit(node, [])
+
+
 def test_every_dscore_module_is_in_a_layer():
     tops = {p.relative_to(PKG).parts[0].removesuffix(".py") for p in MODULES} - {"__init__"}
     assert tops <= set(LAYER), f"modules without a layer: {sorted(tops - set(LAYER))}"
@@ -99,5 +133,6 @@ def test_architecture_map_names_every_module():
     text = (PKG.parent / "ARCHITECTURE.md").read_text()
     names = {p.stem for p in PKG.glob("*.py") if p.stem != "__init__"} | {p.name for p in PKG.iterdir()
                                                                          if (p / "__init__.py").exists()}
+    names |= {f"book/{p.stem}" for p in (PKG / "book").glob("*.py") if not p.stem.startswith("__")}
     missing = sorted(n for n in names if n not in text)
     assert not missing, f"ARCHITECTURE.md does not mention {missing}; add them to its layer map"

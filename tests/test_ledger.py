@@ -4,7 +4,8 @@ from dataclasses import dataclass
 import matplotlib
 import pytest
 
-from dscore import ledger, pages
+from dscore import ledger
+from dscore.book import page as pages
 
 matplotlib.use("Agg")
 

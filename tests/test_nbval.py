@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from dscore import book
+from dscore.paths import repo_root
 
-ROOT = book.repo_root()
+ROOT = repo_root()
 NBVAL = [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
          "-o", "addopts=", str(ROOT / "notebooks")]
 

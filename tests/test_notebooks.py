@@ -6,8 +6,9 @@ import pytest
 import yaml
 
 from dscore import book
+from dscore.paths import repo_root
 
-ROOT = book.repo_root()
+ROOT = repo_root()
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 

@@ -12,9 +12,13 @@ import torch
 import yaml
 from papermill.translators import translate_parameters
 
-from dscore import book, data, pages
+from dscore import book, data
+from dscore.book import page as pages
+from dscore.book import rules
+from dscore.utils import PROGRESS_ENV
+from dscore.paths import repo_root
 
-ROOT = book.repo_root()
+ROOT = repo_root()
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
@@ -37,7 +41,7 @@ def test_every_page_checks_its_parameters_right_after_the_parameters_cell(path):
     assert not code_before, f"{path.name}: the parameters cell must be the first code cell"
     check = cells[p + 1]
     assert check.cell_type == "code"
-    assert f'pages.check("{path.stem}", globals())' in check.source, f"{path.name}: no check cell after the parameters"
+    assert f'page.check("{path.stem}", globals())' in check.source, f"{path.name}: no check cell after the parameters"
     assert "remove-cell" in check.metadata.get("tags", []), f"{path.name}: the check cell is hidden from the HTML"
 
 
@@ -125,7 +129,7 @@ def test_the_defaults_and_every_profile_pass_the_check(path, monkeypatch):
     _run_until_check(path, {"profile": "smoke"}, monkeypatch)
     for profile in book.PROFILES:
         params = book.load_params(ROOT, profile, path.stem)
-        pages.check_values(path.stem, params)
+        rules.check_values(path.stem, params)
 
 
 # ------------------------------------------------------------------------------------------- the rules
@@ -147,7 +151,7 @@ def test_the_defaults_and_every_profile_pass_the_check(path, monkeypatch):
 ])
 def test_tour_rules(values, pattern):
     with pytest.raises(pages.ParameterError, match=r"^page 'tour': " + pattern):
-        pages.check_values("tour", values)
+        rules.check_values("tour", values)
 
 
 @pytest.mark.parametrize("values, pattern", [
@@ -171,13 +175,13 @@ def test_tour_rules(values, pattern):
 ])
 def test_adq_rules(values, pattern):
     with pytest.raises(pages.ParameterError, match=r"^page 'adq_main': " + pattern):
-        pages.check_values("adq_main", values)
+        rules.check_values("adq_main", values)
 
 
 def test_adq_pq_effective_ratio_cannot_exceed_the_kept_patches():
     with pytest.raises(pages.ParameterError, match=r"ratios\[0\]=0.9 is an effective keep ratio above 1 - theta = 0.8"):
-        pages.check_values("adq_pq", {"ratios": [0.9]})
-    pages.check_values("adq_pq", {"ratios": [0.8]})
+        rules.check_values("adq_pq", {"ratios": [0.9]})
+    rules.check_values("adq_pq", {"ratios": [0.8]})
 
 
 @pytest.mark.parametrize("values, pattern", [
@@ -192,17 +196,17 @@ def test_adq_pq_effective_ratio_cannot_exceed_the_kept_patches():
 ])
 def test_dream_rules(values, pattern):
     with pytest.raises(pages.ParameterError, match=r"^page 'dream_main': " + pattern):
-        pages.check_values("dream_main", values)
+        rules.check_values("dream_main", values)
 
 
 def test_whole_splits_are_allowed_and_skip_the_budget_checks():
-    pages.check_values("dream_main", {"pool_per_class": None, "test_per_class": None, "ipcs": [50]})
-    pages.check_values("adq_main", {"pool_per_class": None, "ratios": [0.001]})
+    rules.check_values("dream_main", {"pool_per_class": None, "test_per_class": None, "ipcs": [50]})
+    rules.check_values("adq_main", {"pool_per_class": None, "ratios": [0.001]})
 
 
 def test_unknown_page_is_named():
     with pytest.raises(pages.ParameterError, match=r"page='nope' is not a notebook of this book; allowed: .*tour"):
-        pages.check_values("nope", {})
+        rules.check_values("nope", {})
 
 
 def test_injected_names_come_from_the_papermill_cell_only():
@@ -225,12 +229,12 @@ def test_runner_progress_bars_stay_text_and_nothing_global_is_patched(monkeypatc
     from dscore.utils import tqdm as bar
 
     auto = tqdm.auto.tqdm
-    monkeypatch.setenv(pages.PROGRESS_ENV, "text")
+    monkeypatch.setenv(PROGRESS_ENV, "text")
     pages.check("tour", {**book.declared_parameters(ROOT / "notebooks" / "tour.ipynb")})
     with bar(range(2), disable=True) as b:
         assert type(b) is tqdm.std.tqdm                     # the runner's log keeps text bars
     assert tqdm.auto.tqdm is auto                           # and tqdm itself is left alone
-    monkeypatch.setenv(pages.PROGRESS_ENV, "")
+    monkeypatch.setenv(PROGRESS_ENV, "")
     with bar(range(2), disable=True) as b:
         assert isinstance(b, tqdm.auto.tqdm)                # JupyterLab: widget bars (text outside a kernel)
 
@@ -296,13 +300,13 @@ def test_run_executes_with_the_overrides_and_writes_into_the_book_tree(tmp_path,
     seen = []
 
     def fake_execute(src, dst, parameters=None, **kwargs):
-        seen.append((parameters, os.environ.get(pages.PAGE_FILES_ENV), os.environ.get(pages.PROGRESS_ENV)))
+        seen.append((parameters, os.environ.get(pages.PAGE_FILES_ENV), os.environ.get(PROGRESS_ENV)))
         files = pages.Downloads("page")
         files.table("t", __import__("pandas").DataFrame({"a": [1, 2]}), "a table")
         shutil.copy(src, dst)
 
     monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
-    monkeypatch.setattr(book, "_kernel_name", lambda: "python3")
+    monkeypatch.setattr(book.executor, "kernel_name", lambda **kw: "python3")
     overrides = book.read_overrides(root, "page", pairs=[("epochs", "5")])
     assert book.execute(root, "page", "smoke", overrides=overrides, log=lambda *_: None) is True
     params, files_env, progress = seen[0]
@@ -389,7 +393,7 @@ def test_bare_papermill_run_with_a_misspelt_key_fails_in_the_check_cell(tmp_path
     out = tmp_path / "out.ipynb"
     with pytest.raises(papermill.PapermillExecutionError, match=r"unknown parameter\(s\) 'epochz'"):
         papermill.execute_notebook(str(ROOT / "notebooks" / "tour.ipynb"), str(out), parameters={"epochz": 3},
-                                   kernel_name=book._kernel_name(), cwd=str(ROOT / "notebooks"), progress_bar=False)
+                                   kernel_name=book.kernel_name(), cwd=str(ROOT / "notebooks"), progress_bar=False)
     cells = nbformat.read(out, as_version=4).cells
     failed = [c.get("id") for c in cells if c.cell_type == "code" and any(o.get("output_type") == "error"
                                                                            for o in c.get("outputs", []))]

@@ -7,6 +7,7 @@ import torch
 from dscore import book
 from dscore.select import graphcut
 from dscore.studies import perf
+from dscore.paths import repo_root
 
 
 def test_naive_graphcut_picks_what_the_incremental_greedy_picks():
@@ -60,7 +61,7 @@ def test_run_suite_rejects_an_unknown_device():
 
 
 def test_perf_page_is_in_the_book_with_params_for_every_profile():
-    root = book.repo_root()
+    root = repo_root()
     assert "perf_bench" in book.notebook_names(root)
     for profile in book.PROFILES:
         book.load_params(root, profile, "perf_bench")

@@ -245,7 +245,7 @@ def test_cache_version_follows_the_import_graph_of_the_computing_module(tmp_path
     assert fingerprint.code_version("dscore.evaluation").startswith("2+")
     reach = set(fingerprint.import_closure(fingerprint.Path(fingerprint.__file__).parent, "dscore.evaluation"))
     assert {"dscore.train", "dscore.models", "dscore.data"} <= reach
-    assert not reach & {"dscore.distill.engine", "dscore.ledger", "dscore.book", "dscore.pages", "dscore.report"}
+    assert not reach & {"dscore.distill.engine", "dscore.ledger", "dscore.book", "dscore.book.page", "dscore.report"}
 
 
 class _KeyRecorded(Exception):

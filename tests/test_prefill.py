@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from dscore import book
-from dscore.prefill import read_cache_log, summarise_log
+from dscore.book.prefill import read_cache_log, summarise_log
 
 # A page in the shape of the book's: literal parameters, one call into dscore per cell of work. A shared upstream
 # artefact (every cell needs it, as every evaluation needs the features) and cells that take a while each.
@@ -114,7 +114,7 @@ def test_prefill_with_two_gloo_processes_then_the_page_only_loads(tmp_path, monk
 
 
 def test_prefill_checks_pages_and_ranks_before_any_work(tmp_path):
-    from dscore.prefill import prefill
+    from dscore.book.prefill import prefill
 
     root = tmp_path / "repo"
     _make_repo(root)

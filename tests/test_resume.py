@@ -231,7 +231,7 @@ def test_an_unfinished_html_build_makes_the_next_one_render_every_page(tmp_path,
         (tmp_path / "_build" / "html" / "index.html").write_text("<html></html>")
         return subprocess.CompletedProcess(cmd, exit_codes[len(commands) - 1])
 
-    monkeypatch.setattr(book.subprocess, "run", fake_jupyter_book)
+    monkeypatch.setattr(book.runner.subprocess, "run", fake_jupyter_book)
     marker = tmp_path / book.HTML_INCOMPLETE
     book.build_html(tmp_path, log=lambda _: None)                     # first build: incremental, finishes
     assert "--all" not in commands[-1] and not marker.exists()

@@ -240,7 +240,8 @@ def test_pq_diagnostics_name_the_overlap_and_the_refill_error(study):
 def test_downloaded_selections_are_positions_in_the_whole_training_split(study, tmp_path, monkeypatch):
     import numpy as np
 
-    from dscore import data, pages
+    from dscore import data
+    from dscore.book import page as pages
 
     monkeypatch.setenv(pages.PAGE_FILES_ENV, str(tmp_path / "files"))
     files = pages.Downloads("adq_main")

@@ -35,15 +35,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import book
-from .cache import CACHE_LOG_ENV
-from .paths import repo_root
-from .distributed import WORK_RANK_ENV, WORK_WORLD_ENV
-from .utils import check_int
+from ..cache import CACHE_LOG_ENV
+from ..distributed import WORK_RANK_ENV, WORK_WORLD_ENV
+from ..paths import repo_root
+from ..utils import check_int
+from .executor import execute_notebook, kernel_name
+from .params import CELL_TIMEOUT, OUTPUT_DIR, BookError, check_profile, load_params, notebook_names
 
 __all__ = ["PREFILL_DIR", "prefill", "read_cache_log", "summarise_log", "main"]
 
-PREFILL_DIR = book.OUTPUT_DIR / ".prefill"
+PREFILL_DIR = OUTPUT_DIR / ".prefill"
 # torchrun's variables stay out of a page's kernel: a page never joins the launcher's process group
 _LAUNCHER_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
                  "ROLE_WORLD_SIZE", "ROLE_NAME", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID",
@@ -72,14 +73,10 @@ def summarise_log(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "computed_kinds": dict(sorted(kinds.items()))}
 
 
-def _kernel_name() -> str:
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    return book.KERNEL_NAME if book.KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
-
-
-def _kernel_env(rank: int, world: int, log: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _LAUNCHER_ENV}
+def _kernel_env(rank: int, world: int, log: Path) -> dict[str, str | None]:
+    """The environment changes of a prefill kernel (:func:`dscore.book.executor.environment`): the launcher's
+    variables removed, the work rank, world and cache log set, and on a multi-GPU node one GPU per process."""
+    env: dict[str, str | None] = {k: None for k in _LAUNCHER_ENV}
     env.update({WORK_RANK_ENV: str(rank), WORK_WORLD_ENV: str(world), CACHE_LOG_ENV: str(log)})
     local_rank, local_world = os.environ.get("LOCAL_RANK"), os.environ.get("LOCAL_WORLD_SIZE")
     if local_rank is not None and local_world not in (None, "1"):
@@ -101,24 +98,22 @@ def prefill(pages: Sequence[str] | None, profile: str, *, rank: int = 0, world: 
     """Execute ``pages`` (default: every page of the book) as process ``rank`` of ``world``, filling the cache.
 
     Every page's parameters are checked before any work. Returns ``{page: summary}`` (:func:`summarise_log` of
-    this process's cache log for the page, plus ``seconds`` of wall time). Raises :class:`dscore.book.BookError`
+    this process's cache log for the page, plus ``seconds`` of wall time). Raises :class:`dscore.book.params.BookError`
     when a page fails (the partly executed notebook stays in ``book/nb/.prefill/rank<r>/``).
     """
-    import papermill
-
     root = Path(root) if root is not None else repo_root()
-    book.check_profile(profile)
+    check_profile(profile)
     world = check_int("world", world, low=1)
     rank = check_int("rank", rank, low=0, high=world - 1)
-    names = book.notebook_names(root)
+    names = notebook_names(root)
     pages = list(pages) if pages else names
     unknown = [p for p in pages if p not in names]
     if unknown:
         raise ValueError(f"unknown page(s) {unknown}; available: {names}")
-    params = {p: book.load_params(root, profile, p) for p in pages}
+    params = {p: load_params(root, profile, p) for p in pages}
     out_dir = root / PREFILL_DIR / f"rank{rank}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    kernel = _kernel_name()
+    kernel = kernel_name(warn=False)
     summary: dict[str, dict[str, Any]] = {}
     for page in pages:
         cache_log = out_dir / f"{page}.cache.jsonl"
@@ -126,23 +121,13 @@ def prefill(pages: Sequence[str] | None, profile: str, *, rank: int = 0, world: 
         out = out_dir / f"{page}.ipynb"
         log(f"[dscore.prefill] rank {rank}/{world} on {socket.gethostname()}: {page} ({profile})")
         start = time.perf_counter()
-        saved, kernel_env = dict(os.environ), _kernel_env(rank, world, cache_log)
-        os.environ.clear()
-        os.environ.update(kernel_env)
         try:
-            papermill.execute_notebook(str(root / "notebooks" / f"{page}.ipynb"), str(out), parameters=params[page],
-                                       kernel_name=kernel, language="python", cwd=str(root / "notebooks"),
-                                       execution_timeout=book.CELL_TIMEOUT[profile], log_output=False,
-                                       progress_bar=False)
-            errors = book.error_outputs(out)
-            if errors:
-                raise book.BookError(f"error outputs: {errors}")
+            execute_notebook(root / "notebooks" / f"{page}.ipynb", out, params[page], cwd=root / "notebooks",
+                             timeout=CELL_TIMEOUT[profile], env=_kernel_env(rank, world, cache_log), kernel=kernel,
+                             log_output=False)
         except Exception as exc:
-            raise book.BookError(f"prefill of {page!r} (rank {rank}/{world}, profile {profile!r}) failed: {exc}\n"
-                                 f"the partly executed notebook is in {out.relative_to(root)}") from exc
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            raise BookError(f"prefill of {page!r} (rank {rank}/{world}, profile {profile!r}) failed: {exc}\n"
+                            f"the partly executed notebook is in {out.relative_to(root)}") from exc
         s = summarise_log(read_cache_log(cache_log))
         s["seconds"] = round(time.perf_counter() - start, 1)
         summary[page] = s

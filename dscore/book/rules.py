@@ -1,41 +1,23 @@
-"""What a book page does besides its study: check its parameters first, and offer its artefacts for download.
+"""What a page's parameters may be, checked once before any work: the schema (names and types from the notebook's
+literal ``parameters`` cell), explicit ranges and choices (:data:`RULES`: epochs >= 1, ratios in (0, 1], seeds >= 0, a
+known dataset, model or profile …), then the chapter's own validators (the study constructors,
+:meth:`dscore.distill.DistillConfig.check_data` for the images a class must hold) and budgets that cannot work. Raises
+one :class:`ParameterError` naming the key, the value and what is allowed.
 
-**Parameters.** Every notebook's first code cell after the parameters cell is::
-
-    from dscore import pages
-    pages.check("adq_main", globals())
-
-:func:`check` compares the page's parameters with the ones its ``parameters`` cell declares (the schema: which
-names exist, and their types from the literal defaults) and with explicit ranges and choices (:data:`RULES`: epochs
->= 1, ratios in (0, 1], seeds >= 0, a known dataset, model or profile …), then with the chapter's own validators (the
-study constructors, :meth:`dscore.distill.DistillConfig.check_data` for the images a class must hold) and budgets
-that cannot work. It runs before any data is loaded and raises one :class:`ParameterError` naming the key, the value
-and what is allowed. A misspelt key that papermill injects (papermill adds an ``injected-parameters`` cell after the
-parameters cell) is an unknown parameter, with the nearest declared name suggested. ``python -m dscore.book run PAGE -f
-my.yaml`` runs the same check before it starts a kernel (:func:`check_values`).
-
-**Downloads.** :class:`Downloads` writes a page's main artefacts — selected indices (``.npy``), synthetic sets
-(``.npz`` plus a PNG grid), result tables (``.csv``) — next to the executed page (``book/nb/<page>_files/`` when the
-book runner executes it, else ``<page>_files/`` in the working directory) and shows links to them with a NumPy-only
-snippet that loads them.
+The runner checks every page of every profile with :func:`check_all` before it starts a kernel; a page checks itself
+again in its kernel (:func:`dscore.book.page.check`), so a notebook opened in JupyterLab gets the same messages.
 """
 from __future__ import annotations
 
 import difflib
 import math
-import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .utils import PROGRESS_ENV  # ``text`` (set by the book runner): tqdm's text bars, see dscore.utils.tqdm
+from .params import BookError, PROFILES, declared_parameters as notebook_parameters, load_params, notebook_names, \
+    params_source
 
-__all__ = ["ParameterError", "RULES", "check", "check_values", "declared_parameters", "injected_names",
-           "PAGE_FILES_ENV", "PROGRESS_ENV", "Downloads", "page_files_dir"]
-
-#: Set by the book runner: the folder where :class:`Downloads` writes a page's files.
-PAGE_FILES_ENV = "DSCORE_PAGE_FILES"
-#: First line of the cell papermill injects after the parameters cell.
-PAPERMILL_HEADER = "# Parameters"
+__all__ = ["ParameterError", "RULES", "NULLABLE", "page_parameters", "check_values", "check_params", "check_all"]
 
 
 class ParameterError(ValueError):
@@ -43,41 +25,15 @@ class ParameterError(ValueError):
     value and what is allowed."""
 
 
-# ------------------------------------------------------------------------------------------------ the schema
-
-def declared_parameters(page: str) -> dict[str, Any]:
-    """The names and literal defaults of the ``parameters`` cell of ``notebooks/<page>.ipynb``."""
-    from .book import declared_parameters as from_notebook
-    from .paths import repo_root
+def page_parameters(page: str) -> dict[str, Any]:
+    """The names and literal defaults of the ``parameters`` cell of ``notebooks/<page>.ipynb`` in this checkout."""
+    from ..paths import repo_root
 
     path = repo_root() / "notebooks" / f"{page}.ipynb"
     if not path.exists():
         names = sorted(p.stem for p in path.parent.glob("*.ipynb"))
         raise ParameterError(f"page={page!r} is not a notebook of this book; allowed: {', '.join(names)}")
-    return from_notebook(path)
-
-
-def injected_names(namespace: Mapping[str, Any]) -> list[str]:
-    """Names assigned by the cell papermill injected (found in the kernel's input history ``In``), in order; [] when
-    the page was not run by papermill with parameters."""
-    import ast
-
-    history = namespace.get("In")
-    if not isinstance(history, (list, tuple)):
-        return []
-    for source in reversed(history):
-        if isinstance(source, str) and source.split("\n", 1)[0].strip() == PAPERMILL_HEADER:
-            try:
-                tree = ast.parse(source)
-            except SyntaxError:
-                return []
-            names = []
-            for stmt in tree.body:
-                for target in getattr(stmt, "targets", [getattr(stmt, "target", None)]):
-                    if isinstance(target, ast.Name) and target.id not in names:
-                        names.append(target.id)
-            return names
-    return []
+    return notebook_parameters(path)
 
 
 def _type_name(value) -> str:
@@ -123,14 +79,14 @@ def _check_type(name: str, value, default) -> None:
 
 def _int(low=None, high=None) -> Callable[[str, Any], None]:
     def rule(name, value):
-        from .utils import check_int
+        from ..utils import check_int
         check_int(name, value, low=low, high=high)
     return rule
 
 
 def _float(low=None, high=None, *, low_open=False, high_open=False) -> Callable[[str, Any], None]:
     def rule(name, value):
-        from .utils import check_float
+        from ..utils import check_float
         check_float(name, value, low=low, high=high, low_open=low_open, high_open=high_open)
     return rule
 
@@ -160,30 +116,29 @@ def _each(rule, *, unique: bool = False, non_empty: bool = True):
 
 def _choice(allowed: Callable[[], Sequence[str]]):
     def rule(name, value):
-        from .utils import check_choice
+        from ..utils import check_choice
         check_choice(name, value, allowed())
     return rule
 
 
 def _profiles():
-    from .book import PROFILES
     return PROFILES
 
 
 def _datasets():
-    from .data import list_datasets
+    from ..data import list_datasets
     return list_datasets()
 
 
 def _models():
-    from .models import list_models
+    from ..models import list_models
     return list_models()
 
 
 def _device(name, value):
     if value == "auto":
         return
-    from .utils import check_choice
+    from ..utils import check_choice
     if not isinstance(value, str):
         raise ParameterError(f"{name}={value!r} must be a string; allowed: 'auto', 'cpu', 'cuda' or 'cuda:N'")
     kind, _, index = value.partition(":")
@@ -193,7 +148,7 @@ def _device(name, value):
 
 
 def _arch_specs(value):
-    from .studies.common import arch_specs
+    from ..studies.common import arch_specs
     arch_specs(value)
 
 
@@ -272,7 +227,7 @@ def _train_per_class(values: Mapping[str, Any]) -> int | None:
 
 
 def _check_adq(values: Mapping[str, Any]) -> None:
-    from .studies import adq
+    from ..studies import adq
 
     study = adq.ADQStudy(adq.setup_from(values), values.get("archs", {"ConvNet-3": {"arch": "convnet3"}}),
                          progress=False)
@@ -313,7 +268,7 @@ def _check_kwargs(key: str, value: Mapping[str, Any]) -> None:
     import inspect
 
     if key == "dm":
-        from .distill import DistillConfig
+        from ..distill import DistillConfig
 
         fields = {k: v for k, v in value.items() if k not in ("method", "ipc")}
         try:
@@ -321,7 +276,7 @@ def _check_kwargs(key: str, value: Mapping[str, Any]) -> None:
         except (TypeError, ValueError) as exc:
             raise ParameterError(f"dm: {exc}") from None
         return
-    from .quantize import pipeline
+    from ..quantize import pipeline
 
     fn = getattr(pipeline, _KWARG_FUNCS[key])
     params = inspect.signature(fn).parameters
@@ -334,7 +289,7 @@ def _check_kwargs(key: str, value: Mapping[str, Any]) -> None:
 
 
 def _check_dream(values: Mapping[str, Any]) -> None:
-    from .studies import dreamplus
+    from ..studies import dreamplus
 
     study = dreamplus.DreamStudy(dreamplus.setup_from(values), progress=False)
     if values.get("tiny_setup") is not None:            # Tab. II's own setup (another dataset): a valid study
@@ -365,8 +320,8 @@ def _check_dream(values: Mapping[str, Any]) -> None:
 
 
 def _dream_method(name, value):
-    from .distill.config import preset_components
-    from .studies import dreamplus
+    from ..distill.config import preset_components
+    from ..studies import dreamplus
 
     if value in dreamplus.CORESETS:
         return
@@ -405,7 +360,7 @@ def check_values(page: str, values: Mapping[str, Any], *, declared: Mapping[str,
     unknown key, a wrong type, a value out of range, an unknown dataset/model/profile/method or an impossible budget.
     Loads no data. Returns the complete parameters (defaults, then ``values``).
     """
-    declared = dict(declared_parameters(page) if declared is None else declared)
+    declared = dict(page_parameters(page) if declared is None else declared)
     try:
         unknown = [k for k in values if k not in declared]
         if unknown:
@@ -446,188 +401,23 @@ def _apply_rules(label: str, key: str, value) -> None:
                 _apply_rules(f"{label}[{sub!r}]", sub, v)
 
 
-def check(page: str, namespace: Mapping[str, Any]) -> None:
-    """The check a page runs first: ``pages.check("<page>", globals())`` right after its parameters cell.
 
-    Takes the declared parameters' values from ``namespace``, rejects names papermill injected that the page does not
-    declare, and runs :func:`check_values`. Raises :class:`ParameterError`; returns nothing (so the cell shows
-    nothing).
-    """
-    declared = declared_parameters(page)
-    missing = [k for k in declared if k not in namespace]
-    if missing:
-        raise ParameterError(f"page {page!r}: the parameter(s) {missing} are not defined; run the parameters cell first")
-    injected = injected_names(namespace)
-    values = {k: namespace[k] for k in declared}
-    values.update({k: namespace[k] for k in injected if k not in declared and k in namespace})
-    check_values(page, values, declared=declared)
+def check_params(root: Path, name: str, params: dict[str, Any], source: str) -> dict[str, Any]:
+    """:func:`check_values` of page ``name`` (declared in ``root``'s notebook) on ``params``, before any kernel
+    starts; a bad value raises BookError naming ``source`` (the parameter files), the key, the value and what is
+    allowed."""
+    declared = notebook_parameters(root / "notebooks" / f"{name}.ipynb")
+    try:
+        return check_values(name, params, declared=declared)
+    except ValueError as exc:
+        raise BookError(f"{source}: {exc}") from None
 
 
-# ------------------------------------------------------------------------------------------------ downloads
-
-def page_files_dir(page: str) -> Path:
-    """Where ``page``'s downloadable files go: ``$DSCORE_PAGE_FILES`` (the book runner sets it to
-    ``book/nb/<page>_files`` in a staging folder), else ``<page>_files`` in the working directory."""
-    env = os.environ.get(PAGE_FILES_ENV)
-    return Path(env) if env else Path.cwd() / f"{page}_files"
-
-
-_SNIPPETS = {
-    ".npy": "idx = np.load(\"{name}\")",
-    ".npz": "d = np.load(\"{name}\"); x, y = d[\"images\"], d[\"labels\"]",
-    ".csv": "t = np.genfromtxt(\"{name}\", delimiter=\",\", names=True, dtype=None, encoding=\"utf-8\")",
-}
-
-
-class Downloads:
-    """A page's downloadable artefacts. Each method writes one file atomically into :func:`page_files_dir` and
-    records a line for :meth:`markdown`; the notebook displays the object (a Markdown list of links with a
-    NumPy-only load snippet). In the book the links are MyST ``{download}`` roles, which the HTML build copies."""
-
-    def __init__(self, page: str):
-        if not isinstance(page, str) or not page:
-            raise ValueError(f"page={page!r} must be the page's name")
-        self.page = page
-        self.folder = page_files_dir(page)
-        self.entries: list[tuple[str, str]] = []       # (file name, description)
-
-    def _path(self, name: str, suffix: str) -> Path:
-        if not name or any(c in name for c in "/\\ ") or name.startswith("."):
-            raise ValueError(f"name={name!r} must be a plain file stem (no spaces, slashes or leading dot)")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        return self.folder / f"{name}{suffix}"
-
-    def _add(self, path: Path, description: str) -> Path:
-        path.chmod(0o644)                                  # readable by whoever serves the book
-        self.entries = [e for e in self.entries if e[0] != path.name] + [(path.name, description)]
-        return path
-
-    def table(self, name: str, frame, description: str) -> Path:
-        """A pandas DataFrame as ``<name>.csv`` (the index written as columns when it is named)."""
-        from .utils import atomic_path
-
-        path = self._path(name, ".csv")
-        frame = frame.reset_index() if any(n is not None for n in frame.index.names) else frame
-        if getattr(frame.columns, "nlevels", 1) > 1:
-            frame = frame.copy()
-            frame.columns = [" ".join(str(p) for p in c if str(p)) for c in frame.columns]
-        with atomic_path(path) as tmp:
-            frame.to_csv(tmp, index=False)
-        return self._add(path, description)
-
-    def indices(self, name: str, indices, description: str) -> Path:
-        """Selected indices as ``<name>.npy`` (int64, 1-D). To be usable without dscore they should be positions in
-        the dataset's whole split as loaded (torchvision's order): pass ``subset.source`` (or
-        ``ds.source[chosen]``), which every :class:`dscore.data.ImageDataset` cut from a loaded split carries."""
-        import numpy as np
-
-        if indices is None:
-            raise ValueError("indices() needs the indices: a subset's positions in its split are its .source")
-        idx = np.asarray(_as_numpy(indices), dtype=np.int64).reshape(-1)
-        path = self._path(name, ".npy")
-        _save_atomic(path, lambda f: np.save(f, idx))
-        return self._add(path, description)
-
-    def image_set(self, name: str, images, labels, description: str, *, classes: Sequence[str] | None = None,
-                  training: tuple[Any, Any] | None = None) -> tuple[Path, Path]:
-        """A (synthetic) image set as ``<name>.npz`` — ``images`` (N, C, H, W) float32 in [0, 1], ``labels`` int64,
-        ``classes``, and with ``training=(x, y)`` also ``train_images``/``train_labels`` (what a network trains on,
-        e.g. IDC's decoded images) — plus ``<name>.png``, a grid of the images one class per row."""
-        import matplotlib.pyplot as plt
-        import numpy as np
-        import torch
-
-        from .report import image_grid
-
-        x = np.asarray(_as_numpy(images), dtype=np.float32)
-        y = np.asarray(_as_numpy(labels), dtype=np.int64)
-        if x.ndim != 4 or y.shape != (x.shape[0],):
-            raise ValueError(f"images {x.shape} must be (N, C, H, W) with one label each, labels {y.shape}")
-        arrays = {"images": x, "labels": y}
-        if classes is not None:
-            arrays["classes"] = np.asarray([str(c) for c in classes])
-        if training is not None:
-            arrays["train_images"] = np.asarray(_as_numpy(training[0]), dtype=np.float32)
-            arrays["train_labels"] = np.asarray(_as_numpy(training[1]), dtype=np.int64)
-        npz = self._path(name, ".npz")
-        _save_atomic(npz, lambda f: np.savez_compressed(f, **arrays))
-        fig = image_grid(torch.from_numpy(x), torch.from_numpy(y), list(classes) if classes is not None else None,
-                         title=description)
-        png = self._path(name, ".png")
-        _save_atomic(png, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))
-        plt.close(fig)
-        self._add(npz, description)
-        self._add(png, f"{description} (picture)")
-        return npz, png
-
-    def selections(self, study, methods: Sequence[str], ratios: Sequence[float], seeds: Sequence[int]) -> None:
-        """The indices every selecting method of an ADQ ``study`` (``study.select``) picks at each keep ratio and
-        seed, as ``<method>_ratio<r>_seed<s>.npy``: positions in the dataset's whole training split."""
-        dataset = study.setup["dataset"]
-        for method in methods:
-            if method in ("full", "dm"):
-                continue
-            for ratio in ratios:
-                for seed in seeds:
-                    chosen = study.select(method, ratio, seed)
-                    positions = study.splits.train.source[chosen["indices"]]
-                    self.indices(f"{method}_ratio{ratio:g}_seed{seed}", positions,
-                                 f"{method} at keep ratio {ratio:g}, seed {seed}: {len(positions)} indices into "
-                                 f"the {dataset} training split")
-
-    def synthetic_sets(self, study, methods: Sequence[str], ipcs: Sequence[int], seed: int, *,
-                       coresets: Sequence[str] = ()) -> None:
-        """The synthetic set of every distillation method of a DREAM+ ``study`` (``study.run``) at each IPC for one
-        distillation ``seed``, as ``<method>_ipc<ipc>_seed<s>.npz`` plus a PNG grid (methods in ``coresets`` are
-        skipped: they are real images)."""
-        classes = study.splits.train.classes
-        for method in methods:
-            if method in coresets:
-                continue
-            for ipc in ipcs:
-                r = study.run(method, ipc, seed)
-                self.image_set(f"{method.replace('+', '-')}_ipc{ipc}_seed{seed}", r.images, r.labels,
-                               f"{method} synthetic set, IPC {ipc}, distillation seed {seed}", classes=classes,
-                               training=r.training_set())
-
-    def markdown(self) -> str:
-        """The links and the NumPy-only snippet, as Markdown (MyST ``{download}`` roles under the book runner)."""
-        if not self.entries:
-            return "*This page wrote no files.*"
-        myst = bool(os.environ.get(PAGE_FILES_ENV))
-        rel = f"{self.page}_files"
-        lines = ["Written by the run above; each file loads with NumPy alone (snippet below).", ""]
-        for fname, description in self.entries:
-            link = f"{{download}}`{fname} <{rel}/{fname}>`" if myst else f"[{fname}]({rel}/{fname})"
-            lines.append(f"- {link}: {description}")
-        shown = []
-        for suffix, code in _SNIPPETS.items():
-            first = next((f for f, _ in self.entries if f.endswith(suffix)), None)
-            if first:
-                shown.append(code.format(name=first))
-        lines += ["", "```python", "import numpy as np", *shown, "```"]
-        return "\n".join(lines)
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown()
-
-    def __repr__(self) -> str:
-        return f"Downloads({self.page!r}: {[f for f, _ in self.entries]} in {self.folder})"
-
-
-def _as_numpy(value):
-    import numpy as np
-
-    if hasattr(value, "detach"):
-        return value.detach().cpu().numpy()
-    return np.asarray(value)
-
-
-def _save_atomic(path: Path, write: Callable[[Any], None]) -> None:
-    from .utils import atomic_path
-
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            write(f)
-
-
+def check_all(root: Path) -> list[str]:
+    """Validate every notebook against every profile before any work (keys, then values: types, ranges, budgets,
+    :func:`check_values`); returns the notebook names."""
+    names = notebook_names(root)
+    for name in names:
+        for profile in PROFILES:
+            check_params(root, name, load_params(root, profile, name), params_source(root, profile, name))
+    return names

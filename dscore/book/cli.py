@@ -1,0 +1,72 @@
+"""The command line: ``python -m dscore.book build | run | check | prefill``.
+
+Usage (from a checkout)::
+
+    python -m dscore.book build --profile default      # execute what changed, then build the HTML
+    python -m dscore.book run tour --profile smoke     # execute one notebook
+    python -m dscore.book run tour -f my.yaml -p epochs 3   # … with your own parameters (unknown keys rejected)
+    python -m dscore.book check                        # validate params/ against the notebooks
+    torchrun --nproc_per_node=4 -m dscore.book prefill --profile default   # fill the cache in 4 processes
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ..paths import repo_root
+from .params import PROFILES, BookError, check_profile, notebook_names, read_overrides
+from .rules import check_all
+from .runner import build, execute
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dscore.book", description="Execute the notebooks with a parameter profile and build the Jupyter Book.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_build = sub.add_parser("build", help="execute changed notebooks and build the HTML book")
+    p_build.add_argument("--profile", default=os.environ.get("PROFILE", "default"))
+    p_build.add_argument("--only", nargs="*", help="execute only these notebooks")
+    p_build.add_argument("--force", action="store_true", help="re-execute even if up to date")
+    p_build.add_argument("--no-html", action="store_true", help="execute notebooks only")
+    p_run = sub.add_parser("run", help="execute one notebook into book/nb/ (with your own parameters: -f, -p)")
+    p_run.add_argument("name")
+    p_run.add_argument("--profile", default="smoke", help="the params/<profile>/ file the values start from")
+    p_run.add_argument("-f", "--file", action="append", default=[], metavar="YAML",
+                       help="a YAML file of parameter values (repeatable; later files win)")
+    p_run.add_argument("-p", "--parameter", action="append", nargs=2, default=[], metavar=("KEY", "VALUE"),
+                       help="one parameter, the value parsed as YAML (repeatable; wins over -f)")
+    p_run.add_argument("--force", action="store_true")
+    sub.add_parser("check", help="validate notebooks and params for every profile")
+    p_prefill = sub.add_parser("prefill", help="compute pages' artefacts into the cache, split over processes "
+                                               "(torchrun --nproc_per_node=N -m dscore.book prefill …)")
+    p_prefill.add_argument("names", nargs="*", help="pages to prefill (default: every page)")
+    p_prefill.add_argument("--profile", default=os.environ.get("PROFILE", "default"))
+    p_prefill.add_argument("--rank", type=int, help="this process's place without torchrun (default: $RANK or 0)")
+    p_prefill.add_argument("--world", type=int, help="number of processes without torchrun (default: $WORLD_SIZE or 1)")
+    p_prefill.add_argument("--root", help="the checkout whose pages to prefill (default: this one)")
+    args = parser.parse_args(argv)
+    root = repo_root()
+    try:
+        if args.command == "build":
+            build(root, args.profile, only=args.only, force=args.force, html=not args.no_html)
+        elif args.command == "run":
+            check_profile(args.profile)
+            if args.name not in notebook_names(root):
+                raise ValueError(f"unknown notebook {args.name!r}; available: {notebook_names(root)}")
+            overrides = read_overrides(root, args.name, args.file, [tuple(p) for p in args.parameter])
+            execute(root, args.name, args.profile, force=args.force, overrides=overrides)
+        elif args.command == "prefill":
+            from . import prefill
+
+            return prefill.main(args.names, args.profile, rank=args.rank, world=args.world,
+                                root=Path(args.root) if args.root else root)
+        else:
+            names = check_all(root)
+            print(f"[dscore.book] {len(names)} notebooks × {len(PROFILES)} profiles: params OK")
+    except (BookError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,226 @@
+"""The book's parameters and structure, read from the checkout: profiles, the table of contents, the notebooks'
+declared parameters and the parameter files (a chapter's shared setup under each page's own file).
+
+The leaf of :mod:`dscore.book`: it imports nothing else of the package, so the runner, the prefill, the in-kernel
+page helpers and the parameter rules all read the book the same way.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["PROFILES", "CELL_TIMEOUT", "KERNEL_NAME", "OUTPUT_DIR", "PAGES_DIR_PARAM", "SHARED_PREFIX", "CHAPTER_PREFIX",
+           "BookError", "check_profile", "notebook_names", "chapter_dependencies", "execution_order",
+           "declared_parameters", "chapter_of", "shared_params_path", "params_source", "load_params", "read_overrides"]
+
+PROFILES = ("smoke", "default", "paper")
+# Per-cell timeouts (seconds); the paper profile runs on GPUs for hours.
+CELL_TIMEOUT = {"smoke": 900, "default": 4 * 3600, "paper": None}
+KERNEL_NAME = "dscore"
+OUTPUT_DIR = Path("book") / "nb"
+
+
+#: the parameter of a notebook that reads other pages' files (a chapter overview); the runner sets it to its output
+#: folder, relative to the notebooks' working directory (the notebook's own default serves JupyterLab and nbval)
+PAGES_DIR_PARAM = "pages_dir"
+
+
+class BookError(RuntimeError):
+    """A notebook, a params file or the book build is wrong; the message says which and why."""
+
+
+def check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is not known; allowed: {', '.join(PROFILES)}")
+    return profile
+
+
+def _toc_entries(root: Path) -> list[dict]:
+    """Every entry of ``_toc.yml`` with a ``file``, in the order the table of contents lists them."""
+    entries: list[dict] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                entries.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(yaml.safe_load((root / "_toc.yml").read_text()))
+    return entries
+
+
+def _notebook_of(entry: Any) -> str | None:
+    """The notebook name of a table-of-contents entry under ``book/nb/`` (None for a prose page)."""
+    prefix = OUTPUT_DIR.as_posix() + "/"
+    file = entry.get("file") if isinstance(entry, dict) else None
+    return file[len(prefix):] if isinstance(file, str) and file.startswith(prefix) else None
+
+
+def notebook_names(root: Path) -> list[str]:
+    """Notebook names in the order the table of contents lists them (then any others, sorted)."""
+    in_toc = [n for n in map(_notebook_of, _toc_entries(root)) if n]
+    on_disk = sorted(p.stem for p in (root / "notebooks").glob("*.ipynb"))
+    missing = [n for n in in_toc if n not in on_disk]
+    if missing:
+        raise BookError(f"_toc.yml lists {missing} under {OUTPUT_DIR.as_posix()}/ but notebooks/ has no such notebook")
+    return in_toc + [n for n in on_disk if n not in in_toc]
+
+
+def chapter_dependencies(root: Path) -> dict[str, list[str]]:
+    """The notebooks that read other notebooks' results: a chapter notebook of ``_toc.yml`` (one with ``sections``)
+    depends on its section notebooks (a chapter overview reads the claims its pages recorded). ``{chapter: [pages]}``."""
+    if not (root / "_toc.yml").exists():
+        return {}
+    deps: dict[str, list[str]] = {}
+    for entry in _toc_entries(root):
+        chapter, sections = _notebook_of(entry), entry.get("sections")
+        pages = [n for n in map(_notebook_of, sections) if n] if chapter and isinstance(sections, list) else []
+        if pages:
+            deps[chapter] = pages
+    return deps
+
+
+def execution_order(names: list[str], deps: dict[str, list[str]]) -> list[str]:
+    """``names`` in table-of-contents order, except that a notebook that depends on others (:func:`chapter_dependencies`)
+    runs right after the last of them."""
+    order = [n for n in names if n not in deps]
+    for chapter in [n for n in names if n in deps]:
+        after = [order.index(d) for d in deps[chapter] if d in order]
+        order.insert(max(after) + 1 if after else len(order), chapter)
+    return order
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    """The names and default values assigned in the cell tagged ``parameters``."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise BookError(f"{notebook} must have exactly one cell tagged 'parameters', found {len(cells)}")
+    params: dict[str, Any] = {}
+    for stmt in ast.parse(cells[0].source).body:
+        if not (isinstance(stmt, (ast.Assign, ast.AnnAssign))):
+            raise BookError(f"{notebook}: the parameters cell may only assign literals, found: {ast.unparse(stmt)}")
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        if len(targets) != 1 or not isinstance(targets[0], ast.Name) or stmt.value is None:
+            raise BookError(f"{notebook}: write one 'name = literal' per line in the parameters cell: {ast.unparse(stmt)}")
+        try:
+            params[targets[0].id] = ast.literal_eval(stmt.value)
+        except ValueError:
+            raise BookError(f"{notebook}: parameter {targets[0].id} must be a literal, "
+                            f"found {ast.unparse(stmt.value)}") from None
+    return params
+
+
+#: the prefix of a chapter's shared parameter file: ``params/<profile>/_<chapter>.yaml``
+SHARED_PREFIX = "_"
+#: a chapter notebook named ``overview_<chapter>`` shares ``_<chapter>.yaml`` with its pages
+CHAPTER_PREFIX = "overview_"
+
+
+def chapter_of(root: Path, name: str) -> str | None:
+    """The chapter notebook (:func:`chapter_dependencies`) whose sections include notebook ``name``, or None."""
+    for chapter, pages in chapter_dependencies(root).items():
+        if name in pages:
+            return chapter
+    return None
+
+
+def shared_params_path(root: Path, profile: str, chapter: str) -> Path:
+    """``params/<profile>/_<chapter>.yaml``: the setup every page of ``chapter`` shares (``overview_adq`` → ``_adq``)."""
+    stem = chapter[len(CHAPTER_PREFIX):] if chapter.startswith(CHAPTER_PREFIX) else chapter
+    return root / "params" / profile / f"{SHARED_PREFIX}{stem}.yaml"
+
+
+def _read_mapping(root: Path, path: Path) -> dict[str, Any]:
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise BookError(f"{path.relative_to(root)} must be a mapping of parameter names to values")
+    return values
+
+
+def params_source(root: Path, profile: str, name: str) -> str:
+    """The file(s) :func:`load_params` reads for ``name``, for messages: ``params/<p>/_<chapter>.yaml +
+    params/<p>/<name>.yaml``."""
+    own = f"params/{profile}/{name}.yaml"
+    chapter = chapter_of(root, name)
+    shared = shared_params_path(root, profile, chapter) if chapter else None
+    return f"{shared.relative_to(root).as_posix()} + {own}" if shared is not None and shared.exists() else own
+
+
+def load_params(root: Path, profile: str, name: str) -> dict[str, Any]:
+    """The parameters of notebook ``name`` in ``profile``: its chapter's shared setup
+    (``params/<profile>/_<chapter>.yaml``, when the page is a section of a chapter and the file exists) with the
+    page's own ``params/<profile>/<name>.yaml`` over it (a page may override a shared value, e.g. run smaller).
+    Every key, shared or own, must be a declared parameter of the notebook."""
+    check_profile(profile)
+    path = root / "params" / profile / f"{name}.yaml"
+    if not path.exists():
+        raise BookError(f"no parameter file {path.relative_to(root)} for notebook {name!r} in profile {profile!r}")
+    own = _read_mapping(root, path)
+    declared = declared_parameters(root / "notebooks" / f"{name}.ipynb")
+    chapter = chapter_of(root, name)
+    shared_path = shared_params_path(root, profile, chapter) if chapter else None
+    shared = _read_mapping(root, shared_path) if shared_path is not None and shared_path.exists() else {}
+    for source, values in ((shared_path, shared), (path, own)):
+        unknown = sorted(set(values) - set(declared))
+        if unknown:
+            raise BookError(f"{source.relative_to(root)}: {unknown} not declared in the parameters cell of "
+                            f"notebooks/{name}.ipynb; declared: {sorted(declared)}")
+    params = {**shared, **own}
+    params["profile"] = profile
+    if "profile" not in declared:
+        raise BookError(f"notebooks/{name}.ipynb must declare a 'profile' parameter")
+    if PAGES_DIR_PARAM in declared and PAGES_DIR_PARAM not in params:
+        # a chapter overview reads what its pages recorded: where this runner executes them, from notebooks/
+        params[PAGES_DIR_PARAM] = Path(os.path.relpath(OUTPUT_DIR, "notebooks")).as_posix()
+    return params
+
+
+def read_overrides(root: Path, name: str, files: list[str] | None = None,
+                   pairs: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """A reader's own parameters for page ``name``: the YAML ``files`` in order, then ``pairs`` (key, YAML value),
+    later ones winning. Keys the page does not declare (or ``profile``: use ``--profile``) raise BookError before any
+    work, naming the key, where it came from and the nearest declared name."""
+    import difflib
+
+    declared = declared_parameters(root / "notebooks" / f"{name}.ipynb")
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for file in files or []:
+        path = Path(file)
+        if not path.exists():
+            raise BookError(f"-f {file}: no such file")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise BookError(f"-f {file}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise BookError(f"-f {file}: must be a mapping of parameter names to values, found {type(data).__name__}")
+        values.update(data)
+        sources.update({k: f"-f {file}" for k in data})
+    for key, text in pairs or []:
+        try:
+            values[key] = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise BookError(f"-p {key} {text!r}: not valid YAML: {exc}") from None
+        sources[key] = f"-p {key}"
+    for key in values:
+        if key == "profile":
+            raise BookError(f"{sources[key]}: 'profile' is chosen with --profile (one of {', '.join(PROFILES)})")
+        if key not in declared:
+            close = difflib.get_close_matches(str(key), declared, 1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise BookError(f"{sources[key]}: {key!r} is not a parameter of notebooks/{name}.ipynb{hint}; "
+                            f"declared: {', '.join(sorted(declared))}")
+    return values

@@ -1,0 +1,225 @@
+"""Execute the notebooks with a parameter profile and build the Jupyter Book.
+
+``notebooks/<name>.ipynb`` is executed (:func:`dscore.book.executor.execute_notebook`) with
+``params/<profile>/<name>.yaml`` over its chapter's shared ``params/<profile>/_<chapter>.yaml``
+(:func:`dscore.book.params.load_params`) into ``book/nb/<name>.ipynb``. A notebook is re-executed only when its
+fingerprint changes: the notebook source, its parameters, the profile, and every ``dscore/*.py`` file.
+Fingerprints live in ``book/nb/.manifest.json``; outputs are written atomically, so a killed build resumes with the
+notebooks that finished.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..paths import PAGE_FILES_ENV
+from ..utils import PROGRESS_ENV, atomic_write_text, exclusive_lock, kill_point
+from .executor import execute_notebook
+from .params import CELL_TIMEOUT, OUTPUT_DIR, BookError, chapter_dependencies, check_profile, execution_order, \
+    load_params, params_source
+from .rules import check_all, check_params
+
+__all__ = ["MANIFEST", "TIMINGS", "TIMINGS_PAGE", "HTML_INCOMPLETE", "fingerprint", "execute",
+           "collapse_injected_parameters", "write_timings_page", "build_html", "build"]
+
+MANIFEST = OUTPUT_DIR / ".manifest.json"
+TIMINGS = OUTPUT_DIR / ".timings.json"
+TIMINGS_PAGE = OUTPUT_DIR / "timings.md"
+
+
+def fingerprint(root: Path, name: str, profile: str, params: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+    digest.update(profile.encode())
+    digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+    digest.update((root / "notebooks" / f"{name}.ipynb").read_bytes())
+    for src in sorted((root / "dscore").rglob("*.py")):
+        digest.update(src.relative_to(root).as_posix().encode())
+        digest.update(src.read_bytes())
+    # a chapter overview is stale when a page it reads recorded other claims
+    for dep in chapter_dependencies(root).get(name, []):
+        claims = root / OUTPUT_DIR / f"{dep}_files" / "claims.json"
+        digest.update(dep.encode())
+        digest.update(claims.read_bytes() if claims.exists() else b"(none)")
+    return digest.hexdigest()
+
+
+def _read_manifest(root: Path) -> dict[str, str]:
+    try:
+        return json.loads((root / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _exclusive(path: Path, *, log=None, what: str = ""):
+    """The exclusive file lock (:func:`dscore.utils.exclusive_lock`) of a page or of the manifest; a build that has
+    to wait says so in ``log``."""
+    announce = None if log is None else (lambda holder: log(f"[dscore.book] {what}: waiting for another build "
+                                                            f"that is executing it ({holder})"))
+    return exclusive_lock(path, on_wait=announce)
+
+
+def execute(root: Path, name: str, profile: str, *, force: bool = False, overrides: dict[str, Any] | None = None,
+            log=print) -> bool:
+    """Execute one notebook if its fingerprint changed; returns True when it ran.
+
+    ``overrides`` (from :func:`read_overrides`) replace values of the profile's params file. The values are checked
+    (:func:`dscore.book.rules.check_params`) before the kernel starts. The page's downloadable files
+    (:class:`dscore.book.page.Downloads`)
+    are written to a staging folder and replace ``book/nb/<name>_files`` when the page succeeds.
+
+    Two builds of one checkout at once are safe: a page is executed under a per-page file lock
+    (``book/nb/.locks/<name>.lock``), so the second build waits, then finds the page up to date; the manifest and
+    timings are updated under their own lock."""
+    with _exclusive(root / OUTPUT_DIR / ".locks" / f"{name}.lock", log=log, what=name):
+        return _execute_unlocked(root, name, profile, force=force, overrides=overrides, log=log)
+
+
+def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overrides: dict[str, Any] | None,
+                      log) -> bool:
+    import shutil
+
+    params = load_params(root, profile, name)
+    source = params_source(root, profile, name)
+    if overrides:
+        params.update(overrides)
+        source += " with " + ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+    check_params(root, name, params, source)
+    key = fingerprint(root, name, profile, params)
+    out = root / OUTPUT_DIR / f"{name}.ipynb"
+    manifest = _read_manifest(root)
+    if not force and manifest.get(name) == key and out.exists():
+        log(f"[dscore.book] {name}: up to date ({profile})")
+        return False
+    log(f"[dscore.book] {name}: executing with {source}")
+    start = time.perf_counter()
+    partial = root / OUTPUT_DIR / ".partial" / f"{name}.ipynb"
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    staged_files = partial.with_name(f"{name}_files")
+    shutil.rmtree(staged_files, ignore_errors=True)
+    try:
+        execute_notebook(root / "notebooks" / f"{name}.ipynb", partial, params, cwd=root / "notebooks",
+                         timeout=CELL_TIMEOUT[profile], env={PROGRESS_ENV: "text", PAGE_FILES_ENV: str(staged_files)})
+        collapse_injected_parameters(partial)
+    except Exception as exc:
+        failed = out.with_name(f"{name}.failed.ipynb")
+        if partial.exists():
+            os.replace(partial, failed)
+        shutil.rmtree(staged_files, ignore_errors=True)
+        raise BookError(f"notebook {name!r} failed with profile {profile!r}: {exc}\n"
+                        f"the partly executed notebook is in {failed.relative_to(root)}") from exc
+    files = out.with_name(f"{name}_files")
+    shutil.rmtree(files, ignore_errors=True)
+    if staged_files.exists():
+        os.replace(staged_files, files)
+    os.replace(partial, out)
+    out.with_name(f"{name}.failed.ipynb").unlink(missing_ok=True)
+    seconds = time.perf_counter() - start
+    with _exclusive(root / OUTPUT_DIR / ".locks" / "manifest.lock"):
+        manifest = _read_manifest(root)
+        manifest[name] = key
+        atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True))
+        timings = _read_json(root / TIMINGS)
+        timings[name] = {"seconds": round(seconds, 1), "profile": profile,
+                         "finished": time.strftime("%Y-%m-%d %H:%M", time.localtime())}
+        atomic_write_text(root / TIMINGS, json.dumps(timings, indent=1, sort_keys=True))
+    log(f"[dscore.book] {name}: done in {seconds:.1f} s")
+    return True
+
+
+def collapse_injected_parameters(path: Path) -> None:
+    """Tag the cell papermill injected (``injected-parameters``) ``hide-cell``, so the book shows it collapsed behind
+    a toggle: the values stay one click away (the run banner states them too) and the page opens on its text."""
+    nb = json.loads(Path(path).read_text())
+    changed = False
+    for cell in nb.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            tags.append("hide-cell")
+            changed = True
+    if changed:
+        atomic_write_text(Path(path), json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def write_timings_page(root: Path, names: list[str], profile: str) -> Path:
+    """``book/nb/timings.md``: the wall time of every page's last execution (included by the
+    reproducing page), generated from the runner's records, never typed."""
+    timings = _read_json(root / TIMINGS)
+    lines = [f"Last build of this book: profile `{profile}`. Wall time of each page's last execution "
+             "(a page that was up to date keeps the time of the run that produced it; cached artefacts make a "
+             "page that runs after another cheaper).", "", "| page | profile | seconds | executed |", "|---|---|---:|---|"]
+    total = 0.0
+    for name in names:
+        t = timings.get(name)
+        if t is None:
+            lines.append(f"| `{name}` | – | – | not executed |")
+            continue
+        total += float(t["seconds"])
+        lines.append(f"| `{name}` | `{t['profile']}` | {float(t['seconds']):.1f} | {t['finished']} |")
+    lines.append(f"| **all pages** | | **{total:.1f}** | |")
+    path = root / TIMINGS_PAGE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+HTML_INCOMPLETE = Path("_build") / ".html-incomplete"
+
+
+def build_html(root: Path, *, log=print) -> Path:
+    """Render the book with Jupyter Book (execution off; warnings are errors).
+
+    Sphinx rebuilds only pages whose source is newer than their HTML, so a page it was writing when the
+    build was killed would stay half-written. ``_build/.html-incomplete`` marks a build in progress (removed
+    when it succeeds); when a build finds it, the previous one did not finish and every page is re-rendered
+    (``--all``)."""
+    marker = root / HTML_INCOMPLETE
+    fresh = marker.exists()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, "an HTML build started and has not finished; the next build re-renders every page\n")
+    kill_point("book_html")
+    cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root),
+           "--builder", "html", "--warningiserror", "--keep-going"] + (["--all"] if fresh else [])
+    log("[dscore.book] jupyter-book " + " ".join(cmd[3:]))
+    result = subprocess.run(cmd, cwd=root)
+    if result.returncode != 0:
+        raise BookError(f"jupyter-book build failed (exit {result.returncode}); see the log above")
+    index = root / "_build" / "html" / "index.html"
+    if not index.exists():
+        raise BookError(f"jupyter-book finished but {index} is missing")
+    marker.unlink()
+    return index
+
+
+def build(root: Path, profile: str, *, only: list[str] | None = None, force: bool = False,
+          html: bool = True, log=print) -> Path | None:
+    check_profile(profile)
+    names = check_all(root)
+    if only:
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise ValueError(f"unknown notebook(s) {unknown}; available: {names}")
+        names = [n for n in names if n in only]
+    start = time.perf_counter()
+    for name in execution_order(names, chapter_dependencies(root)):
+        execute(root, name, profile, force=force, log=log)
+    log(f"[dscore.book] notebooks ready in {time.perf_counter() - start:.1f} s")
+    write_timings_page(root, check_all(root), profile)
+    if not html:
+        return None
+    index = build_html(root, log=log)
+    log(f"[dscore.book] book built in {time.perf_counter() - start:.1f} s: {index}")
+    return index
