@@ -248,6 +248,37 @@ def test_cache_version_follows_the_import_graph_of_the_computing_module(tmp_path
     assert not reach & {"dscore.distill.engine", "dscore.ledger", "dscore.book", "dscore.book.page", "dscore.report"}
 
 
+def _computing_modules() -> list[str]:
+    """Every dscore module that versions its artefacts with ``code_version(__name__)``."""
+    pkg = fingerprint.Path(fingerprint.__file__).parent
+    out = []
+    for path in sorted(pkg.rglob("*.py")):
+        if "code_version(__name__)" in path.read_text():
+            rel = path.relative_to(pkg.parent).with_suffix("")
+            out.append(".".join(p for p in rel.parts if p != "__init__"))
+    return out
+
+
+def test_every_artefact_key_covers_what_computes_it_and_nothing_of_the_presentation():
+    """Editing the book (runner, rules, page helpers), the report, the ledger, the statistics, the papers' numbers or a
+    chapter's tables and claims changes no artefact key; the two methods' artefacts do not depend on each other or on
+    the studies; a study's artefacts depend on the study's own module."""
+    pkg = fingerprint.Path(fingerprint.__file__).parent
+    modules = _computing_modules()
+    assert {"dscore.evaluation", "dscore.quantize.pipeline", "dscore.distill.cached",
+            "dscore.studies.dreamplus.study"} <= set(modules)
+    presentation = ("dscore.book", "dscore.report", "dscore.ledger", "dscore.stats", "dscore.papers")
+    for module in modules:
+        reach = set(fingerprint.import_closure(pkg, module))
+        assert module in reach
+        shown = sorted(m for m in reach if m.startswith(presentation) or m.endswith((".claims", ".tables")))
+        assert not shown, f"{module}'s artefact keys change when {shown} change (presentation code)"
+        if module.startswith("dscore.quantize"):
+            assert not {m for m in reach if m.startswith(("dscore.distill", "dscore.studies"))}
+        if module.startswith("dscore.distill"):
+            assert not {m for m in reach if m.startswith(("dscore.quantize", "dscore.studies"))}
+
+
 class _KeyRecorded(Exception):
     pass
 

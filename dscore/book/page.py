@@ -19,13 +19,14 @@ snippet that loads them.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..paths import PAGE_FILES_ENV, page_files_dir
 from .rules import ParameterError, check_values, page_parameters
 
-__all__ = ["ParameterError", "check", "injected_names", "PAGE_FILES_ENV", "page_files_dir", "Downloads"]
+__all__ = ["ParameterError", "check", "injected_names", "PAGE_FILES_ENV", "page_files_dir", "Downloads", "Clock"]
 
 #: First line of the cell papermill injects after the parameters cell.
 PAPERMILL_HEADER = "# Parameters"
@@ -69,6 +70,23 @@ def check(page: str, namespace: Mapping[str, Any]) -> None:
     values = {k: namespace[k] for k in declared}
     values.update({k: namespace[k] for k in injected if k not in declared and k in namespace})
     check_values(page, values, declared=declared)
+
+
+class Clock:
+    """Wall time of a page: ``clock = page.Clock("adq_bins")`` at the top, ``clock.done()`` at the end prints and
+    returns the seconds (and glues them as ``<name>_seconds`` for the reproducing page)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.start = time.perf_counter()
+
+    def done(self) -> float:
+        from ..report import glue
+
+        seconds = time.perf_counter() - self.start
+        glue(f"{self.name}_seconds", round(seconds, 1))
+        print(f"page {self.name}: {seconds:.1f} s wall time")
+        return seconds
 
 
 # ------------------------------------------------------------------------------------------------ downloads

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -12,7 +11,7 @@ from ..train import TrainProtocol
 from ..utils import check_choice, check_float, check_int
 
 __all__ = ["DRY_RUN_ENV", "dry_run", "Splits", "make_splits", "ArchSpec", "arch_specs", "eval_protocol",
-           "PageClock", "pick_setup"]
+           "pick_setup"]
 
 #: ``DSCORE_DRY_RUN=1`` shrinks every study to one tiny step (a handful of images, one epoch, one iteration) so
 #: that a profile's parameters can be checked end to end on a CPU in seconds; the numbers mean nothing then.
@@ -111,23 +110,6 @@ def eval_protocol(settings: Mapping[str, Any], *, base: TrainProtocol) -> TrainP
         raise ValueError(f"evaluation settings {settings!r} must be a mapping of protocol fields")
     proto = base.replace(**dict(settings))
     return proto.replace(epochs=1) if dry_run() else proto
-
-
-class PageClock:
-    """Wall time of a page: ``clock = PageClock("adq_bins")`` at the top, ``clock.done()`` at the end prints
-    and returns the seconds (and glues them as ``<name>_seconds`` for the reproducing page)."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.start = time.perf_counter()
-
-    def done(self) -> float:
-        from ..report import glue
-
-        seconds = time.perf_counter() - self.start
-        glue(f"{self.name}_seconds", round(seconds, 1))
-        print(f"page {self.name}: {seconds:.1f} s wall time")
-        return seconds
 
 
 def pick_setup(namespace: Mapping[str, Any], keys, chapter: str) -> dict[str, Any]:

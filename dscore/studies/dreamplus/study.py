@@ -44,7 +44,7 @@ from ...models import create_model, list_models, model_kwargs
 from ...train import PROTOCOLS, TrainProtocol
 from ...utils import check_choice, check_float, check_int, resolve_device
 from ..common import Splits, dry_run, make_splits, pick_setup
-from .tables import cumulative_seconds, per_step_costs
+from .timing import cumulative_seconds, per_step_costs
 
 preset_components = preset_components
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ...utils import check_choice, check_int
+from .timing import cumulative_seconds, per_step_costs
 
 __all__ = ["summarise", "cumulative_seconds", "per_step_costs", "curve_speedups", "speedup_table", "accs_of",
            "paper_cell", "finite", "iterations_to_baseline", "unit_means", "stability_summary",
@@ -48,36 +49,6 @@ def summarise(df: pd.DataFrame, by: Sequence[str] = ("method", "ipc")) -> pd.Dat
             row.update(best_mean=float(best.mean()), best_std=float(best.std(ddof=1)) if len(best) > 1 else 0.0)
         out.append(row)
     return pd.DataFrame(out)
-
-def cumulative_seconds(history: Mapping[str, list], iterations: int) -> list[float]:
-    """Distillation wall time after each number of iterations 0 … ``iterations`` from a run's history:
-    the initialisation, then per iteration its pretraining and the clustering + matching + network-update
-    time of its image steps (the diagnostics are excluded)."""
-    iterations = check_int("iterations", iterations, low=0)
-    per_it = np.zeros(iterations)
-    its = np.asarray(history.get("iteration", []), dtype=int)
-    steps = (np.asarray(history["time_clustering"], dtype=float) + np.asarray(history["time_matching"], dtype=float)
-             + np.asarray(history["time_network_update"], dtype=float)) if len(its) else np.zeros(0)
-    if len(its):
-        np.add.at(per_it, its, steps)
-    pre = list(history.get("time_pretrain", []))
-    if pre:
-        per_it[:len(pre)] += np.asarray(pre[:iterations], dtype=float)
-    init = float(sum(history.get("time_init", [])))
-    return [init] + (init + np.cumsum(per_it)).tolist()
-
-def per_step_costs(history: Mapping[str, list], iterations: int) -> dict[str, float]:
-    """Mean seconds per image step ("inner loop" of Tab. VI): clustering, image update (matching), network
-    update, the pretraining of each network spread over its steps, and the whole step."""
-    n = len(history["time_matching"])
-    if n == 0:
-        raise ValueError("the history has no image steps")
-    clus = float(np.sum(history["time_clustering"])) / n
-    upd = float(np.sum(history["time_matching"])) / n
-    net = float(np.sum(history["time_network_update"])) / n
-    pre = float(np.sum(history.get("time_pretrain", []))) / n
-    return {"clustering": clus, "image_update": upd, "network_update": net, "pretrain": pre,
-            "whole": clus + upd + net + pre}
 
 def curve_speedups(curves: pd.DataFrame, base: str, method: str, *, x: str = "iteration") -> pd.DataFrame:
     """Speed-up of ``method`` over ``base`` (:func:`dscore.report.speedup_factor`) per (distillation seed, evaluation
