@@ -7,6 +7,7 @@
 #   make nbval                only the nbval run over notebooks/
 #   make lab                  JupyterLab on notebooks/
 #   make bench                the CPU benchmarks in benchmarks/
+#   make publish REMOTE=URL   push the built book (_build/html) to URL's gh-pages branch
 PROFILE ?= default
 PYTHON ?= python3
 VENV := .venv
@@ -14,7 +15,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dscore-installed
 PYTEST_ARGS ?=
 
-.PHONY: book data test test-fast nbval lab bench venv clean-book
+.PHONY: book data test test-fast nbval lab bench venv clean-book publish
 
 venv: $(STAMP)
 
@@ -55,6 +56,11 @@ nbval: $(STAMP)
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
+
+# Refuses a book whose last build did not finish or whose pages carry error outputs (dscore/book/publish.py).
+publish: $(STAMP)
+	@[ -n "$(REMOTE)" ] || { echo "usage: make publish REMOTE=<git url or path>  (after make book)"; exit 2; }
+	$(PY) -m dscore.book publish "$(REMOTE)"
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

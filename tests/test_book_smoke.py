@@ -220,3 +220,19 @@ def test_the_killed_page_equals_an_uninterrupted_run(built_book, tmp_path):
     reference = page_results(ref / book.OUTPUT_DIR / f"{killed}.ipynb")
     assert ours["glue"] and ours["tables"]
     assert ours == reference
+
+
+@pytest.mark.book
+@pytest.mark.slow
+def test_the_built_smoke_book_publishes_to_a_bare_repository(built_book, tmp_path):
+    from dscore.book.params import toc_files
+    from dscore.book.publish import publish
+
+    root = built_book["root"]
+    remote = tmp_path / "pages.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    publish(root, str(remote), log=lambda *_: None)
+    listed = subprocess.run(["git", "--git-dir", str(remote), "ls-tree", "-r", "--name-only", "gh-pages"],
+                            check=True, capture_output=True, text=True).stdout.split()
+    assert {"index.html", ".nojekyll"} <= set(listed)
+    assert {f"{doc}.html" for doc in toc_files(root)} <= set(listed)

@@ -6,6 +6,7 @@ Usage (from a checkout)::
     python -m dscore.book run tour --profile smoke     # execute one notebook
     python -m dscore.book run tour -f my.yaml -p epochs 3   # … with your own parameters (unknown keys rejected)
     python -m dscore.book check                        # validate params/ against the notebooks
+    python -m dscore.book publish REMOTE               # push _build/html to REMOTE's gh-pages branch
     torchrun --nproc_per_node=4 -m dscore.book prefill --profile default   # fill the cache in 4 processes
 """
 from __future__ import annotations
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="one parameter, the value parsed as YAML (repeatable; wins over -f)")
     p_run.add_argument("--force", action="store_true")
     sub.add_parser("check", help="validate notebooks and params for every profile")
+    p_publish = sub.add_parser("publish", help="push the built book (_build/html) to a git remote's gh-pages branch")
+    p_publish.add_argument("remote", help="a git URL or path")
+    p_publish.add_argument("--branch", default="gh-pages")
     p_prefill = sub.add_parser("prefill", help="compute pages' artefacts into the cache, split over processes "
                                                "(torchrun --nproc_per_node=N -m dscore.book prefill …)")
     p_prefill.add_argument("names", nargs="*", help="pages to prefill (default: every page)")
@@ -58,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"unknown notebook {args.name!r}; available: {notebook_names(root)}")
             overrides = read_overrides(root, args.name, args.file, [tuple(p) for p in args.parameter])
             execute(root, args.name, args.profile, force=args.force, overrides=overrides)
+        elif args.command == "publish":
+            from .publish import publish
+
+            publish(root, args.remote, branch=args.branch)
         elif args.command == "prefill":
             from . import prefill
 

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 __all__ = ["PROFILES", "CELL_TIMEOUT", "KERNEL_NAME", "OUTPUT_DIR", "PAGES_DIR_PARAM", "SHARED_PREFIX", "CHAPTER_PREFIX",
-           "BookError", "check_profile", "notebook_names", "chapter_dependencies", "execution_order",
+           "BookError", "check_profile", "toc_files", "notebook_names", "chapter_dependencies", "execution_order",
            "declared_parameters", "chapter_of", "shared_params_path", "params_source", "load_params", "read_overrides"]
 
 PROFILES = ("smoke", "default", "paper")
@@ -54,6 +54,13 @@ def _toc_entries(root: Path) -> list[dict]:
 
     walk(yaml.safe_load((root / "_toc.yml").read_text()))
     return entries
+
+
+def toc_files(root: Path) -> list[str]:
+    """Every document of ``_toc.yml``, the root first, as written there (``book/intro``, ``book/nb/tour`` …)."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files = [toc["root"]] if isinstance(toc, dict) and isinstance(toc.get("root"), str) else []
+    return files + [e["file"] for e in _toc_entries(root)]
 
 
 def _notebook_of(entry: Any) -> str | None:
