@@ -44,6 +44,16 @@ PAGE_STATE = r"""(() => {
           pasted: document.querySelectorAll("[class^='pasted-'], [class*=' pasted-']").length};
 })()"""
 
+# after MathJax has finished (its startup promise): formulas on the page, formulas MathJax typeset, and whether any
+# TeX delimiter is left in the visible text
+MATH_STATE = r"""(async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const text = document.body ? document.body.innerText : "";
+  return {formulas: document.querySelectorAll(".math").length,
+          typeset: document.querySelectorAll(".math mjx-container").length,
+          raw: ["\\(", "\\[", "$$"].filter(d => text.includes(d))};
+})()"""
+
 
 class Chromium:
     """Headless Chromium driven over the DevTools protocol (one browser for all pages)."""
@@ -70,7 +80,7 @@ class Chromium:
         self.ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=timeout, suppress_origin=True)
         self.next_id = 0
         self.events: list[dict] = []
-        for method in ("Page.enable", "Runtime.enable", "Log.enable"):
+        for method in ("Page.enable", "Runtime.enable", "Log.enable", "Network.enable"):
             self.call(method)
 
     def call(self, method: str, **params) -> dict:
@@ -119,6 +129,10 @@ class Chromium:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{url} did not finish loading")
             time.sleep(0.1)
+        math = self.call("Runtime.evaluate", expression=MATH_STATE, awaitPromise=True, returnByValue=True)
+        state["math"] = math.get("result", {}).get("value")
+        state["requests"] = sorted({m["params"]["request"]["url"] for m in self.events
+                                    if m.get("method") == "Network.requestWillBeSent"})
         state["exceptions"] = [m["params"]["exceptionDetails"] for m in self.events
                                if m.get("method") == "Runtime.exceptionThrown"]
         state["console_errors"] = [m["params"]["entry"] for m in self.events if m.get("method") == "Log.entryAdded"
@@ -212,6 +226,27 @@ def test_every_page_renders_without_errors_or_tracebacks(rendered):
         console = [e for e in state["console_errors"] if e.get("source") != "network"
                    and not str(e.get("url", "")).startswith("http")]
         assert console == [], f"{page}: {console}"
+
+
+def test_every_formula_is_typeset_offline(rendered):
+    """MathJax comes with the book: with every host unreachable, each formula is typeset and no TeX is left raw."""
+    _, states, _ = rendered
+    total = 0
+    for page, state in states.items():
+        math = state["math"]
+        assert math["raw"] == [], f"{page}: raw TeX delimiters {math['raw']} in the text"
+        assert math["typeset"] == math["formulas"], f"{page}: {math['typeset']} of {math['formulas']} formulas typeset"
+        total += math["formulas"]
+    assert total > 0
+
+
+def test_no_page_requests_anything_outside_the_book(rendered):
+    root, states, _ = rendered
+    html = (root / "_build" / "html").resolve()
+    for page, state in states.items():
+        outside = [u for u in state["requests"] if not u.startswith(("data:", "blob:", "about:"))
+                   and not (u.startswith("file:") and html in Path(unquote(urlparse(u).path)).resolve().parents)]
+        assert outside == [], f"{page} requests {outside}"
 
 
 def test_every_image_decodes_with_a_non_zero_size(rendered):
