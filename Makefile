@@ -8,6 +8,7 @@
 #   make lab                  JupyterLab on notebooks/
 #   make bench                the CPU benchmarks in benchmarks/
 #   make publish REMOTE=URL   push the built book (_build/html) to URL's gh-pages branch
+#   make doctor               one screen: Python, venv, torch/CUDA, dataset, cache, Chromium, GPUs
 PROFILE ?= default
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +16,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dscore-installed
 PYTEST_ARGS ?=
 
-.PHONY: book data test test-fast nbval lab bench venv clean-book publish
+.PHONY: book data browser test test-fast nbval lab bench venv clean-book publish doctor
 
 venv: $(STAMP)
 
@@ -42,7 +43,18 @@ data: $(STAMP)
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist && $(FIND_DATA); \
 	  else $(FIND_DATA); fi; }
 
-test: $(STAMP)
+# Chromium, for the browser tests of `make test` (the HTML book, JupyterLab). Installed from Debian's package when
+# this machine can (root and apt-get, as .ci/run does); otherwise one line says what to run, before the venv install.
+# SKIP_BROWSER=1 runs the suite without those tests (they are skipped, saying so).
+FIND_CHROMIUM := command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || [ -n "$$DSCORE_CHROMIUM" ]
+browser:
+	@[ -n "$(SKIP_BROWSER)" ] || $(FIND_CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Chromium not found: installing Debian's chromium"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "error: no Chromium for the browser tests; run 'sudo apt-get install chromium' (or set DSCORE_CHROMIUM=/path/to/chrome), or 'make test SKIP_BROWSER=1' to skip them"; exit 2; fi; }
+
+test: browser $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The working loop: every test that needs no book build and takes seconds (about 3 minutes on 2 cores).
@@ -64,6 +76,13 @@ publish: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# One screen for a bug report or a first run: what this machine has for dscore.
+doctor:
+	@if [ -f $(STAMP) ]; then $(PY) -m dscore.book doctor; else \
+	  echo "python:        $$($(PYTHON) --version 2>&1) ($$(command -v $(PYTHON)))"; \
+	  echo "venv:          not installed yet (make venv); torch, dataset and cache are reported once it is"; \
+	  if $(FIND_CHROMIUM); then echo "chromium:      found"; else echo "chromium:      not found (apt-get install chromium)"; fi; fi
 
 clean-book:
 	rm -rf _build book/nb

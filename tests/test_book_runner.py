@@ -182,5 +182,10 @@ def test_the_injected_parameters_cell_is_collapsed_in_the_book(repo, monkeypatch
     monkeypatch.setattr(papermill, "execute_notebook", inject)
     assert book.execute(root, "page", "smoke", log=lambda *_: None) is True
     out = nbformat.read(root / "book" / "nb" / "page.ipynb", as_version=4)
-    assert out.cells[1].metadata["tags"] == ["injected-parameters", "hide-cell"]
-    assert out.cells[0].metadata["tags"] == ["parameters"] and "tags" not in out.cells[2].metadata
+    code = [c for c in out.cells if c.cell_type == "code"]
+    assert code[1].metadata["tags"] == ["injected-parameters", "hide-cell"]
+    assert code[0].metadata["tags"] == ["parameters"] and "tags" not in code[2].metadata
+    # the executed page says how to open it where the reader works (the source notebook stays as it was)
+    launch = [c for c in out.cells if "dscore-launch" in c.metadata.get("tags", [])]
+    assert len(launch) == 1 and "python -m dscore.book run page --profile smoke" in launch[0].source
+    assert "dscore-launch" not in (root / "notebooks" / "page.ipynb").read_text()

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="one parameter, the value parsed as YAML (repeatable; wins over -f)")
     p_run.add_argument("--force", action="store_true")
     sub.add_parser("check", help="validate notebooks and params for every profile")
+    sub.add_parser("doctor", help="what this machine has for dscore: Python, torch/CUDA, dataset, cache, Chromium")
     p_publish = sub.add_parser("publish", help="push the built book (_build/html) to a git remote's gh-pages branch")
     p_publish.add_argument("remote", help="a git URL or path")
     p_publish.add_argument("--branch", default="gh-pages")
@@ -62,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"unknown notebook {args.name!r}; available: {notebook_names(root)}")
             overrides = read_overrides(root, args.name, args.file, [tuple(p) for p in args.parameter])
             execute(root, args.name, args.profile, force=args.force, overrides=overrides)
+        elif args.command == "doctor":
+            from .doctor import main as doctor
+
+            return doctor()
         elif args.command == "publish":
             from .publish import publish
 

@@ -26,7 +26,7 @@ from .params import CELL_TIMEOUT, OUTPUT_DIR, BookError, chapter_dependencies, c
 from .rules import check_all, check_params
 
 __all__ = ["MANIFEST", "TIMINGS", "TIMINGS_PAGE", "HTML_INCOMPLETE", "fingerprint", "execute",
-           "collapse_injected_parameters", "write_timings_page", "build_html", "build"]
+           "collapse_injected_parameters", "add_launch_line", "write_timings_page", "build_html", "build"]
 
 MANIFEST = OUTPUT_DIR / ".manifest.json"
 TIMINGS = OUTPUT_DIR / ".timings.json"
@@ -106,6 +106,7 @@ def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overr
         execute_notebook(root / "notebooks" / f"{name}.ipynb", partial, params, cwd=root / "notebooks",
                          timeout=CELL_TIMEOUT[profile], env={PROGRESS_ENV: "text", PAGE_FILES_ENV: str(staged_files)})
         collapse_injected_parameters(partial)
+        add_launch_line(partial, name, profile)
     except Exception as exc:
         failed = out.with_name(f"{name}.failed.ipynb")
         if partial.exists():
@@ -144,6 +145,25 @@ def collapse_injected_parameters(path: Path) -> None:
             changed = True
     if changed:
         atomic_write_text(Path(path), json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+LAUNCH_TAG = "dscore-launch"
+
+
+def add_launch_line(path: Path, name: str, profile: str) -> None:
+    """Put a line under the page's title (its first Markdown cell) that says how to open this page where the reader
+    works: in JupyterLab (``make lab``, the notebook runs with its smoke defaults) or rerun as built here
+    (``python -m dscore.book run <page> --profile <profile>``). Only the executed copy gets it; the source stays."""
+    nb = json.loads(Path(path).read_text())
+    cells = nb.get("cells", [])
+    if any(LAUNCH_TAG in c.get("metadata", {}).get("tags", []) for c in cells):
+        return
+    first = next((i for i, c in enumerate(cells) if c.get("cell_type") == "markdown"), -1)
+    text = (f"*Open this page:* `make lab`, then `notebooks/{name}.ipynb` (runs with its smoke defaults), or rerun "
+            f"it as built here: `python -m dscore.book run {name} --profile {profile}`.")
+    cells.insert(first + 1, {"cell_type": "markdown", "id": LAUNCH_TAG, "metadata": {"tags": [LAUNCH_TAG]},
+                             "source": [text]})
+    atomic_write_text(Path(path), json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def _read_json(path: Path) -> dict:

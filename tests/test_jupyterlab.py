@@ -1,0 +1,187 @@
+"""JupyterLab, used as a person would: the real UI in the system's Chromium (Playwright drives it; no browser is
+downloaded). The tour and one page of each chapter are opened with the smoke defaults of their parameters cell, run
+from the Run menu, and then: no error output, every figure rendered, an ipywidgets progress bar shown during a long
+step, and the "Python (dscore)" kernel offered. A screenshot of every notebook is kept in the test's tmp folder.
+
+JupyterLab starts on 127.0.0.1 with a random port and token, with its own settings (autosave off, every cell in the
+DOM) and workspace folders, and is stopped by its process id at the end, also on failure. The notebooks' sources are
+unchanged afterwards (``git status notebooks/``). Skipped, saying so, without Chromium or Playwright.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from dscore.paths import repo_root
+
+ROOT = repo_root()
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+CHROMIUM = os.environ.get("DSCORE_CHROMIUM") or next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
+NOTEBOOKS = ["tour", "adq_texture", "dream_images"]
+RUN_TIMEOUT = 900.0
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (chromium) installed")]
+
+# JupyterLab settings for the test: autosave off (the run must not write outputs into the sources), every cell kept
+# in the DOM (so that prompts and outputs can be counted), no news or update checks (the machine may be offline)
+SETTINGS = {
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
+                                                                         "checkForUpdates": False},
+}
+
+# the state of the open notebook: prompts still running, code cells, executed cells, error outputs, images
+NOTEBOOK_STATE = r"""() => {
+  const panel = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden)");
+  if (!panel) return null;
+  const prompts = Array.from(panel.querySelectorAll(".jp-CodeCell .jp-InputPrompt")).map(p => p.textContent.trim());
+  const imgs = Array.from(panel.querySelectorAll(".jp-OutputArea-output img"));
+  return {
+    code_cells: panel.querySelectorAll(".jp-CodeCell").length,
+    running: prompts.filter(p => p.includes("*")).length,
+    executed: prompts.filter(p => /\[\d+\]/.test(p)).length,
+    errors: panel.querySelectorAll(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']").length,
+    error_text: Array.from(panel.querySelectorAll(
+      ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']")).map(e => e.textContent.slice(0, 300)),
+    images: imgs.length,
+    broken_images: imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length,
+    bars: panel.querySelectorAll(".jp-OutputArea-output .widget-progress, .jp-OutputArea-output progress").length,
+    kernel_status: (document.querySelector(".jp-Notebook-ExecutionIndicator") || {}).dataset?.status || "",
+  };
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _git_status(path: Path) -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--", str(path)], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout
+
+
+def _shown_figures(name: str) -> bool:
+    """Whether the notebook shows a figure (it calls plt.show or the library's image grid)."""
+    source = (ROOT / "notebooks" / f"{name}.ipynb").read_text()
+    return "plt.show()" in source or "image_grid" in source or "show_" in source
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on notebooks/ (its own settings, workspaces and artefact cache); yields (url, token)."""
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+    base = tmp_path_factory.mktemp("lab")
+    settings = base / "settings"
+    for rel, values in SETTINGS.items():
+        path = settings / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), "JUPYTERLAB_WORKSPACES_DIR": str(base / "ws"),
+           "DSCORE_CACHE": str(base / "cache"), "PYTHONUNBUFFERED": "1"}
+    env.pop("DSCORE_PROGRESS", None)                 # widget bars, as a person gets them
+    log = open(base / "lab.log", "w")
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT / 'notebooks'}",
+           "--ServerApp.open_browser=False"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    proc = subprocess.Popen(cmd, cwd=ROOT / "notebooks", env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=5):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start (exit {proc.returncode}); log: {base / 'lab.log'}")
+                time.sleep(0.5)
+        yield url, token, base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_the_launcher_offers_the_dscore_kernel(lab, browser):
+    url, token, base = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{url}/lab?token={token}")
+        page.wait_for_selector(".jp-LauncherCard", timeout=120_000)
+        labels = page.locator(".jp-LauncherCard-label").all_text_contents()
+        page.screenshot(path=str(base / "launcher.png"))
+        assert any("Python (dscore)" in label for label in labels), \
+            f"launcher offers {labels}; screenshot {base / 'launcher.png'}"
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_run_all_cells_from_the_menu(lab, browser, name):
+    url, token, base = lab
+    before = _git_status(ROOT / "notebooks")
+    shot = base / f"{name}.png"
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{url}/lab/tree/{name}.ipynb?token={token}")
+        page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=120_000)
+        page.wait_for_function("() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator');"
+                               " return s && s.dataset.status === 'idle'; }", timeout=120_000)
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        bars_seen, state, deadline = 0, None, time.monotonic() + RUN_TIMEOUT
+        time.sleep(1.0)
+        while time.monotonic() < deadline:
+            state = page.evaluate(NOTEBOOK_STATE)
+            bars_seen = max(bars_seen, state["bars"])
+            if state["running"] == 0 and state["kernel_status"] == "idle" and state["executed"] > 0:
+                break
+            time.sleep(0.5)
+        page.screenshot(path=str(shot), full_page=True)
+        assert state is not None and state["running"] == 0, f"{name} did not finish; screenshot {shot}"
+        assert state["errors"] == 0, f"{name}: error outputs {state['error_text']}; screenshot {shot}"
+        assert state["executed"] == state["code_cells"], f"{name}: {state}; screenshot {shot}"
+        assert state["broken_images"] == 0, f"{name}: {state['broken_images']} figures did not render; {shot}"
+        if _shown_figures(name):
+            assert state["images"] > 0, f"{name}: no figure rendered; screenshot {shot}"
+        if name == "tour":
+            assert bars_seen > 0, f"no ipywidgets progress bar rendered while the tour trained; screenshot {shot}"
+            assert state["bars"] > 0, f"the tour's progress bars did not stay after the run; screenshot {shot}"
+    finally:
+        page.close()
+    assert _git_status(ROOT / "notebooks") == before, f"running {name} in JupyterLab changed notebooks/"
