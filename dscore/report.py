@@ -41,8 +41,9 @@ def run_banner(profile: str, **settings: Any):
 
 
 def format_mean_std(mean: float, std: float, *, scale: float = 100.0, digits: int = 1) -> str:
-    """``0.8123, 0.004 → '81.2 ± 0.4'`` (accuracies in percent by default)."""
-    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+    """``0.8123, 0.004 → '81.2 ± 0.4'`` (accuracies in percent by default), with no-break spaces around ± so that a
+    table never wraps one number across two lines."""
+    return f"{mean * scale:.{digits}f}\u00a0±\u00a0{std * scale:.{digits}f}"
 
 
 def image_grid(images: torch.Tensor, labels: torch.Tensor | None = None, class_names: Sequence[str] | None = None,

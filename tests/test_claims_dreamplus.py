@@ -205,7 +205,7 @@ def test_stability_and_cost_summaries():
                            "network_update": 0.1, "pretrain": p, "whole": w}
                           for m, p, w in (("idc", 0.0, 0.2), ("dreamplus", 0.1, 0.3)) for _ in range(2)])
     table, ratio = dreamplus.cost_summary(costs)
-    assert ratio == pytest.approx(1.5) and table.loc["IDC", "whole inner loop"] == "0.2 ± 0.0"
+    assert ratio == pytest.approx(1.5) and table.loc["IDC", "whole inner loop"] == "0.2\u00a0±\u00a00.0"
     assert dreamplus.cost_summary(costs[costs.method == "idc"])[1] is None
 
 

@@ -35,13 +35,17 @@ pytestmark = [pytest.mark.book, pytest.mark.slow,
 # What a page looks like to a reader, read from the rendered DOM.
 PAGE_STATE = r"""(() => {
   const img = Array.from(document.images).map(i => ({src: i.currentSrc || i.src, complete: i.complete,
-                                                     width: i.naturalWidth, height: i.naturalHeight}));
+                                                     width: i.naturalWidth, height: i.naturalHeight,
+                                                     shown: i.getBoundingClientRect().width}));
+  const cut = Array.from(document.querySelectorAll("td, th")).map(c => c.textContent.trim())
+                   .filter(t => t.endsWith("...") || t.endsWith("…"));
   const nav = Array.from(document.querySelectorAll("nav.bd-docs-nav a[href]")).map(a => a.href);
   const errors = document.querySelectorAll(".cell_output .output.traceback, .cell_output .output.error, " +
                                            ".cell_output .output.stderr, div.output_error").length;
   return {href: location.href, ready: document.readyState, title: document.title,
           text: document.body ? document.body.textContent : "", images: img, nav: nav, error_outputs: errors,
-          pasted: document.querySelectorAll("[class^='pasted-'], [class*=' pasted-']").length};
+          pasted: document.querySelectorAll("[class^='pasted-'], [class*=' pasted-']").length, cut: cut,
+          page_width: document.documentElement.scrollWidth};
 })()"""
 
 # after MathJax has finished (its startup promise): formulas on the page, formulas MathJax typeset, and whether any
@@ -64,6 +68,7 @@ class Chromium:
         self.timeout = timeout
         self.proc = subprocess.Popen(
             [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+             "--window-size=1280,1000", "--hide-scrollbars",
              "--disable-extensions", "--remote-debugging-port=0", "--remote-allow-origins=*",
              f"--user-data-dir={profile_dir}", "--host-resolver-rules=MAP * ~NOTFOUND", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -226,6 +231,20 @@ def test_every_page_renders_without_errors_or_tracebacks(rendered):
         console = [e for e in state["console_errors"] if e.get("source") != "network"
                    and not str(e.get("url", "")).startswith("http")]
         assert console == [], f"{page}: {console}"
+
+
+def test_pages_a_reader_can_take_in(rendered):
+    """At 1280 px: a figure made wider than 900 px (a multi-panel figure) is shown at 900 px or more, no table cell is
+    cut short, the page does not overflow sideways, and every executed page states what it ran (its banner)."""
+    root, states, _ = rendered
+    for page, state in states.items():
+        for img in state["images"]:
+            if img["src"].startswith("file:") and img["width"] >= 900:
+                assert img["shown"] >= 899, f"{page}: a {img['width']} px figure is shown at {img['shown']:.0f} px"
+        assert state["cut"] == [], f"{page}: table cells cut short: {state['cut'][:3]}"
+        assert state["page_width"] <= 1280, f"{page} is {state['page_width']} px wide"
+        if page.startswith("book/nb/") and (root / f"{page}.ipynb").exists():
+            assert "Run: profile" in state["text"], f"{page} has no run banner"
 
 
 def test_every_formula_is_typeset_offline(rendered):

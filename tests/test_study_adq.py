@@ -159,7 +159,7 @@ def test_per_seed_values_and_tables():
     assert adq.per_seed(df, method="adq") == pytest.approx([0.6, 0.61, 0.62])
     assert adq.per_unit(df, method="adq") == pytest.approx({0: 0.6, 1: 0.61, 2: 0.62})
     t = adq.mean_std_table(df, "arch", "method")
-    assert t.loc["x", "adq"] == "61.0 ± 1.0"
+    assert t.loc["x", "adq"] == "61.0\u00a0±\u00a01.0"
     g = adq.gain_table(df)
     assert g.loc["Average", "ADQ − DQ at 10%"] == pytest.approx(10.0)
 

@@ -58,6 +58,7 @@ def injected_names(namespace: Mapping[str, Any]) -> list[str]:
 def check(page: str, namespace: Mapping[str, Any]) -> None:
     """The check a page runs first: ``page.check("<page>", globals())`` right after its parameters cell.
 
+    Also sets the kernel's pandas display to show every table cell in full (no cell cut to "...").
     Takes the declared parameters' values from ``namespace``, rejects names papermill injected that the page does not
     declare, and runs :func:`check_values`. Raises :class:`ParameterError`; returns nothing (so the cell shows
     nothing).
@@ -67,6 +68,7 @@ def check(page: str, namespace: Mapping[str, Any]) -> None:
     if missing:
         raise ParameterError(f"page {page!r}: the parameter(s) {missing} are not defined; run the parameters cell first")
     injected = injected_names(namespace)
+    _show_tables_in_full()
     values = {k: namespace[k] for k in declared}
     values.update({k: namespace[k] for k in injected if k not in declared and k in namespace})
     check_values(page, values, declared=declared)
@@ -87,6 +89,13 @@ class Clock:
         glue(f"{self.name}_seconds", round(seconds, 1))
         print(f"page {self.name}: {seconds:.1f} s wall time")
         return seconds
+
+
+def _show_tables_in_full() -> None:
+    """The page's tables show every cell in full: pandas would cut text cells at 50 characters ("...")."""
+    import pandas as pd
+
+    pd.set_option("display.max_colwidth", None)
 
 
 # ------------------------------------------------------------------------------------------------ downloads

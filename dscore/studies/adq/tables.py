@@ -31,7 +31,7 @@ def mean_std_table(df: pd.DataFrame, index: str | Sequence[str], columns: str | 
     g = df.groupby(([index] if isinstance(index, str) else list(index)) +
                    ([columns] if isinstance(columns, str) else list(columns)), sort=False)[value]
     stats = g.agg(["mean", "std", "count"]).reset_index()
-    stats["cell"] = [f"{m * scale:.{digits}f} ± {(0.0 if pd.isna(s) else s) * scale:.{digits}f}"
+    stats["cell"] = [f"{m * scale:.{digits}f}\u00a0±\u00a0{(0.0 if pd.isna(s) else s) * scale:.{digits}f}"
                      for m, s in zip(stats["mean"], stats["std"])]
     return stats.pivot(index=index, columns=columns, values="cell")
 

@@ -165,7 +165,7 @@ def cost_summary(costs: pd.DataFrame) -> tuple[pd.DataFrame, float | None]:
     iteration of every run, and DREAM+'s whole inner loop ÷ IDC's (None unless both ran)."""
     cols = ["clustering", "image_update", "network_update", "pretrain", "whole"]
     g = costs.groupby("label", sort=False)[cols]
-    table = g.mean().round(4).astype(str) + " ± " + g.std().round(4).astype(str)
+    table = g.mean().round(4).astype(str) + "\u00a0±\u00a0" + g.std().round(4).astype(str)
     table.columns = ["clustering", "image update", "network update", "real-data epoch (spread)", "whole inner loop"]
     m = costs.groupby("method").whole.mean()
     ratio = float(m["dreamplus"] / m["idc"]) if {"idc", "dreamplus"} <= set(m.index) else None
