@@ -1,5 +1,6 @@
 """The papermill runner's bookkeeping, with papermill replaced by a copy (fast, no kernel)."""
 import json
+import os
 import shutil
 
 import nbformat
@@ -189,3 +190,15 @@ def test_the_injected_parameters_cell_is_collapsed_in_the_book(repo, monkeypatch
     launch = [c for c in out.cells if "dscore-launch" in c.metadata.get("tags", [])]
     assert len(launch) == 1 and "python -m dscore.book run page --profile smoke" in launch[0].source
     assert "dscore-launch" not in (root / "notebooks" / "page.ipynb").read_text()
+
+
+def test_the_executor_environment_is_restored_also_on_error(monkeypatch):
+    from dscore.book.executor import environment
+
+    monkeypatch.setenv("DSCORE_T_KEEP", "old")
+    monkeypatch.delenv("DSCORE_T_NEW", raising=False)
+    with pytest.raises(RuntimeError):
+        with environment({"DSCORE_T_KEEP": None, "DSCORE_T_NEW": "new"}):
+            assert "DSCORE_T_KEEP" not in os.environ and os.environ["DSCORE_T_NEW"] == "new"
+            raise RuntimeError("inside")
+    assert os.environ["DSCORE_T_KEEP"] == "old" and "DSCORE_T_NEW" not in os.environ

@@ -40,20 +40,19 @@ def error_outputs(notebook: Path) -> list[str]:
 def environment(changes: Mapping[str, str | None]) -> Iterator[None]:
     """Set (a string) or remove (None) the variables of ``changes`` in ``os.environ`` (which a kernel started inside
     inherits), and restore every one of them afterwards, also on error."""
+    def put(values: Mapping[str, str | None]) -> None:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
     saved = {k: os.environ.get(k) for k in changes}
     try:
-        for k, v in changes.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        put(changes)
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        put(saved)
 
 
 def execute_notebook(source: Path, out: Path, parameters: Mapping[str, Any], *, cwd: Path, timeout: int | None,
