@@ -199,10 +199,14 @@ PROGRESS_ENV = "DSCORE_PROGRESS"
 def tqdm(*args, **kwargs):
     """A progress bar for dscore's long steps (``tqdm``'s arguments), chosen when it is created: text bars when
     ``$DSCORE_PROGRESS`` is ``text`` (the book runner, whose log keeps them), else ``tqdm.auto`` (widget bars in
-    JupyterLab, text in a terminal). Nothing global is patched."""
+    JupyterLab, text in a terminal). Nothing global is patched. Outside the runner the outermost bar open (in
+    JupyterLab, the bar of the cell's own loop) is kept when it finishes, whatever ``leave`` says; bars nested in
+    it follow ``leave`` (dscore's inner loops close theirs)."""
     if os.environ.get(PROGRESS_ENV, "").lower() == "text":
         from tqdm.std import tqdm as bar
     else:
         from tqdm.auto import tqdm as bar
+        if not getattr(bar, "_instances", ()):
+            kwargs["leave"] = True          # the outermost bar of a cell stays, as the record of what ran
     return bar(*args, **kwargs)
 

@@ -239,6 +239,22 @@ def test_runner_progress_bars_stay_text_and_nothing_global_is_patched(monkeypatc
         assert isinstance(b, tqdm.auto.tqdm)                # JupyterLab: widget bars (text outside a kernel)
 
 
+def test_outside_the_runner_the_outermost_bar_stays_and_nested_ones_follow_leave(monkeypatch):
+    import io
+
+    from dscore.utils import tqdm as bar
+
+    monkeypatch.setenv(PROGRESS_ENV, "")
+    out = io.StringIO()
+    with bar(range(2), leave=False, file=out) as outer:
+        with bar(range(2), leave=False, file=out) as inner:
+            assert inner.leave is False                     # an inner loop closes its bar
+        assert outer.leave is True                          # the cell's own loop keeps its bar as a record
+    monkeypatch.setenv(PROGRESS_ENV, "text")
+    with bar(range(2), leave=False, file=out) as runner_bar:
+        assert runner_bar.leave is False                    # the runner's text log: the caller decides
+
+
 # ------------------------------------------------------------------------------------------- the runner
 
 @pytest.fixture

@@ -215,6 +215,7 @@ def test_paper_profile_page_dry_runs_on_cpu(repo_root, tmp_path, monkeypatch):
     params.update(dataset="fashion_mnist", device="cpu")
     monkeypatch.setenv(common.DRY_RUN_ENV, "1")
     monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DSCORE_PAGE_FILES", str(tmp_path / "files"))      # the page's downloads stay out of notebooks/
     out = tmp_path / "adq_bins.ipynb"
 
     papermill.execute_notebook(str(repo_root / "notebooks" / "adq_bins.ipynb"), str(out), parameters=params,

@@ -360,6 +360,7 @@ def test_paper_profile_of_the_new_pages_dry_runs_on_cpu(page, repo_root, tmp_pat
         params["tiny_setup"] = {**params["tiny_setup"], "dataset": "fashion_mnist", "device": "cpu"}
     monkeypatch.setenv(common.DRY_RUN_ENV, "1")
     monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DSCORE_PAGE_FILES", str(tmp_path / "files"))      # the page's downloads stay out of notebooks/
     out = tmp_path / f"{page}.ipynb"
     papermill.execute_notebook(str(repo_root / "notebooks" / f"{page}.ipynb"), str(out), parameters=params,
                                cwd=str(repo_root / "notebooks"), progress_bar=False, kernel_name=book.KERNEL_NAME)
