@@ -45,7 +45,7 @@ PAGE_STATE = r"""(() => {
   return {href: location.href, ready: document.readyState, title: document.title,
           text: document.body ? document.body.textContent : "", images: img, nav: nav, error_outputs: errors,
           pasted: document.querySelectorAll("[class^='pasted-'], [class*=' pasted-']").length, cut: cut,
-          page_width: document.documentElement.scrollWidth};
+          page_width: document.documentElement ? document.documentElement.scrollWidth : 0};
 })()"""
 
 # after MathJax has finished (its startup promise): formulas on the page, formulas MathJax typeset, and whether any
