@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import signal
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -139,44 +138,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        kill_point("atomic_write")
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
-
-
-#: ``DSCORE_TEST_KILL_AT="<label>:<n>"`` makes :func:`kill_point` SIGKILL the process at the n-th pass.
-KILL_ENV = "DSCORE_TEST_KILL_AT"
-#: ``DSCORE_TEST_KILL_GROUP=<pgid>``: kill that process group first (a book build, whose notebook kernels
-#: run in sessions of their own).
-KILL_GROUP_ENV = "DSCORE_TEST_KILL_GROUP"
-_kill_passes: dict[str, int] = {}
-
-
-def kill_point(label: str) -> None:
-    """Test hook for the kill-and-resume tests: a named point where a run may die as if killed.
-
-    Inactive (one environment lookup) unless ``$DSCORE_TEST_KILL_AT`` is ``"<label>:<n>"`` for this
-    ``label``; then the n-th pass (n >= 1, counted per process) sends SIGKILL to the process group
-    ``$DSCORE_TEST_KILL_GROUP`` (if set) and to this process. Points: ``atomic_write`` (a temporary file
-    is written but not yet renamed into place), ``distill_checkpoint`` (a distillation checkpoint was
-    just saved), ``book_html`` (the notebooks are executed, the HTML build is about to start).
-    """
-    spec = os.environ.get(KILL_ENV)
-    if not spec:
-        return
-    name, _, count = spec.rpartition(":")
-    if name != label:
-        return
-    if not count.isdigit() or int(count) < 1:
-        raise ValueError(f"{KILL_ENV}={spec!r} must be '<label>:<n>' with an integer n >= 1")
-    _kill_passes[label] = _kill_passes.get(label, 0) + 1
-    if _kill_passes[label] == int(count):
-        group = os.environ.get(KILL_GROUP_ENV)
-        if group:
-            os.killpg(int(group), signal.SIGKILL)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

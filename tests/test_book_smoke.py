@@ -2,7 +2,7 @@
 
 The build is the one a user gets after killing ``make book`` twice and starting it again each time: in a
 fresh cache, it is SIGKILLed from inside a notebook's kernel right after the book's first distillation
-checkpoint (:func:`dscore.utils.kill_point`, the whole build's process group), then again while Jupyter
+checkpoint (the hook of tests/killhook, the whole build's process group), then again while Jupyter
 Book writes the HTML pages, and the third start finishes it. Every test here checks that book — built
 once per session and shared with tests/test_html.py — and the killed page is compared with an
 uninterrupted execution of it in another fresh cache.
@@ -24,7 +24,7 @@ import yaml
 
 from dscore import book
 from dscore.paths import repo_root
-from dscore.utils import KILL_ENV, KILL_GROUP_ENV
+from killhook import KILL_ENV, KILL_GROUP_ENV, armed
 
 ROOT = repo_root()
 
@@ -57,10 +57,7 @@ def run_build(root: Path, cache: Path, log: Path, *, html: bool = True, only=(),
 
     ``kill_at``: the kill hook's ``<label>:<n>``. ``kill_when``: a predicate polled while the build runs;
     once true, the build's process group is SIGKILLed. Returns the exit status (−9: killed)."""
-    env = {k: v for k, v in os.environ.items() if k not in (KILL_ENV, KILL_GROUP_ENV)}
-    env["DSCORE_CACHE"] = str(cache)
-    if kill_at:
-        env[KILL_ENV] = kill_at
+    env = armed({**os.environ, "DSCORE_CACHE": str(cache)}, kill_at)
     with open(log, "a") as out:
         proc = subprocess.Popen([sys.executable, "-c", BUILD, str(root), "html" if html else "no-html", *only],
                                 cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

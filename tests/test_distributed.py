@@ -98,8 +98,8 @@ def _worker(rank, world, port, cache_dir, out):
         bins = generate_bins(g, ds.labels, 4)
         store = ArtifactCache(cache_dir)
         feats = dataset_features(ds, model, batch_size=16, cache=store, progress=False)
-        cached_bins = dataset_bins(ds, model, 4, batch_size=16, cache=store, progress=False)
-        again = dataset_bins(ds, model, 4, batch_size=16, cache=store, progress=False)
+        cached_bins = dataset_bins(ds, model, {"num_bins": 4}, batch_size=16, cache=store, progress=False)
+        again = dataset_bins(ds, model, {"num_bins": 4}, batch_size=16, cache=store, progress=False)
         mismatch = None
         try:
             store.get_or_compute("toy", {"rank": rank}, lambda: {"v": 1})

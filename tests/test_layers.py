@@ -1,18 +1,58 @@
-"""The library's layers point one way (as ARCHITECTURE.md and book/library.md draw them): core → select → quantize | distill → book helpers.
+"""The library's floors point one way, exactly as ARCHITECTURE.md draws them.
 
-Checked statically on the import statements of every module, so a forbidden import fails here even
-when it sits inside a function.
+The floors are read from the map's "Layers" diagram (one line per floor, the highest first; ``book/``'s own floors
+indented under it), so the test and the map cannot drift apart. A module may import modules on its own floor or
+below, never above; quantize/ and distill/ share a floor and never import each other. Checked statically on the
+import statements of every module, so a forbidden import fails here even when it sits inside a function.
 """
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "dscore"
-CORE = {"augment", "cache", "cluster", "continual", "data", "distributed", "evaluation", "features", "fingerprint",
-        "metrics", "models", "paths", "train", "utils"}
-LAYER = {**{m: 0 for m in CORE}, "select": 1, "quantize": 2, "distill": 2, "report": 3, "papers": 3, "studies": 3,
-         "stats": 3, "ledger": 3, "book": 4}
+MAP = PKG.parent / "ARCHITECTURE.md"
+
+
+def _floors() -> list[set[str]]:
+    """The diagram's floors, highest first, as sets of module keys (``utils``, ``studies``, ``book.page``): on each
+    line of the diagram, the names left of the description that are dscore modules (``studies/common`` → ``studies``)."""
+    block = MAP.read_text().split("## Layers", 1)[1].split("```", 2)[1]
+    tops = {p.stem for p in PKG.glob("*.py")} | {p.name for p in PKG.iterdir() if (p / "__init__.py").exists()}
+    book = {p.stem for p in (PKG / "book").glob("*.py")}
+    floors, in_book = [], False
+    for line in block.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if not line.strip() or line.strip() == "│" or indent >= 20 or line.startswith("notebooks/"):
+            continue                                       # spacing, arrows, description continuations, the pages
+        left = re.split(r"\s{8,}", line.strip())[0]
+        if indent == 0:
+            in_book = left.startswith("book/")
+            left = left.removeprefix("book/")
+        keys = set()
+        for token in re.split(r"[,\s∥]+", left):
+            token = token.strip("/").split("/")[0]
+            if in_book and token in book:
+                keys.add(f"book.{token}")
+            elif not in_book and token in tops:
+                keys.add(token)
+        floors.append(keys)
+    return floors
+
+
+FLOORS = _floors()
+FLOOR = {key: i for i, keys in enumerate(FLOORS) for key in keys}
+
+
+def _floor_of(module: str) -> int | None:
+    """The floor index (0 = highest) of a dscore module name, None for the package root."""
+    parts = module.split(".")
+    if parts[0] != "dscore" or len(parts) < 2:
+        return None
+    if parts[1] == "book":
+        return FLOOR["book.cli"] if len(parts) == 2 else FLOOR[f"book.{parts[2]}"]
+    return FLOOR[parts[1]]
 
 
 def _module_name(path: Path) -> str:
@@ -49,26 +89,38 @@ def _top(module: str) -> str | None:
 MODULES = sorted(p for p in PKG.rglob("*.py"))
 
 
+def test_the_map_draws_the_floors_this_test_enforces():
+    assert FLOORS[0] == {"book.cli", "book.__main__"} and FLOORS[-1] == {"utils", "paths"}
+    assert {"quantize", "distill", "continual"} in FLOORS and {"book.params"} in FLOORS
+    assert FLOOR["studies"] < FLOOR["ledger"] < FLOOR["quantize"] < FLOOR["select"] < FLOOR["train"]
+
+
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PKG)))
-def test_imports_follow_the_layers(path):
-    own = _top(_module_name(path))
+def test_imports_follow_the_floors(path):
+    here = _module_name(path)
+    own = _floor_of(here)
     if own is None:
         return
     for target, names in _imports(path):
-        if target == "dscore":                                   # `from dscore import x` / `from .. import x`
-            targets = [f"dscore.{n}" for n in names if n in LAYER]
+        if target in ("dscore", "dscore.book"):                  # `from dscore import x` / `from . import x`
+            targets = [f"{target}.{n}" for n in names if _known(f"{target}.{n}")]
         else:
             targets = [target]
         for target in targets:
-            _check_edge(path, own, target)
+            if not target.startswith("dscore.") or _top(target) == _top(here) != "book":
+                continue
+            other = _floor_of(target)
+            assert other >= own, (f"{here} (floor {own}: {sorted(FLOORS[own])}) imports {target} (floor {other}: "
+                                  f"{sorted(FLOORS[other])}), which ARCHITECTURE.md draws above it")
+            assert {_top(here), _top(target)} != {"quantize", "distill"}, \
+                f"{here} imports {target}: the two methods stay apart"
 
 
-def _check_edge(path, own, target):
-    other = _top(target)
-    if other is None or other == own:
-        return
-    assert LAYER[other] <= LAYER[own], f"{_module_name(path)} (layer {LAYER[own]}) imports {target} (layer {LAYER[other]})"
-    assert {own, other} != {"quantize", "distill"}, f"{_module_name(path)} imports {target}: the two methods stay apart"
+def _known(module: str) -> bool:
+    try:
+        return _floor_of(module) is not None
+    except KeyError:
+        return False
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PKG)))
@@ -115,9 +167,15 @@ def test_the_book_package_has_a_leaf_and_no_cycle():
         visit(node, [])
 
 
-def test_every_dscore_module_is_in_a_layer():
-    tops = {p.relative_to(PKG).parts[0].removesuffix(".py") for p in MODULES} - {"__init__"}
-    assert tops <= set(LAYER), f"modules without a layer: {sorted(tops - set(LAYER))}"
+def test_every_dscore_module_is_on_a_floor_of_the_map():
+    missing = []
+    for path in MODULES:
+        name = _module_name(path)
+        try:
+            _floor_of(name)
+        except KeyError:
+            missing.append(name)
+    assert not missing, f"ARCHITECTURE.md's layer diagram has no floor for {missing}"
 
 
 def test_public_api_of_the_design_is_importable():

@@ -9,6 +9,7 @@ import torch
 
 import dscore.fingerprint as fingerprint
 import dscore.quantize.pipeline as pipeline
+from dscore.quantize.config import BinConfig, ExtractorConfig, MAEConfig, SamplingConfig, ScoreConfig, TuningConfig
 from dscore.distill import dm_at_ratio
 from dscore.cache import ArtifactCache
 from dscore.features import extract_gradient_features
@@ -19,7 +20,7 @@ SIZE = 16
 EXTRACTOR = {"arch": "convnet3", "arch_kwargs": {"width": 8}, "epochs": 1, "batch_size": 256}
 SCORES = {"patch": 8, "head_epochs": 1, "head_batch_size": 64, "head_max_images": 128, "hidden_dim": 32,
           "max_negatives": 64}
-COMMON = dict(extractor=EXTRACTOR, image_size=SIZE, device="cpu", progress=False)
+COMMON = dict(extractor=EXTRACTOR, bins={"num_bins": 4}, device="cpu", progress=False)
 COUNTED = ("train_model", "extract_gradient_features", "generate_bins", "train_contrastive_head", "diversity_scores",
            "gradcam_patch_importance", "train_mae")
 
@@ -46,7 +47,7 @@ def calls(monkeypatch, tmp_path):
 
 
 def test_adq_runs_end_to_end_and_the_second_call_hits_the_cache(calls, digits, tmp_path):
-    first, report = pipeline.adq_indices("digits", 0.2, 4, beta=0.6, seed=1, scores=SCORES, **COMMON)
+    first, report = pipeline.adq_indices(digits, 0.2, seed=1, sampling={"beta": 0.6}, scores=SCORES, **COMMON)
     assert dict(calls) == {"train_model": 1, "extract_gradient_features": 1, "generate_bins": 1,
                            "train_contrastive_head": 1, "diversity_scores": 1}
     assert any((tmp_path / "cache").rglob("*.pt"))
@@ -60,34 +61,35 @@ def test_adq_runs_end_to_end_and_the_second_call_hits_the_cache(calls, digits, t
         torch.softmax(torch.tensor(report["is"]) / report["temperature"], 0).tolist())
 
     calls.clear()
-    second, report2 = pipeline.adq_indices("digits", 0.2, 4, beta=0.6, seed=1, scores=SCORES, **COMMON)
+    second, report2 = pipeline.adq_indices(digits, 0.2, seed=1, sampling={"beta": 0.6}, scores=SCORES, **COMMON)
     assert sum(calls.values()) == 0
     assert torch.equal(first, second) and report == report2
 
     # a different selection seed reuses every artefact; a different extractor seed recomputes them
-    pipeline.adq_indices("digits", 0.2, 4, beta=0.6, seed=2, scores=SCORES, **COMMON)
+    pipeline.adq_indices(digits, 0.2, seed=2, sampling={"beta": 0.6}, scores=SCORES, **COMMON)
     assert sum(calls.values()) == 0
-    pipeline.dq_indices("digits", 0.2, 4, extractor={**EXTRACTOR, "seed": 1}, image_size=SIZE, device="cpu",
+    pipeline.dq_indices(digits, 0.2, extractor={**EXTRACTOR, "seed": 1}, bins={"num_bins": 4}, device="cpu",
                         progress=False)
     assert calls["train_model"] == 1 and calls["generate_bins"] == 1
 
 
 def test_beta_zero_gives_dq(digits, shared_cache):
     kw = dict(COMMON, cache=shared_cache)
-    dq, dq_report = pipeline.dq_indices("digits", 0.3, 4, seed=3, **kw)
-    adq0, adq_report = pipeline.adq_indices("digits", 0.3, 4, beta=0.0, seed=3, scores=SCORES, **kw)
+    dq, dq_report = pipeline.dq_indices(digits, 0.3, seed=3, **kw)
+    adq0, adq_report = pipeline.adq_indices(digits, 0.3, seed=3, sampling={"beta": 0.0}, scores=SCORES, **kw)
     assert dq_report["budgets"] == adq_report["budgets"]
     assert torch.equal(dq, adq0)
     sizes = torch.tensor(dq_report["bin_sizes"])
     expected = torch.floor(sizes.double() * dq_report["budget"] / sizes.sum())
     assert bool(((torch.tensor(dq_report["budgets"]) - expected).abs() <= 1).all())
-    adq1, report1 = pipeline.adq_indices("digits", 0.3, 4, beta=1.0, temperature=0.5, seed=3, scores=SCORES, **kw)
+    adq1, report1 = pipeline.adq_indices(digits, 0.3, seed=3, sampling={"beta": 1.0, "temperature": 0.5},
+                                         scores=SCORES, **kw)
     assert adq1.numel() == dq.numel() and report1["budgets"] != dq_report["budgets"]
 
 
 @pytest.mark.parametrize("ratio", [0.05, 0.37, 1.0])
 def test_sizes_sum_to_the_rounded_budget(ratio, digits, shared_cache):
-    idx, report = pipeline.dq_indices("digits", ratio, 4, seed=0, cache=shared_cache, **COMMON)
+    idx, report = pipeline.dq_indices(digits, ratio, seed=0, cache=shared_cache, **COMMON)
     assert idx.numel() == math.floor(ratio * len(digits) + 0.5) == sum(report["budgets"])
     # class-stratified: every class keeps about the same fraction
     kept = torch.bincount(digits.labels[idx], minlength=10).double()
@@ -95,9 +97,11 @@ def test_sizes_sum_to_the_rounded_budget(ratio, digits, shared_cache):
 
 
 @pytest.mark.parametrize("kwargs, word", [
-    ({"ratio": 0.0}, "ratio"), ({"ratio": 1.5}, "ratio"), ({"beta": -0.1}, "beta"), ({"beta": 1.2}, "beta"),
-    ({"temperature": 0.0}, "temperature"), ({"num_bins": 0}, "num_bins"), ({"num_bins": 1000}, "num_bins"),
-    ({"feature": "pixels"}, "feature"), ({"seed": -1}, "seed"),
+    ({"ratio": 0.0}, "ratio"), ({"ratio": 1.5}, "ratio"), ({"sampling": {"beta": -0.1}}, "beta"),
+    ({"sampling": {"beta": 1.2}}, "beta"), ({"sampling": {"temperature": 0.0}}, "temperature"),
+    ({"sampling": {"betta": 0.5}}, "unknown"), ({"sampling": 0.5}, "SamplingConfig"),
+    ({"bins": {"num_bins": 0}}, "num_bins"), ({"bins": {"num_bins": 1000}}, "num_bins"),
+    ({"bins": {"feature": "pixels"}}, "feature"), ({"seed": -1}, "seed"),
     ({"extractor": {"arch": "nope"}}, "arch"), ({"extractor": {"epochs": 0}}, "epochs"),
     ({"scores": {"num_bins": 3}}, "num_bins"), ({"scores": {"seed": -2}}, "seed"),
     ({"scores": {"tau": 0.0}}, "tau"), ({"ratio": 1e-6}, "ratio"),
@@ -105,17 +109,17 @@ def test_sizes_sum_to_the_rounded_budget(ratio, digits, shared_cache):
     ({"extractor": {"seed": 0}, "model": torch.nn.Linear(2, 2)}, "model"),
     ({"extractor": {"head": "frozen"}}, "head"),
 ])
-def test_bad_arguments_fail_before_any_work(kwargs, word, calls):
-    args = dict(ratio=0.2, num_bins=4, beta=0.6, seed=0, scores=SCORES, **COMMON)
+def test_bad_arguments_fail_before_any_work(kwargs, word, calls, digits):
+    args = dict(ratio=0.2, seed=0, sampling={"beta": 0.6}, scores=SCORES, **COMMON)
     args.update(kwargs)
     with pytest.raises(ValueError, match=word):
-        pipeline.adq_indices("digits", **args)
+        pipeline.adq_indices(digits, **args)
     assert sum(calls.values()) == 0
 
 
 def test_unknown_dataset_is_rejected(calls):
     with pytest.raises(ValueError, match="name"):
-        pipeline.dq_indices("no-such-set", 0.1, 2, device="cpu", progress=False)
+        pipeline.dq_indices("no-such-set", 0.1, bins={"num_bins": 2}, device="cpu", progress=False)
     assert sum(calls.values()) == 0
 
 
@@ -123,37 +127,37 @@ def test_feature_extractor_checkpoint(digits, tmp_path, calls):
     ref = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=7)
     path = tmp_path / "net.pt"
     torch.save({"state_dict": ref.state_dict()}, path)
-    net = pipeline.feature_extractor("digits", arch="convnet3", arch_kwargs={"width": 8}, checkpoint=path,
-                                     image_size=SIZE, device="cpu", progress=False)
+    net = pipeline.feature_extractor(digits, {"arch": "convnet3", "arch_kwargs": {"width": 8}, "checkpoint": path},
+                                     device="cpu", progress=False)
     assert calls["train_model"] == 0
     for name, value in ref.state_dict().items():
         if name not in ("mean", "std"):
             assert torch.equal(net.state_dict()[name], value)
     with pytest.raises(ValueError, match="does not fit"):
-        pipeline.feature_extractor("digits", arch="convnet3", arch_kwargs={"width": 4}, checkpoint=path,
-                                   image_size=SIZE, device="cpu")
+        pipeline.feature_extractor(digits, {"arch": "convnet3", "arch_kwargs": {"width": 4}, "checkpoint": path},
+                                   device="cpu")
     with pytest.raises(ValueError, match="not a file"):
-        pipeline.feature_extractor("digits", checkpoint=tmp_path / "missing.pt", image_size=SIZE, device="cpu")
+        pipeline.feature_extractor(digits, {"checkpoint": tmp_path / "missing.pt"}, device="cpu")
 
 
 def test_feature_extractor_subset_is_cached_and_seeded(digits, shared_cache):
-    kw = dict(arch="convnet3", arch_kwargs={"width": 8}, epochs=1, train_per_class=5, image_size=SIZE,
-              device="cpu", cache=shared_cache, progress=False)
-    a = pipeline.feature_extractor("digits", seed=0, **kw)
-    b = pipeline.feature_extractor("digits", seed=0, **kw)
-    c = pipeline.feature_extractor("digits", seed=1, **kw)
+    cfg = ExtractorConfig(arch="convnet3", arch_kwargs={"width": 8}, epochs=1, train_per_class=5)
+    kw = dict(device="cpu", cache=shared_cache, progress=False)
+    a = pipeline.feature_extractor(digits, cfg, **kw)
+    b = pipeline.feature_extractor(digits, cfg.replace(seed=0), **kw)
+    c = pipeline.feature_extractor(digits, cfg.replace(seed=1), **kw)
     assert fingerprint.model_fingerprint(a) == fingerprint.model_fingerprint(b) != fingerprint.model_fingerprint(c)
     with pytest.raises(ValueError, match="train_per_class"):
-        pipeline.feature_extractor("digits", seed=0, **{**kw, "train_per_class": 10_000})
+        pipeline.feature_extractor(digits, cfg.replace(train_per_class=10_000), **kw)
 
 
 def test_dataset_features_match_direct_extraction(digits, shared_cache):
     net = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=0).eval()
-    feats = pipeline.dataset_features("digits", net, image_size=SIZE, device="cpu", cache=shared_cache, progress=False)
+    feats = pipeline.dataset_features(digits, net, device="cpu", cache=shared_cache, progress=False)
     direct = extract_gradient_features(net, digits.images, digits.labels, device="cpu", progress=False)
     assert torch.allclose(feats["gradient"].delta, direct.delta)
     assert torch.allclose(feats["embeddings"], direct.embedding)
-    bins = pipeline.dataset_bins("digits", net, 3, feature="embedding", image_size=SIZE, device="cpu",
+    bins = pipeline.dataset_bins(digits, net, BinConfig(num_bins=3, feature="embedding"), device="cpu",
                                  cache=shared_cache, progress=False)
     assert torch.equal(torch.sort(torch.cat(bins)).values, torch.arange(len(digits)))
 
@@ -173,24 +177,23 @@ def test_fingerprints_track_content(digits):
 def test_pixel_quantize_and_mae(digits, calls):
     net = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=0).eval()
     idx = torch.arange(0, 60, 3)
-    record, report = pipeline.pixel_quantize("digits", idx, net, patch=4, theta=0.25, image_size=SIZE, device="cpu",
-                                             progress=False)
+    record, report = pipeline.pixel_quantize(digits, idx, net, patch=4, theta=0.25, device="cpu", progress=False)
     assert record["mask"].shape == (20, 16) and record["patches"].shape == (20 * 12, 1, 4, 4)
     assert report["storage_ratio"] == pytest.approx(0.75)
     assert report["effective_keep_ratio"] == pytest.approx(20 / len(digits) * 0.75)
-    mae_kw = dict(patch=4, epochs=1, batch_size=256, embed_dim=16, depth=1, num_heads=2, decoder_dim=16,
-                  decoder_depth=1, decoder_heads=2, image_size=SIZE, device="cpu", progress=False)
-    mae = pipeline.mae_model("digits", **mae_kw)
+    mae_cfg = MAEConfig(patch=4, epochs=1, batch_size=256, embed_dim=16, depth=1, num_heads=2, decoder_dim=16,
+                        decoder_depth=1, decoder_heads=2)
+    mae = pipeline.mae_model(digits, mae_cfg, device="cpu", progress=False)
     restored = restore_pixels(record, mae)
     assert restored.shape == (20, 1, SIZE, SIZE)
     calls.clear()
-    pipeline.pixel_quantize("digits", idx, net, patch=4, theta=0.25, image_size=SIZE, device="cpu", progress=False)
-    pipeline.mae_model("digits", **mae_kw)
+    pipeline.pixel_quantize(digits, idx, net, patch=4, theta=0.25, device="cpu", progress=False)
+    pipeline.mae_model(digits, mae_cfg, device="cpu", progress=False)
     assert sum(calls.values()) == 0
     with pytest.raises(ValueError, match="theta"):
-        pipeline.pixel_quantize("digits", idx, net, theta=1.0, image_size=SIZE)
+        pipeline.pixel_quantize(digits, idx, net, theta=1.0)
     with pytest.raises(ValueError, match="divisible"):
-        pipeline.pixel_quantize("digits", idx, net, patch=5, image_size=SIZE)
+        pipeline.pixel_quantize(digits, idx, net, patch=5)
 
 
 def test_dm_at_ratio_matches_the_budget_and_is_cached(digits, tmp_path, monkeypatch):
@@ -310,32 +313,43 @@ def _assert_each_change_moves_the_key(monkeypatch, kind, fn, args, base, changes
         assert changed != reference, f"changing {name} leaves the {kind!r} key unchanged"
 
 
+def _assert_each_field_moves_the_key(monkeypatch, kind, call, config, changes):
+    """Each field change of ``config`` (a pipeline config) moves the key ``call(config)`` asks ``kind`` for."""
+    reference = _key(monkeypatch, kind, call, config)
+    assert _key(monkeypatch, kind, call, config.replace()) == reference
+    for name, value in changes.items():
+        assert _key(monkeypatch, kind, call, config.replace(**{name: value})) != reference, \
+            f"changing {name} leaves the {kind!r} key unchanged"
+
+
 def test_every_argument_that_changes_an_artefact_changes_its_key(digits, monkeypatch, tmp_path):
     store = ArtifactCache(tmp_path / "keys")
     net = create_model("convnet", num_classes=10, in_channels=1, image_size=SIZE, width=8, depth=2, seed=0)
     other = create_model("convnet", num_classes=10, in_channels=1, image_size=SIZE, width=8, depth=2, seed=1)
     common = dict(device="cpu", progress=False, cache=store)
-    _assert_each_change_moves_the_key(
-        monkeypatch, "feature_net", pipeline.feature_extractor, (digits,),
-        dict(EXTRACTOR, **common),
+    _assert_each_field_moves_the_key(
+        monkeypatch, "feature_net", lambda cfg: pipeline.feature_extractor(digits, cfg, **common),
+        ExtractorConfig.of(EXTRACTOR),
         {"epochs": 2, "arch_kwargs": {"width": 16}, "train_per_class": 20, "lr": 0.1, "seed": 1, "batch_size": 64,
          "head": "random"})
-    _assert_each_change_moves_the_key(
-        monkeypatch, "bins", pipeline.dataset_bins, (digits, net),
-        dict(num_bins=4, feature="gradient", lam=1.0, **common),
+    _assert_each_field_moves_the_key(
+        monkeypatch, "bins", lambda cfg: pipeline.dataset_bins(digits, net, cfg, **common), BinConfig(num_bins=4),
         {"num_bins": 3, "feature": "embedding", "lam": 0.5})
-    assert _key(monkeypatch, "bins", pipeline.dataset_bins, digits, other, num_bins=4, **common) != \
-        _key(monkeypatch, "bins", pipeline.dataset_bins, digits, net, num_bins=4, **common)
-    score_base = dict(num_bins=4, patch=8, head_epochs=1, head_batch_size=64, head_max_images=64, hidden_dim=16,
-                      max_negatives=32, **common)
-    _assert_each_change_moves_the_key(
-        monkeypatch, "bin_scores", pipeline.bin_scores, (digits, net), score_base,
-        {"num_bins": 3, "patch": 4, "tau": 0.2, "max_negatives": 16, "head_epochs": 2, "head_lr": 1e-2,
-         "head_max_images": 32, "hidden_dim": 8, "out_dim": 64, "seed": 1, "feature": "embedding", "lam": 2.0})
-    _assert_each_change_moves_the_key(
-        monkeypatch, "mae", pipeline.mae_model, (digits,),
-        dict(patch=4, epochs=1, embed_dim=16, depth=1, num_heads=2, decoder_dim=16, decoder_depth=1,
-             decoder_heads=2, **common),
+    assert _key(monkeypatch, "bins", pipeline.dataset_bins, digits, other, {"num_bins": 4}, **common) != \
+        _key(monkeypatch, "bins", pipeline.dataset_bins, digits, net, {"num_bins": 4}, **common)
+    score_base = ScoreConfig(patch=8, head_epochs=1, head_batch_size=64, head_max_images=64, hidden_dim=16,
+                             max_negatives=32)
+    _assert_each_field_moves_the_key(
+        monkeypatch, "bin_scores", lambda cfg: pipeline.bin_scores(digits, net, {"num_bins": 4}, cfg, **common),
+        score_base, {"patch": 4, "tau": 0.2, "max_negatives": 16, "head_epochs": 2, "head_lr": 1e-2,
+                     "head_max_images": 32, "hidden_dim": 8, "out_dim": 64, "seed": 1})
+    _assert_each_field_moves_the_key(
+        monkeypatch, "bin_scores", lambda cfg: pipeline.bin_scores(digits, net, cfg, score_base, **common),
+        BinConfig(num_bins=4), {"num_bins": 3, "feature": "embedding", "lam": 2.0})
+    _assert_each_field_moves_the_key(
+        monkeypatch, "mae", lambda cfg: pipeline.mae_model(digits, cfg, **common),
+        MAEConfig(patch=4, epochs=1, embed_dim=16, depth=1, num_heads=2, decoder_dim=16, decoder_depth=1,
+                  decoder_heads=2),
         {"patch": 8, "mask_ratio": 0.5, "epochs": 2, "lr": 1e-2, "embed_dim": 32, "depth": 2, "seed": 1})
     idx = torch.arange(20)
     _assert_each_change_moves_the_key(
@@ -355,11 +369,11 @@ def test_every_argument_that_changes_an_artefact_changes_its_key(digits, monkeyp
 # ------------------------------------------------------------------------------ random classifier head
 
 def test_random_head_keeps_the_trained_body_and_reinitialises_the_classifier(digits, shared_cache):
-    kw = dict(arch="convnet3", arch_kwargs={"width": 8}, epochs=1, seed=3, image_size=SIZE, device="cpu",
-              cache=shared_cache, progress=False)
-    trained = pipeline.feature_extractor("digits", **kw)
-    rand_a = pipeline.feature_extractor("digits", head="random", **kw)
-    rand_b = pipeline.feature_extractor("digits", head="random", **kw)
+    cfg = ExtractorConfig(arch="convnet3", arch_kwargs={"width": 8}, epochs=1, seed=3)
+    kw = dict(device="cpu", cache=shared_cache, progress=False)
+    trained = pipeline.feature_extractor(digits, cfg, **kw)
+    rand_a = pipeline.feature_extractor(digits, cfg.replace(head="random"), **kw)
+    rand_b = pipeline.feature_extractor(digits, {**cfg.key(), "head": "random"}, **kw)
     t_state, r_state = trained.state_dict(), rand_a.state_dict()
     for name, value in t_state.items():
         if not name.startswith("fc."):
@@ -370,30 +384,29 @@ def test_random_head_keeps_the_trained_body_and_reinitialises_the_classifier(dig
     fresh = torch.nn.Linear(trained.fc.in_features, trained.fc.out_features)
     assert torch.equal(r_state["fc.weight"], fresh.weight) and torch.equal(r_state["fc.bias"], fresh.bias)
     # δ of the gradient feature comes from the random classifier
-    feats = pipeline.dataset_features("digits", rand_a, image_size=SIZE, device="cpu", cache=shared_cache,
-                                      progress=False)
+    feats = pipeline.dataset_features(digits, rand_a, device="cpu", cache=shared_cache, progress=False)
     logits = fresh(feats["embeddings"])
     want = torch.softmax(logits, 1) - torch.nn.functional.one_hot(digits.labels, 10).float()
     assert torch.allclose(feats["gradient"].delta, want, atol=1e-5)
 
 
 def test_random_head_reaches_the_selection_functions_and_the_checkpoint_path(digits, tmp_path, calls):
-    idx, report = pipeline.dq_indices("digits", 0.2, 4, extractor={**EXTRACTOR, "head": "random"}, image_size=SIZE,
+    idx, report = pipeline.dq_indices(digits, 0.2, extractor={**EXTRACTOR, "head": "random"}, bins={"num_bins": 4},
                                       device="cpu", progress=False)
     assert calls["train_model"] == 1 and idx.numel() == report["budget"]
     calls.clear()
-    pipeline.dq_indices("digits", 0.2, 4, extractor=EXTRACTOR, image_size=SIZE, device="cpu", progress=False)
+    pipeline.dq_indices(digits, 0.2, extractor=EXTRACTOR, bins={"num_bins": 4}, device="cpu", progress=False)
     assert calls["train_model"] == 0 and calls["generate_bins"] == 1      # same body, different δ → new bins
     ref = create_model("convnet3", width=8, num_classes=10, in_channels=1, image_size=SIZE, seed=7)
     path = tmp_path / "net.pt"
     torch.save(ref.state_dict(), path)
-    net = pipeline.feature_extractor("digits", arch="convnet3", arch_kwargs={"width": 8}, checkpoint=path,
-                                     head="random", seed=5, image_size=SIZE, device="cpu", progress=False)
+    net = pipeline.feature_extractor(digits, ExtractorConfig(arch_kwargs={"width": 8}, checkpoint=path, head="random",
+                                                             seed=5), device="cpu", progress=False)
     assert torch.equal(net.layers[0].weight, ref.layers[0].weight)
     torch.manual_seed(5)
     assert torch.equal(net.fc.weight, torch.nn.Linear(ref.fc.in_features, 10).weight)
     with pytest.raises(ValueError, match="head"):
-        pipeline.feature_extractor("digits", head="imagenet", image_size=SIZE)
+        pipeline.feature_extractor(digits, {"head": "imagenet"})
 
 
 # ----------------------------------------------------------------------------------- rates and tuning
@@ -409,17 +422,15 @@ def test_bin_rates_match_naive():
 
 def test_adq_report_records_rates_and_how_the_defaults_were_chosen(digits, shared_cache):
     kw = dict(COMMON, cache=shared_cache, scores=SCORES)
-    _, report = pipeline.adq_indices("digits", 0.2, 4, beta=0.9, temperature=0.5, **kw)
+    _, report = pipeline.adq_indices(digits, 0.2, sampling={"beta": 0.9, "temperature": 0.5}, **kw)
     assert report["rates"] == pytest.approx(pipeline.bin_rates(report["bin_sizes"], report["budgets"]))
     assert max(report["rates"]) > 1.05 and min(report["rates"]) < 0.95
-    _, flat = pipeline.adq_indices("digits", 0.2, 4, beta=0.0, **kw)
+    _, flat = pipeline.adq_indices(digits, 0.2, sampling={"beta": 0.0}, **kw)
     assert all(abs(r - 1) < 0.05 for r in flat["rates"])
     assert report["defaults"] == pipeline.ADQ_TUNING
-    import inspect
-    params = inspect.signature(pipeline.adq_indices).parameters
-    assert params["beta"].default == pipeline.ADQ_BETA == pipeline.ADQ_TUNING["beta"]
-    assert params["temperature"].default == pipeline.ADQ_TEMPERATURE == pipeline.ADQ_TUNING["temperature"]
-    _, default = pipeline.adq_indices("digits", 0.2, 4, **kw)
+    assert SamplingConfig().beta == pipeline.ADQ_BETA == pipeline.ADQ_TUNING["beta"]
+    assert SamplingConfig().temperature == pipeline.ADQ_TEMPERATURE == pipeline.ADQ_TUNING["temperature"]
+    _, default = pipeline.adq_indices(digits, 0.2, **kw)
     assert default["beta"] == pipeline.ADQ_BETA and default["temperature"] == pipeline.ADQ_TEMPERATURE
 
 
@@ -439,8 +450,9 @@ def test_choose_adq_setting_rule():
         pipeline.choose_adq_setting(rows, 3, choose="median")
 
 
-TUNE = dict(betas=(0.5, 1.0), temperatures=(0.5, 4.0), seeds=(0, 1), num_bins=3, extractor=EXTRACTOR, scores=SCORES,
-            eval_arch_kwargs={"width": 8}, eval_epochs=1, image_size=SIZE, device="cpu", progress=False)
+TUNING = dict(betas=(0.5, 1.0), temperatures=(0.5, 4.0), seeds=(0, 1), eval_arch_kwargs={"width": 8}, eval_epochs=1,
+              val_fraction=0.25)
+TUNE = dict(bins={"num_bins": 3}, extractor=EXTRACTOR, scores=SCORES, device="cpu", progress=False)
 
 
 def test_tune_adq_uses_only_the_validation_split_and_is_cached(digits, calls, monkeypatch):
@@ -452,7 +464,7 @@ def test_tune_adq_uses_only_the_validation_split_and_is_cached(digits, calls, mo
         return original(images, labels, evaluation, **kwargs)
 
     monkeypatch.setattr(pipeline, "evaluate_cached", recording)
-    out = pipeline.tune_adq("digits", 0.2, val_fraction=0.25, **TUNE)
+    out = pipeline.tune_adq(digits, 0.2, TuningConfig(**TUNING), **TUNE)
     from dscore.data import train_val_split
     train, val = train_val_split(digits, 0.25, 0)
     assert out["train_size"] == len(train) and out["val_size"] == len(val) and out["budget"] == round(0.2 * len(train))
@@ -470,7 +482,7 @@ def test_tune_adq_uses_only_the_validation_split_and_is_cached(digits, calls, mo
     assert (out["beta"], out["temperature"]) in [(r["beta"], r["temperature"]) for r in out["grid"]]
     seen.clear()
     calls.clear()
-    again = pipeline.tune_adq("digits", 0.2, val_fraction=0.25, **TUNE)
+    again = pipeline.tune_adq(digits, 0.2, TUNING, **TUNE)
     assert not seen and sum(calls.values()) == 0 and again["grid"] == out["grid"]
 
 
@@ -479,10 +491,52 @@ def test_tune_adq_uses_only_the_validation_split_and_is_cached(digits, calls, mo
                                           ({"seeds": (0, 0)}, "seeds"), ({"choose": "worst"}, "choose"),
                                           ({"eval_arch": "nope"}, "eval_arch"), ({"eval_epochs": 0}, "eval_epochs"),
                                           ({"eval_arch_kwargs": {"widht": 2}}, "widht"), ({"ratio": 0.0}, "ratio")])
-def test_tune_adq_rejects_bad_arguments_before_any_work(kwargs, word, calls):
-    args = dict(TUNE, ratio=0.2)
-    args.update(kwargs)
-    ratio = args.pop("ratio")
+def test_tune_adq_rejects_bad_arguments_before_any_work(kwargs, word, calls, digits):
+    tuning = dict(TUNING, ratio=0.2)
+    tuning.update(kwargs)
+    ratio = tuning.pop("ratio")
     with pytest.raises(ValueError, match=word):
-        pipeline.tune_adq("digits", ratio, **args)
+        pipeline.tune_adq(digits, ratio, tuning, **TUNE)
     assert sum(calls.values()) == 0
+
+
+# ----------------------------------------------------------------------------------- the configs
+
+def test_configs_are_checked_once_when_made():
+    assert ExtractorConfig.of(None) == ExtractorConfig()
+    cfg = ExtractorConfig.of({"epochs": 3, "arch_kwargs": {"width": 8}})
+    assert ExtractorConfig.of(cfg) is cfg and cfg.epochs == 3
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['epoch'\]; allowed: arch, arch_kwargs, epochs"):
+        ExtractorConfig.of({"epoch": 3})
+    with pytest.raises(ValueError, match="epochs=0"):
+        cfg.replace(epochs=0)                                   # a copy is checked again
+    with pytest.raises(ValueError, match="no field"):
+        cfg.replace(epoch=2)
+    with pytest.raises(ValueError, match="must be a ExtractorConfig or a mapping"):
+        ExtractorConfig.of([("epochs", 3)])
+    with pytest.raises(Exception):
+        cfg.epochs = 4                                          # frozen
+    assert "checkpoint" not in ExtractorConfig(checkpoint="net.pt").key()
+    assert ExtractorConfig(checkpoint="net.pt").key() == ExtractorConfig().key()
+    # the scores' flat page names map onto the head they train
+    s = ScoreConfig(head_epochs=2, tau=0.2, seed=4, head_max_images=10)
+    assert s.head.key() == {"epochs": 2, "batch_size": 256, "tau": 0.2, "lr": 1e-3, "hidden_dim": 512, "out_dim": 128,
+                            "max_images": 10, "seed": 4}
+    with pytest.raises(ValueError, match="head_batch_size=1"):
+        ScoreConfig(head_batch_size=1)
+    t = TuningConfig(betas=[0.5], seeds=[3, 4])
+    assert t.betas == (0.5,) and t.seeds == (3, 4) and t.key()["seeds"] == [3, 4]
+    for bad, word in (({"seeds": [1, 1]}, "seeds"), ({"betas": []}, "betas"), ({"include_dq": 1}, "include_dq"),
+                      ({"eval_arch_kwargs": {"widht": 2}}, "widht")):
+        with pytest.raises(ValueError, match=word):
+            TuningConfig(**bad)
+    assert MAEConfig(patch=8).architecture()["patch"] == 8
+
+
+def test_no_pipeline_function_takes_a_long_argument_list():
+    import inspect
+
+    for name in pipeline.__all__:
+        fn = getattr(pipeline, name)
+        if inspect.isfunction(fn):
+            assert len(inspect.signature(fn).parameters) <= 12, f"{name} takes {len(inspect.signature(fn).parameters)}"

@@ -1,5 +1,5 @@
 """Kill and resume: real runs in a subprocess are SIGKILLed at named points (``DSCORE_TEST_KILL_AT``,
-see :func:`dscore.utils.kill_point`), started again, and must finish with exactly the results of an
+the hook in tests/killhook, loaded from outside the library), started again, and must finish with exactly the results of an
 uninterrupted run with the same seed — and nothing half-written may ever be visible in the cache.
 
 Runs: a DREAM+ distillation (:func:`dscore.distill.distill_cached`, checkpoint every iteration) and an
@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dscore.utils import KILL_ENV, KILL_GROUP_ENV
+from killhook import KILL_ENV, armed
+from killhook.sitecustomize import kill_point
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,8 +44,10 @@ if args["task"] == "distill":
            "snapshot_iterations": [i for i, _ in result.snapshots], "snapshots": [s for _, s in result.snapshots],
            "history": {k: v for k, v in result.history.items() if not k.startswith("time_")}}
 else:
+    from dscore.data import load_dataset
     from dscore.quantize.pipeline import adq_indices
-    indices, report = adq_indices("digits", 0.2, 4, cache=store, **args["config"])
+    ds = load_dataset("digits", image_size=16, progress=False)
+    indices, report = adq_indices(ds, 0.2, cache=store, **args["config"])
     out = {"indices": indices, "report": report}
 out["ledger"] = [[r["kind"], r["computed"]] for r in store.ledger]
 torch.save(out, args["out"])
@@ -53,7 +56,7 @@ torch.save(out, args["out"])
 DISTILL = dict(iterations=4, outer_loops=2, batch_real=16, num_clusters=4, n_data=32, net_batch=16, batch_syn=8,
                arch="convnet", arch_kwargs={"width": 8, "depth": 2}, checkpoint_every=1, snapshot_every=1,
                diag_every=1, seed=3)
-ADQ = dict(beta=0.6, seed=1, image_size=16, device="cpu", progress=False,
+ADQ = dict(sampling={"beta": 0.6}, seed=1, bins={"num_bins": 4}, device="cpu", progress=False,
            extractor={"arch": "convnet3", "arch_kwargs": {"width": 8}, "epochs": 1, "batch_size": 256},
            scores={"patch": 8, "head_epochs": 1, "head_batch_size": 64, "head_max_images": 128, "hidden_dim": 32,
                    "max_negatives": 64})
@@ -67,10 +70,7 @@ def run_worker(task: str, cache: Path, out: Path, config: dict, kill_at: str | N
     src = cache.parent / "src"
     if not src.exists():
         shutil.copytree(ROOT / "dscore", src / "dscore", ignore=shutil.ignore_patterns("__pycache__"))
-    env = {k: v for k, v in os.environ.items() if k not in (KILL_ENV, KILL_GROUP_ENV)}
-    env["PYTHONPATH"] = str(src) + os.pathsep + env.get("PYTHONPATH", "")
-    if kill_at is not None:
-        env[KILL_ENV] = kill_at
+    env = armed({**os.environ, "PYTHONPATH": str(src) + os.pathsep + os.environ.get("PYTHONPATH", "")}, kill_at)
     args = json.dumps({"task": task, "cache": str(cache), "out": str(out), "config": config})
     proc = subprocess.run([sys.executable, "-c", WORKER + f"\nassert dscore.__file__.startswith({str(src)!r})\n", args],
                           env=env, cwd=src, capture_output=True, text=True, timeout=1800)
@@ -198,24 +198,31 @@ def test_adq_selection_killed_while_writing_artefacts_resumes_to_the_same_indice
 
 
 def test_kill_point_is_inactive_unless_named(monkeypatch):
-    from dscore.utils import kill_point
-
     monkeypatch.delenv(KILL_ENV, raising=False)
     kill_point("atomic_write")                       # no variable: nothing happens
     monkeypatch.setenv(KILL_ENV, "distill_checkpoint:1")
     kill_point("atomic_write")                       # another label: nothing happens
-    monkeypatch.setenv(KILL_ENV, "atomic_write:zero")
-    with pytest.raises(ValueError, match="DSCORE_TEST_KILL_AT='atomic_write:zero'"):
-        kill_point("atomic_write")
+    for bad in ("atomic_write:zero", "nowhere:1"):
+        monkeypatch.setenv(KILL_ENV, bad)
+        with pytest.raises(ValueError, match=f"DSCORE_TEST_KILL_AT='{bad}'"):
+            kill_point("atomic_write")
 
 
-def test_kill_point_kills_at_the_nth_pass(tmp_path):
-    code = ("from dscore.utils import kill_point\n"
-            "for i in range(5):\n    print(i, flush=True)\n    kill_point('here')\n")
-    env = {**os.environ, KILL_ENV: "here:3", "PYTHONPATH": str(ROOT)}
+def test_the_hook_kills_at_the_nth_atomic_write_from_outside_the_library(tmp_path):
+    """The library has no kill hook of its own: the hook, loaded at start-up from the test's PYTHONPATH, watches the
+    renames of :func:`dscore.utils.atomic_path` and kills before the third one."""
+    code = ("from dscore.utils import atomic_write_text\n"
+            f"for i in range(5):\n    print(i, flush=True)\n    atomic_write_text({str(tmp_path)!r} + f'/f{{i}}', 'x')\n")
+    env = armed({**os.environ, "PYTHONPATH": str(ROOT)}, "atomic_write:3")
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -signal.SIGKILL
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert proc.stdout.split() == ["0", "1", "2"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names[1:] == ["f0", "f1"] and names[0].startswith(".f2.")   # the third is written, never renamed into place
+    unarmed = subprocess.run([sys.executable, "-c", code], env=armed({**os.environ, "PYTHONPATH": str(ROOT)}, None),
+                             capture_output=True, text=True, timeout=120)
+    assert unarmed.returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [f"f{i}" for i in range(5)]
 
 
 def test_an_unfinished_html_build_makes_the_next_one_render_every_page(tmp_path, monkeypatch):

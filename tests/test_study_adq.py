@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dscore.cache import ArtifactCache
-from dscore.studies import adq, common
+from dscore.studies import adq
 
 SETUP = dict(dataset="digits", pool_per_class=30, val_fraction=0.25, test_per_class=10, split_seed=0,
              extractor={"arch": "convnet", "arch_kwargs": {"width": 8, "depth": 2}, "epochs": 1, "batch_size": 64,
@@ -132,8 +132,9 @@ def test_grid_runs_context_rows_on_context_seeds_only(study):
             study.grid(["random"], [0.2], ["tiny"], [0, 1], context_seeds=bad)
 
 
-def test_tuned_ratio_is_the_nearest_on_a_log_scale(study):
-    study.tuning["ratios"] = (0.1, 0.2, 0.3)
+def test_tuned_ratio_is_the_nearest_on_a_log_scale(tmp_path):
+    setup = dict(SETUP, tuning={**SETUP["tuning"], "ratios": [0.1, 0.2, 0.3]})
+    study = adq.ADQStudy(setup, ARCHS, cache=ArtifactCache(tmp_path / "c"), progress=False)
     assert study.tuned_ratio(0.2) == 0.2
     assert study.tuned_ratio(0.01) == 0.1
     assert study.tuned_ratio(0.6) == 0.3
@@ -164,12 +165,15 @@ def test_per_seed_values_and_tables():
     assert g.loc["Average", "ADQ − DQ at 10%"] == pytest.approx(10.0)
 
 
-def test_dry_run_caps_the_work(monkeypatch, tmp_path):
-    monkeypatch.setenv(common.DRY_RUN_ENV, "1")
-    s = adq.ADQStudy({**SETUP, "evaluation": {"epochs": 50, "batch_size": 32, "lr": 0.05}}, ARCHS,
-                     cache=ArtifactCache(tmp_path / "dry"), progress=False)
-    assert s.protocol.epochs == 1 and s.extractor["epochs"] == 1
-    assert len(s.tuning["betas"]) == 1
+def test_dry_run_caps_the_work(tmp_path):
+    setup = {**SETUP, "evaluation": {"epochs": 50, "batch_size": 32, "lr": 0.05}}
+    s = adq.ADQStudy(setup, ARCHS, cache=ArtifactCache(tmp_path / "dry"), progress=False, dry_run=True)
+    assert s.protocol.epochs == 1 and s.setup.extractor.epochs == 1 and s.setup.scores.head_epochs == 1
+    assert len(s.tuning.betas) == 1 and s.setup.dm["iterations"] == 1 and s.setup.pool_per_class <= 20
+    full = adq.ADQStudy(setup, ARCHS, cache=ArtifactCache(tmp_path / "dry"), progress=False)
+    assert full.protocol.epochs == 50 and not full.dry_run
+    with pytest.raises(ValueError, match="dry_run"):
+        adq.ADQStudy(setup, ARCHS, dry_run="yes")
 
 
 ADQ_PAGES = sorted(p.stem for p in (Path(__file__).resolve().parent.parent / "notebooks").glob("adq_*.ipynb"))
@@ -198,10 +202,9 @@ def test_every_adq_page_of_a_profile_reads_the_chapter_setup(profile, repo_root)
 
 @pytest.mark.slow
 def test_paper_profile_page_dry_runs_on_cpu(repo_root, tmp_path, monkeypatch):
-    """The `paper` parameters of one page run end to end for one tiny step (DSCORE_DRY_RUN) on the CPU. CIFAR-10 is
+    """The `paper` parameters of one page run end to end for one tiny step (``dry_run``) on the CPU. CIFAR-10 is
     not available here, so the dataset is switched to Fashion-MNIST; everything else is the paper profile's."""
     import papermill
-    import yaml
 
     from dscore import data
 
@@ -212,8 +215,7 @@ def test_paper_profile_page_dry_runs_on_cpu(repo_root, tmp_path, monkeypatch):
     from dscore import book
 
     params = book.load_params(repo_root, "paper", "adq_bins")
-    params.update(dataset="fashion_mnist", device="cpu")
-    monkeypatch.setenv(common.DRY_RUN_ENV, "1")
+    params.update(dataset="fashion_mnist", device="cpu", dry_run=True)
     monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("DSCORE_PAGE_FILES", str(tmp_path / "files"))      # the page's downloads stay out of notebooks/
     out = tmp_path / "adq_bins.ipynb"

@@ -340,25 +340,22 @@ def test_every_dream_page_of_a_profile_reads_the_chapter_setup(profile, repo_roo
 @pytest.mark.parametrize("page", ["dream_interval", "dream_sampling", "dream_crossarch", "dream_continual",
                                   "dream_tiny"])
 def test_paper_profile_of_the_new_pages_dry_runs_on_cpu(page, repo_root, tmp_path, monkeypatch):
-    """The `paper` parameters of a page run end to end for one tiny step (DSCORE_DRY_RUN) on the CPU, with
+    """The `paper` parameters of a page run end to end for one tiny step (``dry_run``) on the CPU, with
     Fashion-MNIST in place of CIFAR-10 and TinyImageNet (not installed here); everything else is the paper
     profile's (Tab. II keeps its ConvNet-4, DM and DREAM+ arms, IPCs and seeds)."""
     import papermill
-    import yaml
 
     from dscore import book, data
-    from dscore.studies import common
 
     try:
         data.load_dataset("fashion_mnist", "train", download=False)
     except data.DatasetNotFoundError:
         pytest.skip("Fashion-MNIST is not installed here")
     params = book.load_params(repo_root, "paper", page)
-    params.update(dataset="fashion_mnist", device="cpu")
+    params.update(dataset="fashion_mnist", device="cpu", dry_run=True)
     if params.get("tiny_setup") is not None:
         assert params["tiny_setup"]["dataset"] == "tinyimagenet"
         params["tiny_setup"] = {**params["tiny_setup"], "dataset": "fashion_mnist", "device": "cpu"}
-    monkeypatch.setenv(common.DRY_RUN_ENV, "1")
     monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("DSCORE_PAGE_FILES", str(tmp_path / "files"))      # the page's downloads stay out of notebooks/
     out = tmp_path / f"{page}.ipynb"

@@ -5,6 +5,7 @@ Usage (from a checkout)::
     python -m dscore.book build --profile default      # execute what changed, then build the HTML
     python -m dscore.book run tour --profile smoke     # execute one notebook
     python -m dscore.book run tour -f my.yaml -p epochs 3   # … with your own parameters (unknown keys rejected)
+    python -m dscore.book run adq_main --profile paper --dry-run   # check a profile end to end in seconds
     python -m dscore.book check                        # validate params/ against the notebooks
     python -m dscore.book publish REMOTE               # push _build/html to REMOTE's gh-pages branch
     torchrun --nproc_per_node=4 -m dscore.book prefill --profile default   # fill the cache in 4 processes
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--only", nargs="*", help="execute only these notebooks")
     p_build.add_argument("--force", action="store_true", help="re-execute even if up to date")
     p_build.add_argument("--no-html", action="store_true", help="execute notebooks only")
+    p_build.add_argument("--dry-run", action="store_true",
+                         help="one tiny step of every study: checks the profile end to end; the numbers mean nothing")
     p_run = sub.add_parser("run", help="execute one notebook into book/nb/ (with your own parameters: -f, -p)")
     p_run.add_argument("name")
     p_run.add_argument("--profile", default="smoke", help="the params/<profile>/ file the values start from")
@@ -40,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("-p", "--parameter", action="append", nargs=2, default=[], metavar=("KEY", "VALUE"),
                        help="one parameter, the value parsed as YAML (repeatable; wins over -f)")
     p_run.add_argument("--force", action="store_true")
+    p_run.add_argument("--dry-run", action="store_true",
+                       help="one tiny step of every study: checks the parameters end to end; the numbers mean nothing")
     sub.add_parser("check", help="validate notebooks and params for every profile")
     sub.add_parser("doctor", help="what this machine has for dscore: Python, torch/CUDA, dataset, cache, Chromium")
     p_publish = sub.add_parser("publish", help="push the built book (_build/html) to a git remote's gh-pages branch")
@@ -56,13 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     root = repo_root()
     try:
         if args.command == "build":
-            build(root, args.profile, only=args.only, force=args.force, html=not args.no_html)
+            build(root, args.profile, only=args.only, force=args.force, html=not args.no_html, dry_run=args.dry_run)
         elif args.command == "run":
             check_profile(args.profile)
             if args.name not in notebook_names(root):
                 raise ValueError(f"unknown notebook {args.name!r}; available: {notebook_names(root)}")
             overrides = read_overrides(root, args.name, args.file, [tuple(p) for p in args.parameter])
-            execute(root, args.name, args.profile, force=args.force, overrides=overrides)
+            execute(root, args.name, args.profile, force=args.force, overrides=overrides, dry_run=args.dry_run)
         elif args.command == "doctor":
             from .doctor import main as doctor
 

@@ -191,7 +191,7 @@ class Downloads:
     def selections(self, study, methods: Sequence[str], ratios: Sequence[float], seeds: Sequence[int]) -> None:
         """The indices every selecting method of an ADQ ``study`` (``study.select``) picks at each keep ratio and
         seed, as ``<method>_ratio<r>_seed<s>.npy``: positions in the dataset's whole training split."""
-        dataset = study.setup["dataset"]
+        dataset = study.splits.train.name
         for method in methods:
             if method in ("full", "dm"):
                 continue

@@ -234,7 +234,7 @@ def _check_adq(values: Mapping[str, Any]) -> None:
     for key in ("methods",):
         if key in values:
             _each(_choice(lambda: adq.METHODS), unique=True)(key, values[key])
-    for key in ("extractor", "scores", "dm", "mae"):
+    for key in ("dm", "mae"):           # extractor, scores, evaluation, tuning: checked by the setup's configs
         if key in values:
             _check_kwargs(key, values[key])
     n = _train_per_class(values)
@@ -245,7 +245,7 @@ def _check_adq(values: Mapping[str, Any]) -> None:
                              f"{values['pool_per_class']} less the validation part); allowed: num_bins <= {n}")
     ratios = [("ratio", values["ratio"])] if "ratio" in values else []
     ratios += [(f"ratios[{i}]", r) for i, r in enumerate(values.get("ratios", []))]
-    ratios += [(f"tuning['ratios'][{i}]", r) for i, r in enumerate(study.tuning["ratios"])]
+    ratios += [(f"tuning['ratios'][{i}]", r) for i, r in enumerate(study.tuning.ratios)]
     theta = values.get("theta")
     for name, r in ratios:
         if r * n < 1:
@@ -256,17 +256,10 @@ def _check_adq(values: Mapping[str, Any]) -> None:
                                  f"image, each keeping 1 - theta of its patches); allowed: {name} <= {1 - theta:g}")
 
 
-_KWARG_FUNCS = {"extractor": "feature_extractor", "scores": "bin_scores", "mae": "mae_model"}
-#: arguments the study passes itself (a page cannot set them inside the mapping)
-_SET_BY_STUDY = {"dataset", "model", "num_bins", "device", "cache", "progress", "root", "image_size"}
-
-
 def _check_kwargs(key: str, value: Mapping[str, Any]) -> None:
-    """A mapping parameter passed on as keyword arguments (``extractor``, ``scores``, ``mae`` to
-    :mod:`dscore.quantize.pipeline`; ``dm`` to :func:`dscore.distill.dm_at_ratio`, i.e. DistillConfig fields) may only
-    name arguments that the function takes."""
-    import inspect
-
+    """A mapping parameter passed on to the library: ``mae`` (the fields of
+    :class:`dscore.quantize.config.MAEConfig` but ``patch``, which the page's own ``patch`` sets) or ``dm`` (keyword
+    arguments of :func:`dscore.distill.dm_at_ratio`, i.e. DistillConfig fields)."""
     if key == "dm":
         from ..distill import DistillConfig
 
@@ -276,16 +269,15 @@ def _check_kwargs(key: str, value: Mapping[str, Any]) -> None:
         except (TypeError, ValueError) as exc:
             raise ParameterError(f"dm: {exc}") from None
         return
-    from ..quantize import pipeline
+    from ..quantize.config import MAEConfig
 
-    fn = getattr(pipeline, _KWARG_FUNCS[key])
-    params = inspect.signature(fn).parameters
-    taken = _SET_BY_STUDY | ({"patch"} if key == "mae" else set())
-    allowed = sorted(p for p, v in params.items() if v.default is not v.empty and p not in taken)
-    unknown = sorted(set(value) - set(allowed))
-    if unknown:
-        raise ParameterError(f"{key} has unknown key(s) {unknown} ({fn.__name__} does not take them); allowed: "
-                             f"{', '.join(allowed)}")
+    if "patch" in value:
+        raise ParameterError("mae has the key 'patch', which the page's own parameter patch sets; allowed: "
+                             + ", ".join(f for f in MAEConfig.fields() if f not in ("patch", "checkpoint")))
+    try:
+        MAEConfig.of(value, "mae")
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
 
 
 def _check_dream(values: Mapping[str, Any]) -> None:

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import PAGE_FILES_ENV
-from ..utils import PROGRESS_ENV, atomic_write_text, exclusive_lock, kill_point
+from ..utils import PROGRESS_ENV, atomic_write_text, exclusive_lock
 from .executor import execute_notebook
-from .params import CELL_TIMEOUT, OUTPUT_DIR, BookError, chapter_dependencies, check_profile, execution_order, \
-    load_params, params_source
+from .params import CELL_TIMEOUT, OUTPUT_DIR, BookError, chapter_dependencies, check_profile, declared_parameters, \
+    execution_order, load_params, params_source
 from .rules import check_all, check_params
 
 __all__ = ["MANIFEST", "TIMINGS", "TIMINGS_PAGE", "HTML_INCOMPLETE", "fingerprint", "execute",
@@ -65,17 +65,22 @@ def _exclusive(path: Path, *, log=None, what: str = ""):
 
 
 def execute(root: Path, name: str, profile: str, *, force: bool = False, overrides: dict[str, Any] | None = None,
-            log=print) -> bool:
+            dry_run: bool = False, log=print) -> bool:
     """Execute one notebook if its fingerprint changed; returns True when it ran.
 
     ``overrides`` (from :func:`read_overrides`) replace values of the profile's params file. The values are checked
     (:func:`dscore.book.rules.check_params`) before the kernel starts. The page's downloadable files
     (:class:`dscore.book.page.Downloads`)
-    are written to a staging folder and replace ``book/nb/<name>_files`` when the page succeeds.
+    are written to a staging folder and replace ``book/nb/<name>_files`` when the page succeeds. ``dry_run`` passes
+    ``dry_run=True`` to a page that declares that parameter (its studies then run one tiny step of everything: the
+    profile's parameters are checked end to end in seconds, the numbers mean nothing); the page's fingerprint holds
+    it, so the next normal build executes the page again.
 
     Two builds of one checkout at once are safe: a page is executed under a per-page file lock
     (``book/nb/.locks/<name>.lock``), so the second build waits, then finds the page up to date; the manifest and
     timings are updated under their own lock."""
+    if dry_run and "dry_run" in declared_parameters(root / "notebooks" / f"{name}.ipynb"):
+        overrides = {**(overrides or {}), "dry_run": True}
     with _exclusive(root / OUTPUT_DIR / ".locks" / f"{name}.lock", log=log, what=name):
         return _execute_unlocked(root, name, profile, force=force, overrides=overrides, log=log)
 
@@ -210,7 +215,6 @@ def build_html(root: Path, *, log=print) -> Path:
     fresh = marker.exists()
     marker.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(marker, "an HTML build started and has not finished; the next build re-renders every page\n")
-    kill_point("book_html")
     cmd = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(root),
            "--builder", "html", "--warningiserror", "--keep-going"] + (["--all"] if fresh else [])
     log("[dscore.book] jupyter-book " + " ".join(cmd[3:]))
@@ -225,7 +229,9 @@ def build_html(root: Path, *, log=print) -> Path:
 
 
 def build(root: Path, profile: str, *, only: list[str] | None = None, force: bool = False,
-          html: bool = True, log=print) -> Path | None:
+          html: bool = True, dry_run: bool = False, log=print) -> Path | None:
+    """Execute every page of ``profile`` that changed (``only``: these pages; ``force``: all of them; ``dry_run``:
+    see :func:`execute`), in the chapters' order, then build the HTML (unless ``html`` is False)."""
     check_profile(profile)
     names = check_all(root)
     if only:
@@ -235,7 +241,7 @@ def build(root: Path, profile: str, *, only: list[str] | None = None, force: boo
         names = [n for n in names if n in only]
     start = time.perf_counter()
     for name in execution_order(names, chapter_dependencies(root)):
-        execute(root, name, profile, force=force, log=log)
+        execute(root, name, profile, force=force, dry_run=dry_run, log=log)
     log(f"[dscore.book] notebooks ready in {time.perf_counter() - start:.1f} s")
     write_timings_page(root, check_all(root), profile)
     if not html:

@@ -53,7 +53,7 @@ from ..augment import IDC_CHOICES, get_augmentation, in_normalised_space, siames
 from ..cache import config_key
 from ..metrics import feature_difference, gradient_difference, median_bandwidth, mmd2
 from ..train import batch_indices, cutmix
-from ..utils import atomic_path, autocast, check_int, kill_point, make_generator, resolve_device, tqdm
+from ..utils import atomic_path, autocast, check_int, make_generator, resolve_device, tqdm
 from . import init as dinit
 from .config import DistillConfig
 from .losses import bidirectional_loss, conv_parameters, embedding_distance, gradient_matching_loss, matching_parameters
@@ -618,7 +618,6 @@ def distill(train_images: torch.Tensor, train_labels: torch.Tensor, config: Dist
             run.snapshots.append((done, run.stored_pixels()))
         if path is not None and (done % cfg.checkpoint_every == 0 or done == cfg.iterations):
             _save_checkpoint(path, run.checkpoint_state(done, key))
-            kill_point("distill_checkpoint")
         if run.history["loss"]:
             bar.set_postfix(loss=f"{run.history['loss'][-1]:.4g}")
     bar.close()

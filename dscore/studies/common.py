@@ -1,27 +1,17 @@
-"""Pieces shared by the chapters' studies: data splits, the dry-run switch, page timing, result grids."""
+"""Pieces shared by the chapters' studies: data splits, evaluation architectures, the setup keys of a page."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..data import ImageDataset, list_datasets, load_dataset, stratified_subset
 from ..models import list_models, model_kwargs
-from ..train import TrainProtocol
 from ..utils import check_choice, check_float, check_int
 
-__all__ = ["DRY_RUN_ENV", "dry_run", "Splits", "make_splits", "ArchSpec", "arch_specs", "eval_protocol",
-           "pick_setup"]
+__all__ = ["Splits", "make_splits", "ArchSpec", "arch_specs", "pick_setup", "DRY_POOL_PER_CLASS", "DRY_TEST_PER_CLASS"]
 
-#: ``DSCORE_DRY_RUN=1`` shrinks every study to one tiny step (a handful of images, one epoch, one iteration) so
-#: that a profile's parameters can be checked end to end on a CPU in seconds; the numbers mean nothing then.
-DRY_RUN_ENV = "DSCORE_DRY_RUN"
-
-
-def dry_run() -> bool:
-    """True when :data:`DRY_RUN_ENV` is set to a non-empty value other than ``0``."""
-    return os.environ.get(DRY_RUN_ENV, "") not in ("", "0")
-
+#: Caps of a dry run (``dry_run=True``): training-pool and test images per class.
+DRY_POOL_PER_CLASS, DRY_TEST_PER_CLASS = 20, 10
 
 @dataclass(frozen=True)
 class Splits:
@@ -40,14 +30,14 @@ class Splits:
 
 
 def make_splits(dataset: str, *, pool_per_class: int | None, val_fraction: float, test_per_class: int | None,
-                seed: int = 0) -> Splits:
+                seed: int = 0, dry_run: bool = False) -> Splits:
     """Load ``dataset`` and cut it into train / val / test.
 
     The pool is ``pool_per_class`` random training images per class (None: the whole training split); a
     class-stratified ``val_fraction`` of the pool becomes the validation split
     (:func:`dscore.data.train_val_split`), the rest the training set. ``test_per_class`` random test images
-    per class (None: the whole test split). Same arguments → same splits. Under a dry run every part is
-    capped to a few images per class.
+    per class (None: the whole test split). Same arguments → same splits. With ``dry_run`` every part is
+    capped to a few images per class (:data:`DRY_POOL_PER_CLASS`, :data:`DRY_TEST_PER_CLASS`).
     """
     from ..data import train_val_split
 
@@ -58,9 +48,9 @@ def make_splits(dataset: str, *, pool_per_class: int | None, val_fraction: float
         test_per_class = check_int("test_per_class", test_per_class, low=1)
     val_fraction = check_float("val_fraction", val_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
     seed = check_int("seed", seed, low=0)
-    if dry_run():
-        pool_per_class = min(pool_per_class or 20, 20)
-        test_per_class = min(test_per_class or 10, 10)
+    if dry_run:
+        pool_per_class = min(pool_per_class or DRY_POOL_PER_CLASS, DRY_POOL_PER_CLASS)
+        test_per_class = min(test_per_class or DRY_TEST_PER_CLASS, DRY_TEST_PER_CLASS)
     train = load_dataset(dataset, "train", progress=False)
     test = load_dataset(dataset, "test", progress=False)
     if pool_per_class is not None:
@@ -101,15 +91,6 @@ def arch_specs(archs: Mapping[str, Mapping[str, Any]]) -> dict[str, ArchSpec]:
                              f"allowed: {', '.join(model_kwargs(name)) or 'none'}")
         out[str(label)] = ArchSpec(name=name, kwargs=dict(kwargs), label=str(label))
     return out
-
-
-def eval_protocol(settings: Mapping[str, Any], *, base: TrainProtocol) -> TrainProtocol:
-    """``base`` with the page's evaluation ``settings`` (protocol fields such as ``epochs``, ``lr``,
-    ``batch_size``) applied; one epoch under a dry run."""
-    if not isinstance(settings, Mapping):
-        raise ValueError(f"evaluation settings {settings!r} must be a mapping of protocol fields")
-    proto = base.replace(**dict(settings))
-    return proto.replace(epochs=1) if dry_run() else proto
 
 
 def pick_setup(namespace: Mapping[str, Any], keys, chapter: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ pages in the order of the book.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import pandas as pd
 

@@ -41,17 +41,18 @@ import pandas as pd
 import torch
 
 from ...cache import ArtifactCache, as_cache
-from ...data import list_datasets
 from ...distributed import ordered_map
 from ...distill import dm_at_ratio
-from ...evaluation import evaluate_cached, summarise_runs
+from ...evaluation import evaluate_cached
 from ...quantize import adq_select, pipeline, zscore
+from ...quantize.config import MAEConfig, TrajectoryConfig, TuningConfig
 from ...select import select_coreset
-from ...train import PROTOCOLS
 from ...utils import check_choice, check_float, check_int, resolve_device, tqdm
-from ..common import ArchSpec, Splits, arch_specs, dry_run, eval_protocol, make_splits, pick_setup
+from ..common import ArchSpec, Splits, arch_specs, make_splits, pick_setup
+from .setup import SETUP_KEYS, ADQSetup
 
-__all__ = ["METHODS", "JUDGED_ARMS", "PAPER_SETTING", "SETUP_KEYS", "TUNED_METHODS", "ADQStudy", "setup_from", "method_label"]
+__all__ = ["METHODS", "JUDGED_ARMS", "PAPER_SETTING", "SETUP_KEYS", "TUNED_METHODS", "ADQStudy", "ADQSetup",
+           "setup_from", "method_label"]
 
 METHODS = ("full", "random", "graphcut", "dm", "dq", "adq", "adq_paper", "adq_rs", "adq_ds")
 #: the paper's stated ADQ setting: β where its Fig. 6 peaks (0.6-0.7; we take the lower end, fixed before any run)
@@ -63,20 +64,9 @@ TUNED_METHODS = ("adq", "adq_rs", "adq_ds")
 #: context rows: Random, GraphCut, DM, full data) on ``context_seeds`` when given, so that the budget goes to the pairs
 #: the paper stakes its claims on
 JUDGED_ARMS = ("dq", "adq_paper", "adq")
-SETUP_KEYS = ("dataset", "pool_per_class", "val_fraction", "test_per_class", "split_seed", "extractor", "num_bins",
-              "scores", "evaluation", "tuning", "dm", "device")
 _LABELS = {"full": "full data", "random": "Random", "graphcut": "GraphCut", "dm": "DM", "dq": "DQ", "adq": "ADQ (tuned)",
            "adq_paper": "ADQ (β 0.6, T 1)",
            "adq_rs": "DQ + RS", "adq_ds": "DQ + DS"}
-
-
-# bin_scores' keyword arguments → the contrastive_head arguments they configure
-_HEAD_ARGS = {"head_epochs": "epochs", "head_batch_size": "batch_size", "tau": "tau", "head_lr": "lr",
-              "hidden_dim": "hidden_dim", "out_dim": "out_dim", "head_max_images": "max_images", "seed": "seed"}
-
-
-def _head_kwargs(score_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    return {_HEAD_ARGS[k]: v for k, v in score_kwargs.items() if k in _HEAD_ARGS}
 
 
 def setup_from(namespace: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,80 +82,65 @@ def method_label(method: str) -> str:
 class ADQStudy:
     """The shared state of the ADQ chapter for one setup (see the module docstring).
 
-    ``setup``: a mapping with exactly the keys of :data:`SETUP_KEYS` (a page passes its parameters);
-    ``archs``: ``{label: {"arch": name, **kwargs}}`` of the evaluation networks the page uses.
+    ``setup``: an :class:`~dscore.studies.adq.setup.ADQSetup`, or a page's setup parameters (a mapping with exactly
+    the keys of :data:`SETUP_KEYS`, checked once by :meth:`ADQSetup.from_params`); ``archs``:
+    ``{label: {"arch": name, **kwargs}}`` of the evaluation networks the page uses.
     ``redraw``: every seed draws its own feature network, bins and DS head (default; see the module docstring), or
-    one pipeline serves every seed (False, the authors' way).
+    one pipeline serves every seed (False, the authors' way). ``dry_run``: run :meth:`ADQSetup.dry` instead (one
+    tiny step of everything, to check a profile end to end; the numbers mean nothing).
     Everything is computed lazily and cached in ``cache`` (default: ``$DSCORE_CACHE``).
     """
 
-    def __init__(self, setup: Mapping[str, Any], archs: Mapping[str, Mapping[str, Any]], *,
-                 cache: ArtifactCache | None = None, progress: bool = True, redraw: bool = True):
-        missing = sorted(set(SETUP_KEYS) - set(setup))
-        unknown = sorted(set(setup) - set(SETUP_KEYS))
-        if missing or unknown:
-            raise ValueError(f"setup must have exactly the keys {list(SETUP_KEYS)}; missing {missing}, unknown {unknown}")
-        self.setup = dict(setup)
-        check_choice("dataset", setup["dataset"], list_datasets())
-        for key in ("pool_per_class", "test_per_class"):
-            if setup[key] is not None:
-                check_int(key, setup[key], low=2)
-        check_float("val_fraction", setup["val_fraction"], low=0.0, high=1.0, low_open=True, high_open=True)
-        check_int("split_seed", setup["split_seed"], low=0)
-        if setup["device"] != "auto":
-            check_choice("device", str(setup["device"]).split(":")[0], ("cpu", "cuda"))
+    def __init__(self, setup: ADQSetup | Mapping[str, Any], archs: Mapping[str, Mapping[str, Any]], *,
+                 cache: ArtifactCache | None = None, progress: bool = True, redraw: bool = True,
+                 dry_run: bool = False):
+        for name, value in (("redraw", redraw), ("dry_run", dry_run)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name}={value!r} must be True or False")
+        setup = ADQSetup.from_params(setup)
+        self.setup: ADQSetup = setup.dry() if dry_run else setup
+        self.dry_run = dry_run
         self.archs: dict[str, ArchSpec] = arch_specs(archs)
-        self.device = resolve_device(None if setup["device"] == "auto" else setup["device"])
+        tuning_arch = self.setup.tuning.arch if self.setup.tuning.arch is not None else next(iter(self.archs))
+        if tuning_arch not in self.archs:
+            raise ValueError(f"tuning['arch']={tuning_arch!r} is not one of the page's archs {list(self.archs)}")
+        self.tuning_arch = tuning_arch
+        self.device = resolve_device(None if self.setup.device == "auto" else self.setup.device)
         self.cache = as_cache(cache)
         self.progress = progress
-        if not isinstance(redraw, bool):
-            raise ValueError(f"redraw={redraw!r} must be True (every seed draws its own pipeline) or False")
         self.redraw = redraw
-        self.num_bins = check_int("num_bins", setup["num_bins"], low=1)
-        for key in ("extractor", "scores", "evaluation", "tuning", "dm"):
-            if not isinstance(setup[key], Mapping):
-                raise ValueError(f"setup[{key!r}]={setup[key]!r} must be a mapping")
-        self.extractor = dict(setup["extractor"])
-        self.scores_kwargs = dict(setup["scores"])
-        if dry_run():
-            self.extractor["epochs"] = 1
-            self.scores_kwargs["head_epochs"] = 1
-        evaluation = dict(setup["evaluation"])
-        #: every how many epochs the test set is also checked (the authors' best-of-checks; 0 = never)
-        self.check_every = check_int("evaluation['check_every']", evaluation.pop("check_every", 0), low=0)
-        self.protocol = eval_protocol(evaluation, base=PROTOCOLS["coreset"])
-        self.tuning = self._check_tuning(setup["tuning"])
+        self.num_bins = self.setup.bins.num_bins
+        #: the evaluation protocol and every how many epochs the test set is also checked (the authors' best-of-checks)
+        self.protocol = self.setup.protocol
+        self.check_every = self.setup.check_every
         self._splits: Splits | None = None
         self._choice: dict[float, dict] = {}
 
     # ------------------------------------------------------------------------------------- shared artefacts
 
-    def _check_tuning(self, tuning: Mapping[str, Any]) -> dict[str, Any]:
-        allowed = {"ratios", "betas", "temperatures", "seeds", "arch", "epochs", "batch_size", "lr", "choose"}
-        unknown = sorted(set(tuning) - allowed)
-        if unknown:
-            raise ValueError(f"tuning has unknown key(s) {unknown}; allowed: {sorted(allowed)}")
-        t = {"ratios": (0.1, 0.2, 0.3), "betas": (0.3, 0.6, 0.9), "temperatures": (1.0, 2.0, 4.0, 8.0), "seeds": (0, 1, 2), "arch": None,
-             "epochs": self.protocol.epochs, "batch_size": self.protocol.batch_size, "lr": self.protocol.lr,
-             "choose": "within_noise", **tuning}
-        if t["arch"] is None:
-            t["arch"] = next(iter(self.archs))
-        if t["arch"] not in self.archs:
-            raise ValueError(f"tuning['arch']={t['arch']!r} is not one of the page's archs {list(self.archs)}")
-        t["ratios"] = tuple(check_float("tuning['ratios']", r, low=0.0, high=1.0, low_open=True) for r in t["ratios"])
-        if not t["ratios"]:
-            raise ValueError("tuning['ratios'] must list at least one keep ratio")
-        if dry_run():
-            t.update(epochs=1, betas=tuple(t["betas"])[:1], temperatures=tuple(t["temperatures"])[:1],
-                     seeds=tuple(t["seeds"])[:1])
-        return t
+    @property
+    def tuning(self):
+        """The chapter's tuning plan (:class:`~dscore.studies.adq.setup.ChapterTuning`)."""
+        return self.setup.tuning
+
+    def tuning_config(self) -> TuningConfig:
+        """The :class:`~dscore.quantize.config.TuningConfig` that :meth:`choice` hands to
+        :func:`~dscore.quantize.pipeline.tune_adq`: the chapter's grid, seeds and rule on the setup's validation
+        split, evaluated with the tuning architecture at the tuning's (else the protocol's) epochs, batch and LR."""
+        t, p = self.setup.tuning, self.protocol
+        spec = self.archs[self.tuning_arch]
+        return TuningConfig(betas=t.betas, temperatures=t.temperatures, val_fraction=self.setup.val_fraction,
+                            split_seed=self.setup.split_seed, seeds=t.seeds, eval_arch=spec.name,
+                            eval_arch_kwargs=dict(spec.kwargs), eval_epochs=t.epochs or p.epochs,
+                            eval_batch_size=t.batch_size or p.batch_size, eval_lr=t.lr or p.lr, choose=t.choose,
+                            pipeline_per_seed=self.redraw)
 
     @property
     def splits(self) -> Splits:
         if self._splits is None:
             s = self.setup
-            self._splits = make_splits(s["dataset"], pool_per_class=s["pool_per_class"], val_fraction=s["val_fraction"],
-                                       test_per_class=s["test_per_class"], seed=s["split_seed"])
+            self._splits = make_splits(s.dataset, pool_per_class=s.pool_per_class, val_fraction=s.val_fraction,
+                                       test_per_class=s.test_per_class, seed=s.split_seed)
         return self._splits
 
     def pipeline_seed(self, seed: int | None = None) -> dict[str, int]:
@@ -175,38 +150,39 @@ class ADQStudy:
         if seed is not None and self.redraw:
             seed = check_int("seed", seed, low=0)
             return {"extractor": seed, "scores": seed}
-        return {"extractor": int(self.extractor.get("seed", 0)), "scores": int(self.scores_kwargs.get("seed", 0))}
+        return {"extractor": self.setup.extractor.seed, "scores": self.setup.scores.seed}
 
-    def _extractor_kwargs(self, seed):
-        return {**self.extractor, "seed": self.pipeline_seed(seed)["extractor"]}
+    def extractor_config(self, seed: int | None = None):
+        """The feature network's config of unit ``seed``."""
+        return self.setup.extractor.replace(seed=self.pipeline_seed(seed)["extractor"])
 
-    def _score_kwargs(self, seed):
-        return {**self.scores_kwargs, "seed": self.pipeline_seed(seed)["scores"]}
+    def score_config(self, seed: int | None = None):
+        """The bin scores' config of unit ``seed``."""
+        return self.setup.scores.replace(seed=self.pipeline_seed(seed)["scores"])
 
     def feature_net(self, seed: int | None = None):
         """DQ/ADQ's feature network of unit ``seed`` (:meth:`pipeline_seed`), trained on the training part (cached)."""
-        return pipeline.feature_extractor(self.splits.train, device=self.device, cache=self.cache,
-                                          progress=self.progress, **self._extractor_kwargs(seed))
+        return pipeline.feature_extractor(self.splits.train, self.extractor_config(seed), device=self.device,
+                                          cache=self.cache, progress=self.progress)
 
     def bins(self, seed: int | None = None) -> list[torch.Tensor]:
         """DQ's bins of the training part for unit ``seed`` (cached; the features are computed first, so that every
         stage's recorded compute time is its own)."""
         self.gradient_features(seed)
-        return pipeline.dataset_bins(self.splits.train, self.feature_net(seed), self.num_bins, device=self.device,
+        return pipeline.dataset_bins(self.splits.train, self.feature_net(seed), self.setup.bins, device=self.device,
                                      cache=self.cache, progress=self.progress)
 
     def head(self, seed: int | None = None):
         """The DS discriminator of unit ``seed`` (cached)."""
-        return pipeline.contrastive_head(self.splits.train, self.feature_net(seed), device=self.device,
-                                         cache=self.cache, progress=self.progress,
-                                         **_head_kwargs(self._score_kwargs(seed)))
+        return pipeline.contrastive_head(self.splits.train, self.feature_net(seed), self.score_config(seed).head,
+                                         device=self.device, cache=self.cache, progress=self.progress)
 
     def scores(self, seed: int | None = None) -> dict[str, torch.Tensor]:
         """RS, DS, IS (and the authors' cosine-proxy DS) per bin of unit ``seed`` (cached; bins and head first)."""
         self.bins(seed)
         self.head(seed)
-        return pipeline.bin_scores(self.splits.train, self.feature_net(seed), self.num_bins, device=self.device,
-                                   cache=self.cache, progress=self.progress, **self._score_kwargs(seed))
+        return pipeline.bin_scores(self.splits.train, self.feature_net(seed), self.setup.bins, self.score_config(seed),
+                                   device=self.device, cache=self.cache, progress=self.progress)
 
     def gradient_features(self, seed: int | None = None):
         """DQ's gradient features of the training part under unit ``seed``'s feature network, ``(N, D)``."""
@@ -217,23 +193,16 @@ class ADQStudy:
         """The tuned keep ratio whose (β, T) ADQ uses at ``ratio``: ``ratio`` itself when it is one of
         ``tuning['ratios']``, else the nearest of them on a log scale (ties: the smaller)."""
         ratio = check_float("ratio", ratio, low=0.0, high=1.0, low_open=True)
-        return min(self.tuning["ratios"], key=lambda r: (abs(math.log(r / ratio)), r))
+        return min(self.tuning.ratios, key=lambda r: (abs(math.log(r / ratio)), r))
 
     def choice(self, ratio: float) -> dict[str, Any]:
         """(β, T) for ADQ at ``ratio``, chosen on the validation split by :func:`dscore.quantize.pipeline.tune_adq`
         at :meth:`tuned_ratio` (its full result: the grid of validation accuracies, the choice and why)."""
         ratio = self.tuned_ratio(ratio)
         if ratio not in self._choice:
-            t = self.tuning
-            spec = self.archs[t["arch"]]
-            s = self.setup
-            pool = self._pool()
             self._choice[ratio] = pipeline.tune_adq(
-                pool, ratio, t["betas"], t["temperatures"], val_fraction=s["val_fraction"], split_seed=s["split_seed"],
-                seeds=t["seeds"], num_bins=self.num_bins, extractor=self.extractor, scores=self.scores_kwargs,
-                eval_arch=spec.name, eval_arch_kwargs=spec.kwargs, eval_epochs=t["epochs"],
-                eval_batch_size=t["batch_size"], eval_lr=t["lr"], choose=t["choose"], pipeline_per_seed=self.redraw,
-                device=self.device, cache=self.cache, progress=self.progress)
+                self._pool(), ratio, self.tuning_config(), extractor=self.setup.extractor, bins=self.setup.bins,
+                scores=self.setup.scores, device=self.device, cache=self.cache, progress=self.progress)
         return self._choice[ratio]
 
     def _pool(self):
@@ -241,11 +210,8 @@ class ADQStudy:
         from ...data import load_dataset, stratified_subset
 
         s = self.setup
-        pool = load_dataset(s["dataset"], "train", progress=False)
-        per_class = s["pool_per_class"]
-        if dry_run():
-            per_class = min(per_class or 20, 20)
-        return pool if per_class is None else stratified_subset(pool, per_class, seed=s["split_seed"])
+        pool = load_dataset(s.dataset, "train", progress=False)
+        return pool if s.pool_per_class is None else stratified_subset(pool, s.pool_per_class, seed=s.split_seed)
 
     def bin_score_curves(self, extractor_seeds: Sequence[int]) -> pd.DataFrame:
         """RS, DS, IS and the authors' cosine-proxy DS of every bin, for feature networks trained with each of
@@ -264,26 +230,26 @@ class ADQStudy:
 
         def one(seed):    # everything of one feature network (a prefill's processes share the seeds)
             rows = []
-            net = pipeline.feature_extractor(train, device=self.device, cache=self.cache, progress=self.progress,
-                                             **{**self.extractor, "seed": seed})
-            bins = pipeline.dataset_bins(train, net, self.num_bins, device=self.device, cache=self.cache,
+            net = pipeline.feature_extractor(train, self.setup.extractor.replace(seed=seed), device=self.device,
+                                             cache=self.cache, progress=self.progress)
+            bins = pipeline.dataset_bins(train, net, self.setup.bins, device=self.device, cache=self.cache,
                                          progress=self.progress)
-            score_kwargs = {**self.scores_kwargs, "seed": seed}
-            s = pipeline.bin_scores(train, net, self.num_bins, device=self.device, cache=self.cache,
-                                    progress=self.progress, **score_kwargs)   # = self.scores(seed) when redrawing
+            score_cfg = self.setup.scores.replace(seed=seed)
+            s = pipeline.bin_scores(train, net, self.setup.bins, score_cfg, device=self.device, cache=self.cache,
+                                    progress=self.progress)   # = self.scores(seed) when redrawing
             for k, b in enumerate(bins):
                 rows.append({"seed": seed, "scope": "all", "bin": k, "size": b.numel(), "rs": float(s["rs"][k]),
                              "ds": float(s["ds"][k]), "is": float(s["is_"][k]),
                              "ds_proxy": float(s["ds_cosine_proxy"][k])})
-            head = pipeline.contrastive_head(train, net, device=self.device, cache=self.cache, progress=self.progress,
-                                             **_head_kwargs(score_kwargs))
-            patch = score_kwargs.get("patch", 32)
+            head = pipeline.contrastive_head(train, net, score_cfg.head, device=self.device, cache=self.cache,
+                                             progress=self.progress)
+            patch = score_cfg.patch
             for c, name in enumerate(train.classes):
                 sub = [b[train.labels[b] == c] for b in bins]
                 if min(x.numel() for x in sub) < 2:
                     continue
                 rs = representativeness_scores(train.images, sub, patch)
-                ds = diversity_scores(net, head, train.images, sub, tau=score_kwargs.get("tau", 0.1), seed=seed,
+                ds = diversity_scores(net, head, train.images, sub, tau=score_cfg.tau, seed=seed,
                                       device=self.device)
                 is_ = importance_scores(rs, ds)
                 for k, x in enumerate(sub):
@@ -344,11 +310,8 @@ class ADQStudy:
         elif method == "graphcut":
             idx = select_coreset("graphcut", train.labels, ratio=ratio, features=self.gradient_features(seed))
         elif method == "dm":
-            d = dict(self.setup["dm"])
-            if dry_run():
-                d["iterations"] = 1
             images, labels, _ = dm_at_ratio(train, ratio, seed=seed, device=self.device, cache=self.cache,
-                                            progress=self.progress, **d)
+                                            progress=self.progress, **self.setup.dm)
             return {**out, "images": images, "labels": labels, "indices": None}
         else:
             if method == "dq":
@@ -399,10 +362,10 @@ class ADQStudy:
             return
         if select_kwargs.get("beta") is not None and select_kwargs.get("temperature") is not None:
             return                                   # a stated (β, T), not the tuned one
-        overlap = sorted(set(int(s) for s in seeds) & set(int(s) for s in self.tuning["seeds"]))
+        overlap = sorted(set(int(s) for s in seeds) & set(int(s) for s in self.tuning.seeds))
         if overlap:
             raise ValueError(f"test seeds {sorted(seeds)} reuse the tuning seeds {overlap} (tuning['seeds']="
-                             f"{list(self.tuning['seeds'])}); the seeds that judge a claim must be disjoint from the "
+                             f"{list(self.tuning.seeds)}); the seeds that judge a claim must be disjoint from the "
                              f"seeds (β, T) were chosen with")
 
     def grid(self, methods: Sequence[str], ratios: Sequence[float], archs: Sequence[str], seeds: Sequence[int], *,
@@ -448,13 +411,13 @@ class ADQStudy:
         check_choice("arch", arch, self.archs)
         spec = self.archs[arch]
         train = self.splits.train
-        epochs = 1 if dry_run() else check_int("epochs", epochs, low=1)
+        config = TrajectoryConfig(arch=spec.name, arch_kwargs=dict(spec.kwargs), epochs=1 if self.dry_run else epochs,
+                                  lr=lr, batch_size=batch_size, patch=patch)
         rows = []
 
         def one(seed):
-            return pipeline.texture_trajectory_run(train, arch=spec.name, arch_kwargs=spec.kwargs, epochs=epochs,
-                                                   lr=lr, batch_size=batch_size, patch=patch, seed=seed,
-                                                   device=self.device, cache=self.cache, progress=self.progress)
+            return pipeline.texture_trajectory_run(train, config.replace(seed=seed), device=self.device,
+                                                   cache=self.cache, progress=self.progress)
 
         seeds = list(seeds)
         for seed, value in zip(seeds, ordered_map(one, seeds)):
@@ -511,7 +474,7 @@ class ADQStudy:
         scores = self.scores()
         scoring = last("bin_scores")
         start = time.perf_counter()
-        representativeness_scores(train.images, bins, self.scores_kwargs.get("patch", 32), device=self.device)
+        representativeness_scores(train.images, bins, self.setup.scores.patch, device=self.device)
         rs = time.perf_counter() - start
         shared = [("feature network", extractor), ("features", features), ("bins", binning)]
         pq_stages: dict[str, list] = {"DQ": [], "ADQ": []}
@@ -567,11 +530,11 @@ class ADQStudy:
         net = self.feature_net(seed)
         record, report = pipeline.pixel_quantize(self.splits.train, chosen["indices"], net, patch=patch, theta=theta,
                                                  device=self.device, cache=self.cache, progress=self.progress)
-        mae_kwargs = dict(mae)
-        if dry_run():
-            mae_kwargs["epochs"] = 1
-        model = pipeline.mae_model(self.splits.train, patch=patch, device=self.device, cache=self.cache,
-                                   progress=self.progress, **mae_kwargs)
+        config = MAEConfig.of({**mae, "patch": patch}, "mae")
+        if self.dry_run:
+            config = config.replace(epochs=1)
+        model = pipeline.mae_model(self.splits.train, config, device=self.device, cache=self.cache,
+                                   progress=self.progress)
         images = restore_pixels(record, model, device=self.device)
         return {"images": images, "labels": chosen["labels"], "original": chosen["images"],
                 "kept": restore_pixels(record), "record": record, "report": report, "image_fraction": fraction}
@@ -663,10 +626,11 @@ class ADQStudy:
     def describe(self) -> dict[str, Any]:
         """What this study ran at, for the page banner."""
         p = self.protocol
-        return {"data": self.splits.describe(), "bins": self.num_bins,
+        dry = {"dry run": "one tiny step of everything: the numbers mean nothing"} if self.dry_run else {}
+        return {**dry, "data": self.splits.describe(), "bins": self.num_bins,
                 "pipeline": ("every seed draws its own feature network, bins and DS head" if self.redraw else
                              "one feature network, bins and DS head serve every seed"),
-                "tuning seeds": f"{list(self.tuning['seeds'])} (β, T chosen on the validation split; disjoint from the "
+                "tuning seeds": f"{list(self.tuning.seeds)} (β, T chosen on the validation split; disjoint from the "
                                 f"test seeds)",
                 "evaluation": f"{p.epochs} epochs, batch {p.batch_size}, lr {p.lr} ({p.schedule}), {p.augment}",
                 "device": str(self.device), "archs": ", ".join(f"{k} = {v.name}{dict(v.kwargs) or ''}"

@@ -10,7 +10,7 @@ unit per arm: their rows read ``underpowered`` whatever the numbers say. Accurac
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

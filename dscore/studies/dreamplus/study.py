@@ -24,7 +24,6 @@ coresets) updated by ``evaluation[family]``; the final-epoch accuracy is the num
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -43,7 +42,7 @@ from ...fingerprint import code_version, dataset_fingerprint
 from ...models import create_model, list_models, model_kwargs
 from ...train import PROTOCOLS, TrainProtocol
 from ...utils import check_choice, check_float, check_int, resolve_device
-from ..common import Splits, dry_run, make_splits, pick_setup
+from ..common import Splits, make_splits, pick_setup
 from .timing import cumulative_seconds, per_step_costs
 
 preset_components = preset_components
@@ -89,11 +88,19 @@ class DreamStudy:
     """The shared state of the DREAM+ chapter for one setup (see the module docstring).
 
     ``setup``: a mapping with exactly the keys of :data:`SETUP_KEYS` (a page passes its parameters).
+    ``dry_run``: shrink every step to a tiny one (a few images per class, one epoch, two iterations, one seed) to
+    check a profile's parameters end to end; the numbers mean nothing then.
     Everything is computed lazily and cached in ``cache`` (default: ``$DSCORE_CACHE``). Bad parameters raise
     ValueError naming the key before any work.
     """
 
-    def __init__(self, setup: Mapping[str, Any], *, cache: ArtifactCache | None = None, progress: bool = True):
+    def __init__(self, setup: Mapping[str, Any], *, cache: ArtifactCache | None = None, progress: bool = True,
+                 dry_run: bool = False):
+        if not isinstance(dry_run, bool):
+            raise ValueError(f"dry_run={dry_run!r} must be True or False")
+        #: one tiny step of everything (a few images per class, one epoch, two iterations): checks a profile end to
+        #: end in seconds; the numbers mean nothing
+        self.dry_run = dry_run
         missing = sorted(set(SETUP_KEYS) - set(setup))
         unknown = sorted(set(setup) - set(SETUP_KEYS))
         if missing or unknown:
@@ -150,8 +157,8 @@ class DreamStudy:
                 proto = PROTOCOLS[fam].replace(**fields)
             except (ValueError, TypeError) as e:
                 raise ValueError(f"evaluation[{fam!r}]: {e}") from None
-            self.protocols[fam] = proto.replace(epochs=1) if dry_run() else proto
-        if dry_run():
+            self.protocols[fam] = proto.replace(epochs=1) if self.dry_run else proto
+        if self.dry_run:
             self.eval_seeds = self.eval_seeds[:1]
 
         coresets = _check_mapping("coresets", setup["coresets"])
@@ -162,7 +169,7 @@ class DreamStudy:
         self.coreset_family = check_choice("coresets['family']", coresets.get("family", "dsa"), EVAL_FAMILIES)
         self.feature_epochs = check_int("coresets['feature_epochs']", coresets.get("feature_epochs", 5), low=1)
         self.forgetting_epochs = check_int("coresets['forgetting_epochs']", coresets.get("forgetting_epochs", 5), low=1)
-        if dry_run():
+        if self.dry_run:
             self.feature_epochs = self.forgetting_epochs = 1
         self._splits: Splits | None = None
         self._moved: dict[str, dict[str, Any]] = {}
@@ -170,8 +177,7 @@ class DreamStudy:
         self._probes: dict[tuple[int, int], torch.nn.Module] = {}
         self._check_one_network_batch()
 
-    @staticmethod
-    def _check_lr_tuning(spec) -> dict[str, Any] | None:
+    def _check_lr_tuning(self, spec) -> dict[str, Any] | None:
         """``distill['lr_img']``: None (the authors' image learning rate) or ``{"scales": [...], "seeds": [...],
         "ipc": int}``, the factors on the authors' lr_img tried for IDC on the validation split."""
         if spec is None:
@@ -187,7 +193,7 @@ class DreamStudy:
             raise ValueError(f"distill['lr_img']={spec!r} needs at least one scale and distinct seeds")
         out = {"scales": scales, "seeds": seeds, "ipc": check_int("distill['lr_img']['ipc']", spec.get("ipc", 10),
                                                                     low=1)}
-        if dry_run():
+        if self.dry_run:
             out.update(scales=scales[:1], seeds=seeds[:1])
         return out
 
@@ -208,7 +214,8 @@ class DreamStudy:
         if self._splits is None:
             s = self.setup
             self._splits = make_splits(s["dataset"], pool_per_class=s["pool_per_class"], val_fraction=s["val_fraction"],
-                                       test_per_class=s["test_per_class"], seed=s["split_seed"])
+                                       test_per_class=s["test_per_class"], seed=s["split_seed"],
+                                       dry_run=self.dry_run)
         return self._splits
 
     # ------------------------------------------------------------------------------------- distillation
@@ -242,13 +249,13 @@ class DreamStudy:
                   **(o["rm"] if "rm" in comps else {}), **extra, "seed": seed}
         if self.device.type != "cuda":
             fields["device"] = str(self.device)
-        if dry_run():
+        if self.dry_run:
             fields.update(iterations=2, outer_loops=1, snapshot_every=1)
             ipc = 1                 # a dry run's classes hold a handful of images (see make_splits)
         cfg = preset(method, self.dataset, ipc, **fields)
         if scale_lr and base == "idc" and self.lr_tuning is not None and "lr_img" not in fields:
             cfg = cfg.replace(lr_img=cfg.lr_img * self.lr_img_choice()["scale"])
-        if dry_run():               # ... so the real batch, the sub-clusters and the real rounds shrink too
+        if self.dry_run:               # ... so the real batch, the sub-clusters and the real rounds shrink too
             cfg = cfg.replace(batch_real=min(cfg.batch_real, 4), subsample=min(cfg.subsample, 2),
                               num_clusters=None if cfg.num_clusters is None else min(cfg.num_clusters, 4),
                               n_data=min(cfg.n_data, 32))
@@ -319,10 +326,10 @@ class DreamStudy:
     # ------------------------------------------------------------------------------------- coresets
 
     def _feature_net(self):
-        from ...quantize import pipeline        # the cached classifier whose embeddings herding/k-center use
+        from ...quantize import ExtractorConfig, pipeline   # the cached classifier whose embeddings herding/k-center use
 
-        return pipeline.feature_extractor(self.splits.train, arch=self.arch, arch_kwargs=self.arch_kwargs,
-                                          epochs=self.feature_epochs, device=self.device, cache=self.cache,
+        config = ExtractorConfig(arch=self.arch, arch_kwargs=self.arch_kwargs, epochs=self.feature_epochs)
+        return pipeline.feature_extractor(self.splits.train, config, device=self.device, cache=self.cache,
                                           progress=self.progress)
 
     def embeddings(self) -> torch.Tensor:
@@ -431,7 +438,7 @@ class DreamStudy:
         seeds = [check_int("distill seed", s, low=0) for s in distill_seeds]
         if not seeds:
             raise ValueError("distill_seeds must be non-empty")
-        seeds = _dry(seeds, 1)          # as every other grid of the chapter, so that dry-run arms pair by seed
+        seeds = self._dry(seeds, 1)          # as every other grid of the chapter, so that dry-run arms pair by seed
         cells = [(m, ipc, s, e) for ipc in ipcs for m in methods for s in (seeds if m in multi_seed else seeds[:1])
                  for e in self.eval_seeds]
 
@@ -450,7 +457,7 @@ class DreamStudy:
         setup's). One row per (method, seed, iteration, eval_seed): ``method, label, seed, iteration, seconds
         (distillation wall time up to that snapshot, from the run's per-step timings), eval_seed, acc``."""
         eval_seeds = list(self.eval_seeds if eval_seeds is None else eval_seeds)
-        if dry_run():
+        if self.dry_run:
             eval_seeds = eval_seeds[:1]
         cells = [(m, s) for m in methods for s in distill_seeds]
 
@@ -801,7 +808,7 @@ class DreamStudy:
         network), ``seed, eval_seed, acc, top5``."""
         if not intervals:
             raise ValueError("intervals must be non-empty")
-        intervals, distill_seeds = _dry(intervals, 2), _dry(distill_seeds, 1)
+        intervals, distill_seeds = self._dry(intervals, 2), self._dry(distill_seeds, 1)
         steps = self.config(method, ipc).outer_loops
         intervals = [check_int("interval", v, low=1) for v in intervals]
         cells = [(v, s, e) for v in intervals for s in distill_seeds for e in self.eval_seeds]
@@ -818,7 +825,7 @@ class DreamStudy:
                         eval_seeds: Sequence[int] | None = None) -> pd.DataFrame:
         """Fig. 7(b): :meth:`curves` of ``method`` for every interval, with an ``interval`` column."""
         frames = []
-        intervals, distill_seeds = _dry(intervals, 2), _dry(distill_seeds, 1)
+        intervals, distill_seeds = self._dry(intervals, 2), self._dry(distill_seeds, 1)
         for v in intervals:
             c = self.curves([method], ipc, distill_seeds, eval_seeds,
                             overrides=self.variant_overrides(method, ipc, interval=int(v)))
@@ -857,7 +864,7 @@ class DreamStudy:
         ``method, label, subclusters, samples, batch, seed, eval_seed, acc, best_of_checks``."""
         if not cells:
             raise ValueError("cells must be a non-empty list of [sub-clusters, samples per sub-cluster]")
-        cells, distill_seeds = _dry(cells, 2), _dry(distill_seeds, 1)
+        cells, distill_seeds = self._dry(cells, 2), self._dry(distill_seeds, 1)
         todo = []
         for m in methods:
             if "rm" not in preset_components(m)[1]:
@@ -888,7 +895,7 @@ class DreamStudy:
         if not eval_archs:
             raise ValueError("eval_archs must name at least one architecture")
         distill_archs = dict(distill_archs or {"setup": None})
-        distill_seeds = _dry(distill_seeds, 1)
+        distill_seeds = self._dry(distill_seeds, 1)
         for lab, spec in eval_archs.items():
             self._arch_of(spec)                   # errors before any work
         todo = [(m, d, a, s, e) for d in distill_archs for m in methods for a in eval_archs for s in distill_seeds
@@ -926,7 +933,7 @@ class DreamStudy:
         class_steps(order, steps)                                    # errors before any work
         arch, kwargs = self._arch_of(eval_arch)
         proto = self.protocols["idc"]
-        if epochs is not None and not dry_run():
+        if epochs is not None and not self.dry_run:
             proto = proto.replace(epochs=check_int("epochs", epochs, low=1))
         todo = [(m, e) for m in methods for e in self.eval_seeds]
 
@@ -972,6 +979,8 @@ class DreamStudy:
                "network batch": f"{c.net_batch} for every IDC-family arm",
                "evaluation": f"{p.epochs} epochs (IDC family), seeds {self.eval_seeds}",
                "device": str(self.device)}
+        if self.dry_run:
+            out = {"dry run": "one tiny step of everything: the numbers mean nothing", **out}
         if self.lr_tuning is not None:
             choice = self.lr_img_choice()
             out["image learning rate"] = (f"the authors' × {choice['scale']:g}, chosen on the validation split with "
@@ -979,11 +988,7 @@ class DreamStudy:
                                           f"{choice['ipc']})")
         return out
 
-
-# ----------------------------------------------------------------------------------------- summaries
-
-
-def _dry(values: Sequence, n: int) -> list:
-    """``values`` as a list, only its first ``n`` entries under a dry run (the grids check their parameters, not
-    every cell)."""
-    return list(values)[:n] if dry_run() else list(values)
+    def _dry(self, values: Sequence, n: int) -> list:
+        """``values`` as a list, only its first ``n`` entries under a dry run (the grids check their parameters, not
+        every cell)."""
+        return list(values)[:n] if self.dry_run else list(values)

@@ -6,12 +6,12 @@ Pure functions of the frames :class:`~dscore.studies.dreamplus.DreamStudy` retur
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from ...utils import check_choice, check_int
+from ...utils import check_choice
 from .timing import cumulative_seconds, per_step_costs
 
 __all__ = ["summarise", "cumulative_seconds", "per_step_costs", "curve_speedups", "speedup_table", "accs_of",
