@@ -189,6 +189,24 @@ def test_bad_parameters_raise_naming_the_key(key, value, word):
         dp.DreamStudy(tiny_setup(**{key: value}), cache=ArtifactCache(enabled=False), progress=False)
 
 
+def test_the_setup_is_one_checked_frozen_object_and_its_dry_version_is_tiny():
+    raw = tiny_setup(distill={**tiny_setup()["distill"], "lr_img": {"scales": [1, 10], "seeds": [100, 101]}},
+                     pool_per_class=None)
+    setup = dp.DreamSetup.from_params(raw)
+    assert dp.DreamSetup.from_params(setup) is setup
+    assert setup.arch == "convnet3" and setup.arch_kwargs == {"width": 4} and setup.eval_seeds == (0, 1, 2)
+    assert setup.protocols["idc"].epochs == 1 and setup.lr_tuning.ipc == 10 and setup.lr_tuning.scales == (1.0, 10.0)
+    with pytest.raises(Exception):
+        setup.dataset = "mnist"                                    # frozen
+    dry = setup.dry()
+    assert dry.pool_per_class == 20 and dry.test_per_class == 5 and dry.eval_seeds == (0,)
+    assert dry.lr_tuning.scales == (1.0,) and dry.lr_tuning.seeds == (100,) and dry.feature_epochs == 1
+    study = dp.DreamStudy(raw, cache=ArtifactCache(enabled=False), progress=False, dry_run=True)
+    assert study.setup == dry and study.describe()["dry run"].startswith("one tiny step")
+    with pytest.raises(ValueError, match="lr_img"):
+        dp.DreamSetup.from_params(tiny_setup(distill={"lr_img": {"scales": [1]}}))
+
+
 def test_missing_setup_key_is_named():
     s = tiny_setup()
     del s["coresets"]

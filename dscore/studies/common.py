@@ -30,14 +30,14 @@ class Splits:
 
 
 def make_splits(dataset: str, *, pool_per_class: int | None, val_fraction: float, test_per_class: int | None,
-                seed: int = 0, dry_run: bool = False) -> Splits:
+                seed: int = 0) -> Splits:
     """Load ``dataset`` and cut it into train / val / test.
 
     The pool is ``pool_per_class`` random training images per class (None: the whole training split); a
     class-stratified ``val_fraction`` of the pool becomes the validation split
     (:func:`dscore.data.train_val_split`), the rest the training set. ``test_per_class`` random test images
-    per class (None: the whole test split). Same arguments → same splits. With ``dry_run`` every part is
-    capped to a few images per class (:data:`DRY_POOL_PER_CLASS`, :data:`DRY_TEST_PER_CLASS`).
+    per class (None: the whole test split). Same arguments → same splits. (A dry run's setup caps both at
+    :data:`DRY_POOL_PER_CLASS` and :data:`DRY_TEST_PER_CLASS`.)
     """
     from ..data import train_val_split
 
@@ -48,9 +48,6 @@ def make_splits(dataset: str, *, pool_per_class: int | None, val_fraction: float
         test_per_class = check_int("test_per_class", test_per_class, low=1)
     val_fraction = check_float("val_fraction", val_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
     seed = check_int("seed", seed, low=0)
-    if dry_run:
-        pool_per_class = min(pool_per_class or DRY_POOL_PER_CLASS, DRY_POOL_PER_CLASS)
-        test_per_class = min(test_per_class or DRY_TEST_PER_CLASS, DRY_TEST_PER_CLASS)
     train = load_dataset(dataset, "train", progress=False)
     test = load_dataset(dataset, "test", progress=False)
     if pool_per_class is not None:

@@ -31,7 +31,6 @@ import pandas as pd
 import torch
 
 from ...cache import ArtifactCache, as_cache
-from ...data import list_datasets
 from ...distill import DistillConfig, DistillResult, distill_cached, preset, select_coreset_ipc
 from ...distill.config import preset_components
 from ...distill.evaluate import family_of
@@ -40,20 +39,17 @@ from ...distributed import ordered_map
 from ...evaluation import evaluate_cached
 from ...fingerprint import code_version, dataset_fingerprint
 from ...models import create_model, list_models, model_kwargs
-from ...train import PROTOCOLS, TrainProtocol
-from ...utils import check_choice, check_float, check_int, resolve_device
+from ...train import TrainProtocol
+from ...utils import check_choice, check_int, resolve_device
 from ..common import Splits, make_splits, pick_setup
+from .setup import SETUP_KEYS, DreamSetup
 from .timing import cumulative_seconds, per_step_costs
 
 preset_components = preset_components
 
-__all__ = ["SETUP_KEYS", "CORESETS", "DreamStudy", "setup_from", "method_label"]
+__all__ = ["SETUP_KEYS", "CORESETS", "DreamStudy", "DreamSetup", "setup_from", "method_label"]
 
-SETUP_KEYS = ("dataset", "pool_per_class", "val_fraction", "test_per_class", "split_seed", "network", "distill",
-              "evaluation", "coresets", "device")
 CORESETS = ("random", "herding", "kcenter", "forgetting")
-DISTILL_KEYS = ("common", "dc", "dsa", "dm", "idc", "rm", "lr_img")
-EVAL_FAMILIES = ("idc", "dsa", "dc")
 _LABELS = {"random": "Random", "herding": "Herding", "kcenter": "K-Center", "forgetting": "Forgetting", "dc": "DC",
            "dsa": "DSA", "dm": "DM", "idc": "IDC", "dream": "DREAM", "dreamplus": "DREAM+"}
 _COMPONENT_LABELS = {"rm": "RM", "init": "Init", "bm": "BM", "pt": "PT", "feat": "feature matching", "centre": "centre only",
@@ -87,115 +83,41 @@ def _check_mapping(name: str, value) -> dict[str, Any]:
 class DreamStudy:
     """The shared state of the DREAM+ chapter for one setup (see the module docstring).
 
-    ``setup``: a mapping with exactly the keys of :data:`SETUP_KEYS` (a page passes its parameters).
+    ``setup``: a :class:`~dscore.studies.dreamplus.setup.DreamSetup`, or a page's setup parameters (a mapping with
+    exactly the keys of :data:`SETUP_KEYS`, checked once by :meth:`DreamSetup.from_params`).
     ``dry_run``: shrink every step to a tiny one (a few images per class, one epoch, two iterations, one seed) to
     check a profile's parameters end to end; the numbers mean nothing then.
     Everything is computed lazily and cached in ``cache`` (default: ``$DSCORE_CACHE``). Bad parameters raise
     ValueError naming the key before any work.
     """
 
-    def __init__(self, setup: Mapping[str, Any], *, cache: ArtifactCache | None = None, progress: bool = True,
-                 dry_run: bool = False):
+    def __init__(self, setup: DreamSetup | Mapping[str, Any], *, cache: ArtifactCache | None = None,
+                 progress: bool = True, dry_run: bool = False):
         if not isinstance(dry_run, bool):
             raise ValueError(f"dry_run={dry_run!r} must be True or False")
         #: one tiny step of everything (a few images per class, one epoch, two iterations): checks a profile end to
         #: end in seconds; the numbers mean nothing
         self.dry_run = dry_run
-        missing = sorted(set(SETUP_KEYS) - set(setup))
-        unknown = sorted(set(setup) - set(SETUP_KEYS))
-        if missing or unknown:
-            raise ValueError(f"setup must have exactly the keys {list(SETUP_KEYS)}; missing {missing}, unknown {unknown}")
-        self.setup = dict(setup)
-        self.dataset = check_choice("dataset", setup["dataset"], list_datasets())
-        for key in ("pool_per_class", "test_per_class"):
-            if setup[key] is not None:
-                check_int(key, setup[key], low=2)
-        check_float("val_fraction", setup["val_fraction"], low=0.0, high=1.0, low_open=True, high_open=True)
-        check_int("split_seed", setup["split_seed"], low=0)
-        if setup["device"] != "auto":
-            check_choice("device", str(setup["device"]).split(":")[0], ("cpu", "cuda"))
-        self.device = resolve_device(None if setup["device"] == "auto" else setup["device"])
+        setup = DreamSetup.from_params(setup)
+        self.setup: DreamSetup = setup.dry() if dry_run else setup
+        s = self.setup
+        self.device = resolve_device(None if s.device == "auto" else s.device)
         self.cache = as_cache(cache)
         self.progress = progress
-
-        network = _check_mapping("network", setup["network"])
-        if "arch" not in network:
-            raise ValueError(f"network={network!r} needs an 'arch' key (one of {list_models()})")
-        self.arch = check_choice("network['arch']", network.pop("arch"), list_models())
-        bad = sorted(set(network) - set(model_kwargs(self.arch)))
-        if bad:
-            raise ValueError(f"network has unknown key(s) {bad} for {self.arch!r}; allowed: {model_kwargs(self.arch)}")
-        self.arch_kwargs = network
-
-        distill = _check_mapping("distill", setup["distill"])
-        bad = sorted(set(distill) - set(DISTILL_KEYS))
-        if bad:
-            raise ValueError(f"distill has unknown key(s) {bad}; allowed: {list(DISTILL_KEYS)}")
-        self.lr_tuning = self._check_lr_tuning(distill.get("lr_img"))
-        self.distill_overrides = {k: _check_mapping(f"distill[{k!r}]", distill.get(k, {})) for k in DISTILL_KEYS
-                                  if k != "lr_img"}
-        for k, v in self.distill_overrides.items():        # field names and values checked now
-            try:
-                DistillConfig().replace(**{f: x for f, x in v.items() if f not in ("method", "ipc")})
-            except ValueError as e:
-                raise ValueError(f"distill[{k!r}]: {e}") from None
-
-        evaluation = _check_mapping("evaluation", setup["evaluation"])
-        allowed = {"seeds", "check_every", *EVAL_FAMILIES}
-        bad = sorted(set(evaluation) - allowed)
-        if bad:
-            raise ValueError(f"evaluation has unknown key(s) {bad}; allowed: {sorted(allowed)}")
-        seeds = evaluation.get("seeds", [0, 1, 2])
-        if not isinstance(seeds, Sequence) or isinstance(seeds, str) or not seeds:
-            raise ValueError(f"evaluation['seeds']={seeds!r} must be a non-empty list of seeds")
-        self.eval_seeds = [check_int("evaluation['seeds']", s, low=0) for s in seeds]
-        self.check_every = check_int("evaluation['check_every']", evaluation.get("check_every", 0), low=0)
-        self.protocols: dict[str, TrainProtocol] = {}
-        for fam in EVAL_FAMILIES:
-            fields = _check_mapping(f"evaluation[{fam!r}]", evaluation.get(fam, {}))
-            try:
-                proto = PROTOCOLS[fam].replace(**fields)
-            except (ValueError, TypeError) as e:
-                raise ValueError(f"evaluation[{fam!r}]: {e}") from None
-            self.protocols[fam] = proto.replace(epochs=1) if self.dry_run else proto
-        if self.dry_run:
-            self.eval_seeds = self.eval_seeds[:1]
-
-        coresets = _check_mapping("coresets", setup["coresets"])
-        allowed = {"family", "feature_epochs", "forgetting_epochs"}
-        bad = sorted(set(coresets) - allowed)
-        if bad:
-            raise ValueError(f"coresets has unknown key(s) {bad}; allowed: {sorted(allowed)}")
-        self.coreset_family = check_choice("coresets['family']", coresets.get("family", "dsa"), EVAL_FAMILIES)
-        self.feature_epochs = check_int("coresets['feature_epochs']", coresets.get("feature_epochs", 5), low=1)
-        self.forgetting_epochs = check_int("coresets['forgetting_epochs']", coresets.get("forgetting_epochs", 5), low=1)
-        if self.dry_run:
-            self.feature_epochs = self.forgetting_epochs = 1
+        # the setup's parts under the names the experiments use
+        self.dataset, self.arch, self.arch_kwargs = s.dataset, s.arch, dict(s.arch_kwargs)
+        self.distill_overrides = {k: dict(v) for k, v in s.distill.items()}
+        self.lr_tuning = None if s.lr_tuning is None else s.lr_tuning.as_dict()
+        self.eval_seeds = list(s.eval_seeds)
+        self.check_every = s.check_every
+        self.protocols: dict[str, TrainProtocol] = dict(s.protocols)
+        self.coreset_family, self.feature_epochs, self.forgetting_epochs = (s.coreset_family, s.feature_epochs,
+                                                                            s.forgetting_epochs)
         self._splits: Splits | None = None
         self._moved: dict[str, dict[str, Any]] = {}
         self._lr_choice: dict[str, Any] | None = None
         self._probes: dict[tuple[int, int], torch.nn.Module] = {}
         self._check_one_network_batch()
-
-    def _check_lr_tuning(self, spec) -> dict[str, Any] | None:
-        """``distill['lr_img']``: None (the authors' image learning rate) or ``{"scales": [...], "seeds": [...],
-        "ipc": int}``, the factors on the authors' lr_img tried for IDC on the validation split."""
-        if spec is None:
-            return None
-        spec = _check_mapping("distill['lr_img']", spec)
-        bad = sorted(set(spec) - {"scales", "seeds", "ipc"})
-        if bad or not {"scales", "seeds"} <= set(spec):
-            raise ValueError(f"distill['lr_img']={spec!r} must have the keys 'scales' and 'seeds' (and optionally "
-                             f"'ipc'); unknown {bad}")
-        scales = [check_float("distill['lr_img']['scales']", x, low=0.0, low_open=True) for x in spec["scales"]]
-        seeds = [check_int("distill['lr_img']['seeds']", x, low=0) for x in spec["seeds"]]
-        if not scales or not seeds or len(set(seeds)) != len(seeds):
-            raise ValueError(f"distill['lr_img']={spec!r} needs at least one scale and distinct seeds")
-        out = {"scales": scales, "seeds": seeds, "ipc": check_int("distill['lr_img']['ipc']", spec.get("ipc", 10),
-                                                                    low=1)}
-        if self.dry_run:
-            out.update(scales=scales[:1], seeds=seeds[:1])
-        return out
 
     def _check_one_network_batch(self) -> None:
         """Every IDC-family arm trains its networks at one batch size: IDC's own default (64) and the
@@ -213,9 +135,8 @@ class DreamStudy:
     def splits(self) -> Splits:
         if self._splits is None:
             s = self.setup
-            self._splits = make_splits(s["dataset"], pool_per_class=s["pool_per_class"], val_fraction=s["val_fraction"],
-                                       test_per_class=s["test_per_class"], seed=s["split_seed"],
-                                       dry_run=self.dry_run)
+            self._splits = make_splits(s.dataset, pool_per_class=s.pool_per_class, val_fraction=s.val_fraction,
+                                       test_per_class=s.test_per_class, seed=s.split_seed)
         return self._splits
 
     # ------------------------------------------------------------------------------------- distillation
