@@ -342,3 +342,20 @@ def test_dreamplus_tab_IV_and_V_cells_the_pages_use():
     assert dreamplus.cell("V", ("DREAM+", 1), 128).value == 69.9
     assert dreamplus.cell("V", ("DREAM", 8), 32).value == 67.5
     assert dreamplus.cell("V", ("DREAM+", 2), 256).value is None
+
+
+@pytest.mark.parametrize("mod", MODULES, ids=IDS)
+def test_what_a_page_quotes_about_a_figure_is_in_the_text(mod, texts):
+    """Every row of ``STATEMENTS`` quotes the text word for word (the β the extraction lost put back), and
+    ``stated`` adds the row saying the plotted values are not in the text."""
+    flat = " ".join(texts[mod].split())
+    for figure, rows in mod.STATEMENTS.items():
+        out = mod.stated(figure)
+        assert [r["what"] for r in out[: len(rows)]] == [r[0] for r in rows]
+        for what, value, words, where in rows:
+            if figure == "Pixel quantization":          # our note on what is missing, not a quote
+                continue
+            assert " ".join(words.replace("β ", "").split()) in flat, f"{figure}, {what}: {words!r}"
+    assert adq.stated("Figure 6")[-1]["the paper states"] == "none"
+    with pytest.raises(ValueError, match="unknown figure"):
+        dreamplus.stated("Figure 99")

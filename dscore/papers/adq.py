@@ -13,7 +13,7 @@ Tables (``TABLES``, keyed "1", "2", "3"; ``table("1")`` gives pandas-ready recor
 """
 from __future__ import annotations
 
-from .tables import Claim, Table, find_claim, grid, lookup
+from .tables import Claim, Table, find_claim, grid, lookup, stated as _stated
 
 PAPER = "Adaptive Dataset Quantization (AAAI 2025)"
 TEXT_FILE = "adq-aaai2025.txt"
@@ -150,3 +150,46 @@ CLAIMS: list[Claim] = [
 
 def claim(claim_id: str) -> Claim:
     return find_claim(CLAIMS, claim_id)
+
+
+#: What the text states about each figure (and Tab. 2, whose cells were lost), in its own words: rows of
+#: ``(what, the paper states, its words, where)``. A page shows them beside ours with :func:`stated`.
+STATEMENTS = {
+    "Figure 2": [("importance over the bins", "rises, then falls",
+                  "the overall importance of bins initially increases and then decreases throughout the generation "
+                  "process", "Importance Score; Fig. 2(b)(c)(d)")],
+    "Pixel quantization": [("share of patches dropped (θ) and patch size", "blank in our copy",
+                            "the values are missing from our text copy (the step is DQ's; θ = 0.2 is the authors' "
+                            "released setting)", "Method")],
+    "Figure 4": [("split by texture level", "three equal thirds",
+                  "These patches are divided into three equal batches, each representing a third of the dataset",
+                  "Representativeness Score"),
+                 ("high-texture student's distance to the expert", "approaches zero",
+                  "For models trained on high-level texture patches, this distance approaches zero",
+                  "Representativeness Score; Fig. 4")],
+    "Figure 5": [("ADQ's lossless keep ratio", "60 %",
+                  "our ADQ also achieves lossless results with only 60% of the data", "Comparisons; Fig. 5(c)(d)")],
+    "Figure 6": [("β at the accuracy peak", "0.6–0.7",
+                  "accuracy initially increases and then decreases as β ranges from 0 to 1, reaching its peak between "
+                  "0.6 and 0.7", "Hyper-parameter analysis; Fig. 6"),
+                 ("where the peaks shift", "towards 0.7", "the peaks of accuracy on both two datasets are shifting "
+                  "back (closer to 0.7)", "Hyper-parameter analysis; Fig. 6"),
+                 ("β = 0", "ADQ = DQ", "As β approaches 0, ADQ reverts to DQ, resulting in performance that mirrors "
+                  "that of DQ", "Hyper-parameter analysis")],
+    "Table 2": [("ADQ's generation time vs. DM's", "1.1 %", "a mere 1.1% of the time needed by DM",
+                 "Comparisons; Tab. 2"),
+                ("ADQ's generation time vs. DQ's", "on par", "the time ADQ requires for dataset generation is on par "
+                 "with that of DQ", "Comparisons; Tab. 2"),
+                ("error bars", "smaller than DQ's", "Our ADQ exhibits a reduction in average error bars across all "
+                 "experimental conditions", "Comparisons; Tab. 2")],
+}
+
+
+def stated(figure: str) -> list[dict]:
+    """What the text states about ``figure`` (a key of :data:`STATEMENTS`), pandas-ready, with a last row saying
+    that the plotted values are not in the text (Tab. 2: that its cells are empty in our copy; pixel quantization,
+    which has no figure: nothing)."""
+    last = {"Table 2": ("the table's cells", "empty in our copy", "every cell of Tab. 2 is empty in our text copy of "
+                        "the paper; the text's statements about it are above", ""),
+            "Pixel quantization": None}
+    return _stated(STATEMENTS, figure, **({"last": last[figure]} if figure in last else {}))

@@ -172,3 +172,20 @@ def find_claim(claims: Sequence[Claim], claim_id: str) -> Claim:
         if c.id == claim_id:
             return c
     raise ValueError(f"unknown claim {claim_id!r}; known: {[c.id for c in claims]}")
+
+
+#: what :func:`stated` adds when a figure's text states no plotted value
+FIGURE_ONLY = ("values read off the plot", "none",
+               "the paper prints this result as a figure only; its text states no value, and our copy of the paper is "
+               "its text (prose and captions), so no value could be read off the plot", "")
+
+
+def stated(statements: Mapping[str, Sequence[tuple[str, str, str, str]]], figure: str, *,
+           last: tuple[str, str, str, str] | None = FIGURE_ONLY) -> list[dict]:
+    """What a paper's text states about ``figure`` (a key of ``statements``: rows ``(what, the paper states, its
+    words, where)``), as pandas-ready records with those four columns, then the row ``last`` (default: the figure's
+    plotted values are not in the text; None: nothing)."""
+    if figure not in statements:
+        raise ValueError(f"unknown figure {figure!r}; statements are recorded for {sorted(statements)}")
+    rows = list(statements[figure]) + ([] if last is None else [last])
+    return [{"what": w, "the paper states": v, "its words": q, "where": at} for w, v, q, at in rows]
