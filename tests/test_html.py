@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 import urllib.request
@@ -23,10 +22,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from dscore import book
+from dscore.book.doctor import CHROMIUM_NAMES, find_chromium
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-CHROMIUM = os.environ.get("DSCORE_CHROMIUM") or next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
+CHROMIUM = find_chromium()
 
 pytestmark = [pytest.mark.book, pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary on the PATH (tried "

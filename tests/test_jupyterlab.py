@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from dscore.book.doctor import find_chromium
 from dscore.paths import repo_root
 
 ROOT = repo_root()
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-CHROMIUM = os.environ.get("DSCORE_CHROMIUM") or next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
+CHROMIUM = find_chromium()
 NOTEBOOKS = ["tour", "adq_texture", "dream_images"]
 RUN_TIMEOUT = float(os.environ.get("DSCORE_LAB_TIMEOUT", "900"))
 

@@ -9,9 +9,16 @@ import shutil
 import sys
 from pathlib import Path
 
-__all__ = ["report", "main"]
+__all__ = ["report", "main", "CHROMIUM_NAMES", "find_chromium"]
 
+#: the names a Chromium binary goes by on the PATH (``$DSCORE_CHROMIUM`` names one explicitly)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+def find_chromium() -> str | None:
+    """The Chromium the browser tests and ``make doctor`` use: ``$DSCORE_CHROMIUM``, else the first of
+    :data:`CHROMIUM_NAMES` on the PATH; None when there is none."""
+    return os.environ.get("DSCORE_CHROMIUM") or next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
 
 
 def _size(path: Path) -> int:
@@ -53,7 +60,7 @@ def report() -> list[tuple[str, str]]:
     rows.append(("fashion_mnist", _dataset()))
     cache = cache_root()
     rows.append(("cache", f"{cache} ({_size(cache) / 2**20:.1f} MiB)" if cache.exists() else f"{cache} (empty)"))
-    chromium = os.environ.get("DSCORE_CHROMIUM") or next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
+    chromium = find_chromium()
     rows.append(("chromium", chromium or "not found (apt-get install chromium; the browser tests need it)"))
     return rows
 
