@@ -97,13 +97,14 @@ def run(quick: bool = False) -> dict:
     exponent = 2.0
 
     with Timer() as t:
-        train_contrastive_head(model, images, epochs=1, batch_size=256, progress=False, hidden_dim=512, out_dim=128)
+        train_contrastive_head(model, images, {"epochs": 1, "batch_size": 256, "hidden_dim": 512, "out_dim": 128},
+                               progress=False)
     head_rate = t.seconds / n
     rows.append(row(f"head N={n} 1 epoch", "per_image_epoch", head_rate, "s"))
 
     net = _net(classes)
     with Timer() as t:
-        train_model(net, images, labels, epochs=1, batch_size=128, lr=0.05, device="cpu", progress=False)
+        train_model(net, images, labels, {"epochs": 1, "batch_size": 128, "lr": 0.05}, device="cpu", progress=False)
     eval_rate = t.seconds / n
     rows.append(row(f"evaluation N={n} 1 epoch", "per_image_epoch", eval_rate, "s"))
 

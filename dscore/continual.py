@@ -15,7 +15,7 @@ knowledge-distillation term on the old classes' logits::
     KD = beta · T² · mean_batch KL( softmax(teacher / T) ‖ softmax(student[:, :old] / T) )
 
 (T = 2, beta = 1 in the authors' code), with the optimiser, schedule, augmentation and CutMix of the
-evaluation protocol restarted at every step. ``from_scratch=True`` instead trains a fresh network on the
+evaluation protocol restarted at every step. ``kd=None`` instead trains a fresh network on the
 memory of all seen classes at every step (no teacher): the simpler "memory replay" reading.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from types import MappingProxyType
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -33,7 +34,8 @@ from .augment import get_augmentation, in_normalised_space
 from .train import TrainProtocol, batch_indices, cutmix, evaluate, make_lr_schedule
 from .utils import check_float, check_int, resolve_device, tqdm
 
-__all__ = ["class_steps", "expand_head", "distillation_loss", "class_incremental", "topk_accuracy"]
+__all__ = ["class_steps", "expand_head", "distillation_loss", "class_incremental", "topk_accuracy",
+           "KNOWLEDGE_DISTILLATION"]
 
 
 def class_steps(class_order: Sequence[int], steps: int) -> list[list[int]]:
@@ -167,17 +169,24 @@ def _train_step(model: nn.Module, teacher: nn.Module | None, images: torch.Tenso
     model.eval()
 
 
+#: the default ``kd`` of :func:`class_incremental`: the previous step's network teaches at temperature 2, weight 1
+KNOWLEDGE_DISTILLATION = MappingProxyType({"temperature": 2.0, "weight": 1.0})
+
+
 def class_incremental(memory: Mapping[int, tuple[torch.Tensor, ...] | torch.Tensor], test_images: torch.Tensor,
                       test_labels: torch.Tensor, *, model_fn: Callable[[int], nn.Module], protocol: TrainProtocol,
-                      class_order: Sequence[int], steps: int = 5, from_scratch: bool = False,
-                      temperature: float = 2.0, kd_weight: float = 1.0, seed: int = 0, device=None,
+                      class_order: Sequence[int], steps: int = 5,
+                      kd: Mapping[str, float] | None = KNOWLEDGE_DISTILLATION, seed: int = 0, device=None,
                       topk: Sequence[int] = (1, 5), progress: bool = True) -> list[dict[str, Any]]:
     """Run class-incremental learning over ``steps`` groups of ``class_order`` with a per-class memory.
 
     ``memory``: ``{class: images}`` (N_c, C, H, W) in [0, 1], for every class of ``class_order`` (labels are the
     original class ids). ``test_images``/``test_labels``: the real test set (original ids). ``model_fn(k)``
-    builds a network with k outputs (called once — or at every step with ``from_scratch``); it is seeded here
-    with ``seed``. ``protocol``: the evaluation training recipe, restarted at every step.
+    builds a network with k outputs (called once — or at every step when ``kd`` is None); it is seeded here
+    with ``seed``. ``protocol``: the evaluation training recipe, restarted at every step. ``kd``: the network grows
+    from step to step and its previous self teaches the old classes by knowledge distillation at ``temperature``
+    with ``weight`` (weight 0: it grows without a teacher's loss); None: every step trains a fresh network from
+    scratch (the from-scratch reading).
 
     Inside the run, class ``class_order[i]`` is output ``i``. Returns one row per step: ``step`` (1-based),
     ``classes`` (seen so far), ``num_memory`` (training images of the step), ``acc`` (top-1 on the test images
@@ -186,8 +195,15 @@ def class_incremental(memory: Mapping[int, tuple[torch.Tensor, ...] | torch.Tens
     groups = class_steps(class_order, steps)
     if not isinstance(protocol, TrainProtocol):
         raise ValueError(f"protocol must be a dscore.train.TrainProtocol, got {type(protocol).__name__}")
-    if not isinstance(from_scratch, bool):
-        raise ValueError(f"from_scratch={from_scratch!r} must be True or False")
+    from_scratch = kd is None
+    if not from_scratch:
+        if not isinstance(kd, Mapping) or set(kd) != {"temperature", "weight"}:
+            raise ValueError(f"kd={kd!r} must be None (from scratch) or a mapping with exactly 'temperature' and "
+                             "'weight'")
+        temperature = check_float("kd['temperature']", kd["temperature"], low=0.0, low_open=True)
+        kd_weight = check_float("kd['weight']", kd["weight"], low=0.0)
+    else:
+        temperature, kd_weight = KNOWLEDGE_DISTILLATION["temperature"], 0.0
     seed = check_int("seed", seed, low=0)
     missing = [c for g in groups for c in g if c not in memory]
     if missing:

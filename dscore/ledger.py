@@ -75,15 +75,22 @@ def _check_id(claim_id: str) -> str:
 
 
 def claim(claim_id: str, paper_id: str | None, statement: str, paper: str, a: Any, b: Any, *, unit: str,
-          claim_sign: int = 1, claimed: float | None = None, margin: float | None = None, margin_source: str = "",
-          paired: bool = True, scale: float = 1.0, note: str = "") -> ClaimResult:
-    """Judge one claim (:func:`dscore.stats.judge`) and wrap it with what a table needs.
+          claim_sign: int = 1, claimed: float | None = None, margin: tuple[float, str] | float | None = None,
+          scale: float = 1.0, note: str = "") -> ClaimResult:
+    """Judge one claim (:func:`dscore.stats.judge`, the arms paired by unit id) and wrap it with what a table needs.
 
     ``a``/``b``: one value per unit (``{unit id: value}``), multiplied by ``scale`` (e.g. 100: accuracies in
-    points); ``claimed`` and ``margin`` are in the scaled unit. An equivalence claim (``margin``) needs
-    ``margin_source`` (where the margin comes from), else it is ``untestable here``.
+    points); ``claimed`` is in the scaled unit. An equivalence claim gives ``margin`` as ``(bound, where the bound
+    comes from)``, the bound in the scaled unit; a bound without its source is ``untestable here``. (An unpaired
+    comparison: :func:`dscore.stats.judge` with ``paired=False``, wrapped in a :class:`ClaimResult`.)
     """
     _check_id(claim_id)
+    if isinstance(margin, tuple):
+        if len(margin) != 2:
+            raise ValueError(f"margin={margin!r} must be (bound, where the bound comes from)")
+        margin, margin_source = margin
+    else:
+        margin_source = ""
 
     def scaled(values):
         units = stats.as_units(values, claim_id)
@@ -93,7 +100,7 @@ def claim(claim_id: str, paper_id: str | None, statement: str, paper: str, a: An
         j = stats.untestable("an equivalence claim needs its margin stated with where it comes from; none was given",
                              claim_sign=claim_sign, claimed=claimed, margin=margin)
     else:
-        j = stats.judge(scaled(a), scaled(b), claim_sign=claim_sign, claimed=claimed, margin=margin, paired=paired)
+        j = stats.judge(scaled(a), scaled(b), claim_sign=claim_sign, claimed=claimed, margin=margin)
     if margin is not None and margin_source:
         note = (note + "; " if note else "") + f"margin ±{margin:g} {unit}: {margin_source}"
     return ClaimResult(claim_id, paper_id, statement, paper, unit, j, note)

@@ -643,9 +643,9 @@ def _swin_padded_size(image_size: int, patch: int, window: int, stages: int) -> 
 
 @register_model("vit")
 def _vit(*, num_classes, in_channels, image_size, mean, std, patch_size: int | None = None,
-         embed_dim: int = 192, depth: int = 12, num_heads: int = 3, mlp_ratio: float = 4.0,
-         drop_rate: float = 0.0, drop_path_rate: float = 0.0, fused_attn: bool = True):
-    """ViT-Tiny (192-d, 12 blocks, 3 heads) with a class token; ``patch_size`` defaults to 4 at
+         embed_dim: int = 192, depth: int = 12, num_heads: int = 3, drop_rate: float = 0.0,
+         drop_path_rate: float = 0.0, fused_attn: bool = True):
+    """ViT-Tiny (192-d, 12 blocks, 3 heads, MLP ratio 4) with a class token; ``patch_size`` defaults to 4 at
     <= 32 px (64 or 49 tokens), 8 at <= 64 px, 16 above. Inputs pad to a multiple of the patch.
     ``fused_attn=False`` uses timm's explicit attention instead of ``scaled_dot_product_attention``,
     whose fused kernels have no double backward (needed by gradient matching with ``create_graph``)."""
@@ -656,7 +656,6 @@ def _vit(*, num_classes, in_channels, image_size, mean, std, patch_size: int | N
     num_heads = check_int("num_heads", num_heads, low=1)
     if embed_dim % num_heads:
         raise ValueError(f"embed_dim={embed_dim} must be divisible by num_heads={num_heads}")
-    mlp_ratio = check_float("mlp_ratio", mlp_ratio, low=0.0, low_open=True)
     drop_rate = check_float("drop_rate", drop_rate, low=0.0, high=1.0, high_open=True)
     drop_path_rate = check_float("drop_path_rate", drop_path_rate, low=0.0, high=1.0, high_open=True)
     if not isinstance(fused_attn, bool):
@@ -665,7 +664,7 @@ def _vit(*, num_classes, in_channels, image_size, mean, std, patch_size: int | N
 
     padded = _round_up(image_size, patch)
     net = VisionTransformer(img_size=padded, patch_size=patch, in_chans=in_channels, num_classes=num_classes,
-                            embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=mlp_ratio,
+                            embed_dim=embed_dim, depth=depth, num_heads=num_heads, mlp_ratio=4.0,
                             drop_rate=drop_rate, drop_path_rate=drop_path_rate)
     for module in net.modules():
         if hasattr(module, "fused_attn"):
@@ -677,9 +676,8 @@ def _vit(*, num_classes, in_channels, image_size, mean, std, patch_size: int | N
 @register_model("swin")
 def _swin(*, num_classes, in_channels, image_size, mean, std, patch_size: int | None = None,
           window_size: int | None = None, embed_dim: int = 96, depths: Sequence[int] = (2, 2, 6),
-          num_heads: Sequence[int] = (3, 6, 12), mlp_ratio: float = 4.0, drop_rate: float = 0.0,
-          drop_path_rate: float = 0.1):
-    """Swin-T without its last stage (96-d, depths 2-2-6, heads 3-6-12). Defaults: patch 2 and
+          num_heads: Sequence[int] = (3, 6, 12), drop_rate: float = 0.0, drop_path_rate: float = 0.1):
+    """Swin-T without its last stage (96-d, depths 2-2-6, heads 3-6-12, MLP ratio 4). Defaults: patch 2 and
     window 4 at <= 32 px (grids 16/8/4), patch 4 / window 4 at <= 64 px, patch 4 / window 7 above.
     28 px inputs are padded to 32. ``drop_path_rate`` keeps timm's Swin default 0.1 (stochastic
     depth, active in train mode only)."""
@@ -694,7 +692,6 @@ def _swin(*, num_classes, in_channels, image_size, mean, std, patch_size: int | 
         if (embed_dim * 2 ** i) % heads:
             raise ValueError(f"stage {i} width {embed_dim * 2 ** i} (embed_dim={embed_dim} · 2^{i}) "
                              f"must be divisible by num_heads[{i}]={heads}")
-    mlp_ratio = check_float("mlp_ratio", mlp_ratio, low=0.0, low_open=True)
     drop_rate = check_float("drop_rate", drop_rate, low=0.0, high=1.0, high_open=True)
     drop_path_rate = check_float("drop_path_rate", drop_path_rate, low=0.0, high=1.0, high_open=True)
     from timm.models.swin_transformer import SwinTransformer
@@ -702,7 +699,7 @@ def _swin(*, num_classes, in_channels, image_size, mean, std, patch_size: int | 
     padded = _swin_padded_size(image_size, patch, window, len(depths))
     net = SwinTransformer(img_size=padded, patch_size=patch, in_chans=in_channels, num_classes=num_classes,
                           embed_dim=embed_dim, depths=depths, num_heads=num_heads, window_size=window,
-                          mlp_ratio=mlp_ratio, drop_rate=drop_rate, drop_path_rate=drop_path_rate)
+                          mlp_ratio=4.0, drop_rate=drop_rate, drop_path_rate=drop_path_rate)
     return TimmModel(net, padded_size=padded, num_classes=num_classes, in_channels=in_channels,
                      image_size=image_size, mean=mean, std=std)
 

@@ -30,7 +30,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -320,22 +320,27 @@ def _probe_num_classes(model: nn.Module, images: torch.Tensor, device: torch.dev
     return out.shape[1]
 
 
-def train_model(model: nn.Module, train_images: torch.Tensor, train_labels: torch.Tensor, *,
-                test: tuple[torch.Tensor, torch.Tensor] | None = None, epochs: int, batch_size: int, lr: float,
-                momentum: float = 0.9, weight_decay: float = 5e-4, schedule: str = "cosine",
-                milestones: Sequence[float | int] = (), gamma: float = 0.1, augment: str | Callable = "crop_flip",
-                cutmix_p: float = 0.0, device: str | torch.device | None = None, seed: int = 0, amp: bool = True,
-                progress: bool = True, eval_every: int = 0, label_smoothing: float = 0.0) -> TrainResult:
-    """Train ``model`` in place on ``(train_images, train_labels)`` and report the final-epoch accuracy.
+def train_model(model: nn.Module, train_images: torch.Tensor, train_labels: torch.Tensor,
+                protocol: "TrainProtocol | Mapping[str, Any]", *, test: tuple[torch.Tensor, torch.Tensor] | None = None,
+                augment: str | Callable | None = None, device: str | torch.device | None = None, seed: int = 0,
+                amp: bool = True, progress: bool = True, eval_every: int = 0,
+                label_smoothing: float = 0.0) -> TrainResult:
+    """Train ``model`` in place on ``(train_images, train_labels)`` with the recipe ``protocol`` and report the
+    final-epoch accuracy.
+
+    ``protocol``: a :class:`TrainProtocol` or a mapping of its fields (``epochs``, ``batch_size``, ``lr`` required;
+    ``momentum``, ``weight_decay``, ``schedule``, ``milestones``, ``gamma``, ``augment``, ``cutmix_p`` default to
+    SGD momentum 0.9, weight decay 5e-4, cosine, crop/flip, no CutMix), e.g. ``{"epochs": 5, "batch_size": 64,
+    "lr": 0.05}`` or ``PROTOCOLS["coreset"]``. ``augment`` (a registry name of :mod:`dscore.augment` or a callable
+    ``aug(x, generator)``) replaces the protocol's augmentation when given.
 
     Shapes: train_images (N, C, H, W) float in [0, 1] (the model normalises internally), train_labels
     (N,) int64; ``test`` an optional (images, labels) pair of the same kinds. The model is moved to
     ``device`` (``None`` → CUDA when available) and trained with SGD(momentum, weight_decay, no Nesterov)
     on cross-entropy (``label_smoothing``), the LR set every iteration by :func:`make_lr_schedule`.
 
-    Per iteration: batch from :func:`batch_indices` (seeded per epoch) → ``augment`` on the device (a
-    registry name of :mod:`dscore.augment` or a callable ``aug(x, generator)``) → :func:`cutmix` with
-    probability ``cutmix_p`` → forward/backward (bf16 autocast and ``channels_last`` on CUDA when
+    Per iteration: batch from :func:`batch_indices` (seeded per epoch) → the augmentation on the device →
+    :func:`cutmix` with probability ``cutmix_p`` → forward/backward (bf16 autocast and ``channels_last`` on CUDA when
     ``amp``; fp32 on CPU). The training set is copied to the device once if it fits.
 
     ``final_test_acc`` is measured once, after the last epoch. ``eval_every = k > 0`` also records
@@ -350,11 +355,11 @@ def train_model(model: nn.Module, train_images: torch.Tensor, train_labels: torc
         raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     _check_images_labels("train", train_images, train_labels)
     test = _check_test(test)
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    momentum = check_float("momentum", momentum, low=0.0, high=1.0, high_open=True)
-    weight_decay = check_float("weight_decay", weight_decay, low=0.0)
-    cutmix_p = check_float("cutmix_p", cutmix_p, low=0.0, high=1.0)
+    recipe = TrainProtocol.of(protocol)
+    epochs, batch_size, lr, momentum, weight_decay = (recipe.epochs, recipe.batch_size, recipe.lr, recipe.momentum,
+                                                      recipe.weight_decay)
+    schedule, milestones, gamma, cutmix_p = recipe.schedule, recipe.milestones, recipe.gamma, recipe.cutmix_p
+    augment = recipe.augment if augment is None else augment
     label_smoothing = check_float("label_smoothing", label_smoothing, low=0.0, high=1.0, high_open=True)
     seed = check_int("seed", seed, low=0)
     eval_every = check_int("eval_every", eval_every, low=0)
@@ -537,9 +542,27 @@ class TrainProtocol:
         check_float("cutmix_p", self.cutmix_p, low=0.0, high=1.0)
         if not isinstance(self.augment, str):
             raise ValueError(f"augment={self.augment!r}: a protocol names its augmentation by a string")
+        if isinstance(self.milestones, (str, bytes)) or not isinstance(self.milestones, Sequence):
+            raise ValueError(f"milestones={self.milestones!r} must be a sequence of epoch fractions or epochs")
         object.__setattr__(self, "milestones", tuple(self.milestones))
         make_lr_schedule(self.schedule, lr=self.lr, epochs=self.epochs, iters_per_epoch=1,
                          milestones=self.milestones, gamma=self.gamma)
+
+    @classmethod
+    def of(cls, value) -> "TrainProtocol":
+        """``value`` as a protocol: a TrainProtocol as is, or a mapping of its fields (``epochs``, ``batch_size``,
+        ``lr`` required); unknown or missing fields are a ValueError naming them."""
+        if isinstance(value, cls):
+            return value
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(value, Mapping):
+            raise ValueError(f"protocol={value!r} must be a TrainProtocol or a mapping of its fields ({', '.join(names)})")
+        unknown = sorted(set(value) - set(names))
+        missing = sorted({"epochs", "batch_size", "lr"} - set(value))
+        if unknown or missing:
+            raise ValueError(f"protocol has unknown field(s) {unknown} / lacks {missing}; fields: {', '.join(names)} "
+                             "(epochs, batch_size and lr required)")
+        return cls(**dict(value))
 
     def replace(self, **overrides) -> "TrainProtocol":
         unknown = set(overrides) - {f.name for f in dataclasses.fields(self)}
@@ -608,10 +631,12 @@ def train_with_protocol(model: nn.Module, images: torch.Tensor, labels: torch.Te
     unknown = set(overrides) - field_names - set(_RUN_OPTIONS)
     if unknown:
         raise ValueError(f"unknown override(s) {sorted(unknown)}; allowed: {sorted(field_names | set(_RUN_OPTIONS))}")
-    proto = proto.replace(**{k: v for k, v in overrides.items() if k in field_names})
     run_options = {k: v for k, v in overrides.items() if k in _RUN_OPTIONS}
-    return train_model(model, images, labels, test=test, device=device, seed=seed, progress=progress,
-                       **proto.as_kwargs(), **run_options)
+    if callable(overrides.get("augment")):            # a callable augmentation is a run option, not a protocol field
+        run_options["augment"] = overrides.pop("augment")
+    proto = proto.replace(**{k: v for k, v in overrides.items() if k in field_names})
+    return train_model(model, images, labels, proto, test=test, device=device, seed=seed, progress=progress,
+                       **run_options)
 
 
 def train_many(model_fn: Callable[[int], nn.Module], images: torch.Tensor, labels: torch.Tensor, *,
@@ -621,8 +646,9 @@ def train_many(model_fn: Callable[[int], nn.Module], images: torch.Tensor, label
     """Train one fresh model per seed and summarise the final-epoch test accuracies.
 
     For each seed ``s``: ``model = model_fn(s)`` built with torch seeded by ``s`` (:func:`seeded_model`),
-    then trained with ``seed=s`` — via :func:`train_with_protocol` when ``protocol`` is given (``kwargs``
-    are overrides), else :func:`train_model` (``kwargs`` are its keyword arguments).
+    then trained with ``seed=s`` by :func:`train_with_protocol`: with ``protocol`` (``kwargs`` are overrides), or
+    with the protocol that ``kwargs`` spell (``epochs``, ``batch_size``, ``lr`` and any other protocol field or run
+    option of :func:`train_model`).
 
     Returns ``{"mean", "std", "accs", "histories", "seeds", "best_of_checks", "best_of_checks_mean"}``:
     accuracies in [0, 1] of the final epoch; ``std`` is the sample standard deviation (ddof = 1) over
@@ -638,14 +664,16 @@ def train_many(model_fn: Callable[[int], nn.Module], images: torch.Tensor, label
         raise ValueError(f"seeds={seeds!r} contains duplicates; every run needs its own seed")
     if test is None:
         raise ValueError("train_many needs a test set: test=(images, labels)")
+    if protocol is None:
+        fields = {f.name for f in dataclasses.fields(TrainProtocol)}
+        recipe = {k: v for k, v in kwargs.items() if k in fields and not (k == "augment" and callable(v))}
+        protocol = TrainProtocol.of(recipe)
+        kwargs = {k: v for k, v in kwargs.items() if k not in recipe}
     accs, bests, histories = [], [], []
     for s in tqdm(seeds, desc="seeds", disable=not progress or len(seeds) == 1):
         model = seeded_model(lambda: model_fn(s), s)
-        if protocol is not None:
-            result = train_with_protocol(model, images, labels, protocol, test=test, device=device, seed=s,
-                                         progress=progress, **kwargs)
-        else:
-            result = train_model(model, images, labels, test=test, device=device, seed=s, progress=progress, **kwargs)
+        result = train_with_protocol(model, images, labels, protocol, test=test, device=device, seed=s,
+                                     progress=progress, **kwargs)
         accs.append(result.final_test_acc)
         bests.append(result.best_of_checks)
         histories.append(result.history)

@@ -277,8 +277,8 @@ def test_train_applies_paper_augmentations_with_the_models_statistics():
     model.register_buffer("mean", torch.full((1, 1, 1, 1), 0.5))
     model.register_buffer("std", torch.full((1, 1, 1, 1), 0.25))
     x = torch.full((4, 1, 2, 2), 0.75)
-    train_mod.train_model(model, x, torch.tensor([0, 1, 0, 1]), epochs=1, batch_size=4, lr=0.1, augment=probe,
-                          progress=False)
+    train_mod.train_model(model, x, torch.tensor([0, 1, 0, 1]), {"epochs": 1, "batch_size": 4, "lr": 0.1},
+                          augment=probe, progress=False)
     assert torch.allclose(seen[0], torch.ones_like(seen[0]))     # (0.75 − 0.5) / 0.25
 
 

@@ -101,11 +101,14 @@ def test_forgetting_without_old_memory_and_the_from_scratch_reading():
     for c in (0, 1):
         poor[c] = torch.zeros(1, 1, 8, 8)
     kw = dict(model_fn=_model_fn, protocol=PROTO, class_order=[0, 1, 2, 3], steps=2, seed=0, device="cpu",
-              progress=False, kd_weight=0.0)
-    good = continual.class_incremental(full, test_x, test_y, **kw)
-    bad = continual.class_incremental(poor, test_x, test_y, **kw)
+              progress=False)
+    no_teacher = {"temperature": 2.0, "weight": 0.0}
+    good = continual.class_incremental(full, test_x, test_y, kd=no_teacher, **kw)
+    bad = continual.class_incremental(poor, test_x, test_y, kd=no_teacher, **kw)
     assert good[-1]["acc"] > bad[-1]["acc"]
-    scratch = continual.class_incremental(full, test_x, test_y, from_scratch=True, **kw)
+    scratch = continual.class_incremental(full, test_x, test_y, kd=None, **kw)
     assert len(scratch) == 2 and scratch[-1]["acc"] > 0.6
     with pytest.raises(ValueError, match="memory"):
         continual.class_incremental({0: full[0]}, test_x, test_y, **kw)
+    with pytest.raises(ValueError, match="kd="):
+        continual.class_incremental(full, test_x, test_y, kd={"temperature": 2.0}, **kw)

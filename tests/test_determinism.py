@@ -208,9 +208,8 @@ def test_tour_training_is_identical_for_the_same_seed():
     for _ in range(2):
         net = models.create_model("convnet3", num_classes=10, in_channels=1, image_size=28, mean=ds.mean, std=ds.std,
                                   width=8, seed=0)
-        r = train.train_model(net, subset.images, subset.labels, test=(test_subset.images, test_subset.labels),
-                              epochs=2, batch_size=32, lr=0.01, schedule="cosine", augment="crop_flip", device="cpu",
-                              seed=0, eval_every=1, progress=False)
+        r = train.train_model(net, subset.images, subset.labels, {"epochs": 2, "batch_size": 32, "lr": 0.01, "schedule": "cosine", "augment": "crop_flip"},
+                              test=(test_subset.images, test_subset.labels), device="cpu", seed=0, eval_every=1, progress=False)
         results.append({"history": pd.DataFrame(r.history).pipe(timeless), "final": r.final_test_acc,
                         "weights": {k: v.clone() for k, v in net.state_dict().items()}})
     assert_identical(results[0], results[1], "tour")

@@ -393,9 +393,11 @@ def test_checkpoint_of_another_config_is_ignored_with_a_warning(digits, tmp_path
 def test_dm_distillation_beats_its_noise_initialisation(digits, digits_test):
     cfg = small("dm", ipc=5, init="noise", iterations=25, batch_real=32, snapshot_every=25)
     result = run(digits, cfg)
-    kw = dict(method_family="dc", epochs=30, seeds=(0,), mean=digits.mean, std=digits.std, progress=False, **ARCH)
-    before = evaluate_synthetic(result.snapshots[0][1], result.labels, digits_test.images, digits_test.labels, **kw)
-    after = evaluate_synthetic(result.images, result.labels, digits_test.images, digits_test.labels, **kw)
+    ev = dict(family="dc", epochs=30, seeds=(0,), mean=digits.mean, std=digits.std, **ARCH)
+    before = evaluate_synthetic(result.snapshots[0][1], result.labels, digits_test.images, digits_test.labels, ev,
+                                progress=False)
+    after = evaluate_synthetic(result.images, result.labels, digits_test.images, digits_test.labels, ev,
+                               progress=False)
     assert before["mean"] < 0.3 and after["mean"] > before["mean"] + 0.3, (before, after)
 
 
@@ -410,8 +412,9 @@ def test_evaluate_synthetic_decodes_idc_sets_and_reports_mean_std(digits, digits
 
     monkeypatch.setattr(EV, "train_many", spy)
     imgs, labels = digits.images[:20], torch.arange(10).repeat_interleave(2)
-    out = evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels, method_family="idc", factor=2,
-                             epochs=1, seeds=(0, 1), mean=digits.mean, std=digits.std, progress=False, **ARCH)
+    out = evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels,
+                             dict(family="idc", epochs=1, seeds=(0, 1), mean=digits.mean, std=digits.std, **ARCH),
+                             factor=2, progress=False)
     assert seen == {"n": 80, "protocol": "idc", "epochs": 1}
     assert len(out["accs"]) == 2 and out["mean"] == pytest.approx(sum(out["accs"]) / 2)
     assert out["std"] == pytest.approx(abs(out["accs"][0] - out["accs"][1]) / 2 ** 0.5)      # ddof = 1 over two
@@ -420,9 +423,13 @@ def test_evaluate_synthetic_decodes_idc_sets_and_reports_mean_std(digits, digits
                     mean=digits.mean, std=digits.std)
     assert seen["n"] == 80 and seen["protocol"] == "idc"
     with pytest.raises(ValueError, match="factor=2 .* needs method_family='idc'"):
-        evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels, method_family="dsa", factor=2)
+        evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels, {"family": "dsa"}, factor=2)
     with pytest.raises(ValueError, match="method_family='dm'"):
-        evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels, method_family="dm")
+        evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels, {"family": "dm"})
+    with pytest.raises(ValueError, match="family required"):
+        evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels, {"epochs": 3})
+    with pytest.raises(ValueError, match="do not pass family"):
+        evaluate_result(result, digits_test.images, digits_test.labels, family="dc")
 
 
 class _Alternating(nn.Module):
@@ -442,14 +449,14 @@ class _Alternating(nn.Module):
 def test_forgetting_scores_count_correct_to_wrong_flips():
     labels = torch.tensor([0, 1, 2, 0, 1, 2])
     images = labels.float().view(-1, 1, 1, 1).expand(-1, 1, 8, 8).contiguous()
-    scores = forgetting_scores(_Alternating(), images, labels, epochs=5, batch_size=6, augment="none",
+    scores = forgetting_scores(_Alternating(), images, labels, {"epochs": 5, "batch_size": 6, "augment": "none"},
                                progress=False, device="cpu")
     assert scores.tolist() == [2.0] * 6              # right, wrong, right, wrong, right: two forgetting events
     wrong_labels = (labels + 1) % 3                  # the model is right only on odd calls → learned at epoch 2
-    scores = forgetting_scores(_Alternating(), images, wrong_labels, epochs=2, batch_size=6, augment="none",
+    scores = forgetting_scores(_Alternating(), images, wrong_labels, {"epochs": 2, "batch_size": 6, "augment": "none"},
                                progress=False, device="cpu")
     assert scores.tolist() == [0.0] * 6
-    never = forgetting_scores(_Alternating(), images, wrong_labels, epochs=1, batch_size=6, augment="none",
+    never = forgetting_scores(_Alternating(), images, wrong_labels, {"epochs": 1, "batch_size": 6, "augment": "none"},
                               progress=False, device="cpu")
     assert never.tolist() == [1.0] * 6               # never learned: the maximum, `epochs`
 
@@ -475,9 +482,9 @@ def test_select_coreset_ipc_methods(digits):
 
 
 def test_evaluate_coreset_ipc_runs(digits, digits_test):
-    out = evaluate_coreset_ipc(digits.images, digits.labels, digits_test.images, digits_test.labels, ipc=2,
-                               method="random", epochs=2, seeds=(0,), mean=digits.mean, std=digits.std,
-                               progress=False, **ARCH)
+    out = evaluate_coreset_ipc(digits.images, digits.labels, digits_test.images, digits_test.labels,
+                               dict(family="dsa", epochs=2, seeds=(0,), mean=digits.mean, std=digits.std, **ARCH),
+                               ipc=2, method="random", progress=False)
     assert out["indices"].shape == (20,) and 0 <= out["mean"] <= 1
 
 

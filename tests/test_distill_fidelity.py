@@ -295,19 +295,21 @@ def test_clustering_embedding_pass_follows_amp(digits, monkeypatch):
 
 def test_evaluate_synthetic_reports_final_and_labelled_best_of_checks(digits, digits_test):
     imgs, labels = digits.images[:20], torch.arange(10).repeat_interleave(2)
-    out = evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels, method_family="idc", epochs=8,
-                             seeds=(0, 1), mean=digits.mean, std=digits.std, progress=False, **ARCH)
+    out = evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels,
+                             dict(family="idc", epochs=8, seeds=(0, 1), mean=digits.mean, std=digits.std, **ARCH),
+                             progress=False)
     assert out["check_every"] == 2                                 # the authors' epochs // 4
     assert len(out["best_of_checks"]) == 2
     for best, final in zip(out["best_of_checks"], out["accs"]):
         assert best >= final
     assert out["best_of_checks_mean"] == pytest.approx(sum(out["best_of_checks"]) / 2)
     assert "authors' protocol" in out["best_of_checks_label"] and "never used to choose" in out["best_of_checks_label"]
-    dsa = evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels, method_family="dsa", epochs=3,
-                             seeds=(0,), mean=digits.mean, std=digits.std, progress=False, **ARCH)
+    dsa = evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels,
+                             dict(family="dsa", epochs=3, seeds=(0,), mean=digits.mean, std=digits.std, **ARCH),
+                             progress=False)
     assert dsa["check_every"] == 3 and dsa["best_of_checks"] == dsa["accs"]      # DC/DSA: the final test only
     with pytest.raises(ValueError, match="check_every"):
-        evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels, method_family="dsa", check_every=0)
+        evaluate_synthetic(imgs, labels, digits_test.images, digits_test.labels, {"family": "dsa", "check_every": 0})
 
 
 def test_evaluate_snapshots_reports_final_and_best_over_distillation(digits, digits_test):

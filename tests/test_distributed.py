@@ -142,8 +142,8 @@ def _head_and_selection():
 
     ds, model = _inputs()
     # 130 images in batches of 33 (the last one 31): each rank projects half of a batch's two views; 2 epochs
-    head = train_contrastive_head(model, ds.images, epochs=2, batch_size=33, seed=0, progress=False,
-                                  hidden_dim=32, out_dim=16)
+    head = train_contrastive_head(model, ds.images, {"epochs": 2, "batch_size": 33, "seed": 0, "hidden_dim": 32,
+                                                     "out_dim": 16}, progress=False)
     g = extract_gradient_features(model, ds.images, ds.labels, batch_size=16, progress=False)
     bins = generate_bins(g, ds.labels, 4)
     scores = diversity_scores(model, head, ds.images, bins, seed=0)

@@ -217,8 +217,8 @@ def test_ds_distinct_bin_beats_near_duplicates_untrained_and_trained(tiny_net):
     head = ContrastiveHead.for_model(tiny_net, hidden_dim=64, seed=0)
     untrained = diversity_scores(tiny_net, head, images, bins, device="cpu")
     assert untrained[0] > untrained[1]
-    trained_head = train_contrastive_head(tiny_net, images[:24], epochs=2, batch_size=12, device="cpu", seed=0,
-                                          hidden_dim=64, progress=False)
+    trained_head = train_contrastive_head(tiny_net, images[:24], {"epochs": 2, "batch_size": 12, "seed": 0,
+                                                                  "hidden_dim": 64}, device="cpu", progress=False)
     trained = diversity_scores(tiny_net, trained_head, images, bins, device="cpu")
     assert trained[0] > trained[1]
 
@@ -237,9 +237,9 @@ def test_diversity_scores_equals_formula_on_projected_embeddings(tiny_net):
 def test_head_training_is_seeded_lowers_loss_and_leaves_the_net_alone(tiny_net):
     images = rand(30, 16, 1, 16, 16)
     before = {k: v.clone() for k, v in tiny_net.state_dict().items()}
-    kw = dict(epochs=6, batch_size=8, lr=3e-3, device="cpu", seed=4, hidden_dim=32, progress=False)
-    a = train_contrastive_head(tiny_net, images, **kw)
-    b = train_contrastive_head(tiny_net, images, **kw)
+    cfg = dict(epochs=6, batch_size=8, lr=3e-3, seed=4, hidden_dim=32)
+    a = train_contrastive_head(tiny_net, images, cfg, device="cpu", progress=False)
+    b = train_contrastive_head(tiny_net, images, cfg, device="cpu", progress=False)
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q)
     assert len(a.loss_history) == 6

@@ -88,8 +88,8 @@ def test_forgetting_scores_train_and_are_seeded():
 
     def run(seed):
         model = create_model("convnet", depth=1, width=4, num_classes=3, in_channels=1, image_size=8, seed=0)
-        return forgetting_scores(model, images, labels, epochs=4, batch_size=8, lr=0.05, device="cpu", seed=seed,
-                                 progress=False)
+        return forgetting_scores(model, images, labels, {"epochs": 4, "batch_size": 8, "lr": 0.05}, device="cpu",
+                                 seed=seed, progress=False)
 
     a, b = run(1), run(1)
     assert a.shape == (24,) and a.dtype == torch.float64

@@ -194,3 +194,48 @@ def test_architecture_map_names_every_module():
     names |= {f"book/{p.stem}" for p in (PKG / "book").glob("*.py") if not p.stem.startswith("__")}
     missing = sorted(n for n in names if n not in text)
     assert not missing, f"ARCHITECTURE.md does not mention {missing}; add them to its layer map"
+
+
+def test_no_function_takes_more_than_twelve_parameters():
+    """Long argument lists become configs (``quantize.config``, ``TrainProtocol``, the chapters' setups): every
+    function and method of dscore takes at most 12 parameters (``self``/``cls`` not counted; the constructors that
+    dataclasses generate are not in the source)."""
+    long = []
+    for path in MODULES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                names = [x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
+                n = len(names) - (1 if names and names[0] in ("self", "cls") else 0) + bool(a.vararg) + bool(a.kwarg)
+                if n > 12:
+                    long.append(f"{_module_name(path)}.{node.name} ({n})")
+    assert not long, f"functions with more than 12 parameters: {long}"
+
+
+def test_dscore_has_no_import_cycle_between_modules():
+    """The import graph of dscore's modules (every import statement, function-level ones included; a package's
+    ``__init__`` re-exports left out) has no cycle."""
+    graph = {}
+    for path in MODULES:
+        if path.name == "__init__.py":
+            continue
+        name = _module_name(path)
+        deps = set()
+        for target, names in _imports(path):
+            for t in [target] + [f"{target}.{n}" for n in names]:
+                if (PKG.parent / Path(*t.split("."))).with_suffix(".py").exists():
+                    deps.add(t)
+        graph[name] = deps - {name}
+    state = {}
+
+    def visit(node, trail):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "open", f"import cycle: {' -> '.join(trail + [node])}"
+        state[node] = "open"
+        for dep in sorted(graph.get(node, ())):
+            visit(dep, trail + [node])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        visit(node, [])

@@ -74,7 +74,7 @@ def test_equivalence_needs_a_stated_margin():
     r = ledger.claim("p.e", "c1", "A − B", "lossless", [0.1, -0.1, 0.0], [0, 0, 0], unit="points", margin=1.0)
     assert r.word == "untestable here" and "margin" in r.judgement.reason
     r = ledger.claim("p.e", "c1", "A − B", "lossless", [0.1, -0.1, 0.0, 0.05], [0, 0, 0, 0], unit="points",
-                     margin=1.0, margin_source="our reading")
+                     margin=(1.0, "our reading"))
     assert r.word == "equivalent" and "our reading" in r.note
 
 

@@ -35,8 +35,8 @@ def test_peak_memory_sees_a_large_allocation():
 
 
 def test_clustering_benchmark_picks_agree_on_a_tiny_class():
-    measured = perf.clustering_benchmark(n=120, width=8, clusters=12, interval=5, n_data=32, ipc=1, match_steps=1,
-                                         net_rounds=1, label="chapter setting", device="cpu")
+    measured = perf.clustering_benchmark({"n": 120, "width": 8, "clusters": 12, "interval": 5, "n_data": 32, "ipc": 1,
+                                          "match_steps": 1, "net_rounds": 1}, label="chapter setting", device="cpu")
     assert all(r["case"].startswith("chapter setting: N=120 K=12 ") for r in measured)
     rows = {r["metric"]: r["value"] for r in measured}
     assert rows["kmeans_picks_identical"] is True and rows["kmeans_picks_agreement"] == 1.0

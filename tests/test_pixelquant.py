@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dscore.quantize.config import MAEConfig
 from dscore.models import create_model
 from dscore.quantize.pixelquant import (
     MaskedAutoencoder,
@@ -236,8 +237,8 @@ def test_mae_loss_decreases_on_a_tiny_dataset():
     init = tiny_mae()
     with torch.no_grad():
         before = float(init.loss(images, keep))
-    mae = train_mae(images, patch=2, mask_ratio=0.5, epochs=15, batch_size=8, lr=3e-3, device="cpu", seed=0,
-                    progress=False, mae=tiny_mae())
+    mae = train_mae(images, {"patch": 2, "mask_ratio": 0.5, "epochs": 15, "batch_size": 8, "lr": 3e-3, "seed": 0},
+                    device="cpu", progress=False, mae=tiny_mae())
     with torch.no_grad():
         after = float(mae.loss(images, keep))
     assert after < 0.8 * before
@@ -246,12 +247,12 @@ def test_mae_loss_decreases_on_a_tiny_dataset():
 
 def test_train_mae_is_seeded():
     images = rand(7, 6, 1, 8, 8)
-    kw = dict(patch=4, epochs=2, batch_size=4, device="cpu", seed=5, progress=False, embed_dim=8, depth=1,
-              num_heads=2, decoder_dim=8, decoder_depth=1, decoder_heads=2)
-    a, b = train_mae(images, **kw), train_mae(images, **kw)
+    cfg = MAEConfig(patch=4, epochs=2, batch_size=4, seed=5, embed_dim=8, depth=1, num_heads=2, decoder_dim=8,
+                    decoder_depth=1, decoder_heads=2)
+    a, b = train_mae(images, cfg, device="cpu", progress=False), train_mae(images, cfg, device="cpu", progress=False)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     with pytest.raises(ValueError, match="not divisible"):
-        train_mae(images, **{**kw, "patch": 3})
+        train_mae(images, cfg.replace(patch=3), device="cpu")
 
 
 def test_reconstruct_keeps_kept_patches_exactly():

@@ -98,8 +98,8 @@ def test_loss_decreases_on_two_blobs():
     x, y = blobs(64, seed=0)
     xt, yt = blobs(64, seed=1)
     model = T.seeded_model(TinyMLP, 0)
-    result = T.train_model(model, x, y, test=(xt, yt), epochs=12, batch_size=16, lr=0.1, augment="crop_flip",
-                           device="cpu", progress=False)
+    result = T.train_model(model, x, y, {"epochs": 12, "batch_size": 16, "lr": 0.1, "augment": "crop_flip"},
+                           test=(xt, yt), device="cpu", progress=False)
     assert len(result.history) == 12
     assert [r["epoch"] for r in result.history] == list(range(1, 13))
     assert set(result.history[0]) == {"epoch", "lr", "train_loss", "train_acc", "seconds"}
@@ -114,8 +114,8 @@ def _train_conv(init_seed: int, train_seed: int):
     x = torch.rand(20, 1, 8, 8, generator=torch.Generator().manual_seed(5))
     y = torch.arange(20) % 3
     model = T.seeded_model(lambda: TinyConvNet(), init_seed)
-    result = T.train_model(model, x, y, test=(x[:6], y[:6]), epochs=3, batch_size=8, lr=0.05, augment="crop_flip",
-                           cutmix_p=0.5, device="cpu", seed=train_seed, progress=False, eval_every=1)
+    result = T.train_model(model, x, y, {"epochs": 3, "batch_size": 8, "lr": 0.05, "augment": "crop_flip", "cutmix_p": 0.5},
+                           test=(x[:6], y[:6]), device="cpu", seed=train_seed, progress=False, eval_every=1)
     return result
 
 
@@ -146,14 +146,15 @@ def test_seeded_model_depends_on_seed_only():
 
 def test_small_set_and_trailing_single_sample():
     x, y = blobs(3, seed=0)
-    r = T.train_model(T.seeded_model(TinyMLP, 0), x, y, epochs=2, batch_size=128, lr=0.1, schedule="constant",
-                      augment="none", device="cpu", progress=False)
+    r = T.train_model(T.seeded_model(TinyMLP, 0), x, y, {"epochs": 2, "batch_size": 128, "lr": 0.1, "schedule": "constant", "augment": "none"},
+                      device="cpu", progress=False)
     assert len(r.history) == 2 and r.final_test_acc is None
     # 9 samples in batches of 4 leaves one sample: it joins the previous batch, so BatchNorm never sees 1 sample.
     x = torch.rand(9, 1, 4, 4)
     y = torch.arange(9) % 3
     bn_mlp = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.BatchNorm1d(8), nn.Linear(8, 3))
-    T.train_model(bn_mlp, x, y, epochs=2, batch_size=4, lr=0.1, augment="none", device="cpu", progress=False)
+    T.train_model(bn_mlp, x, y, {"epochs": 2, "batch_size": 4, "lr": 0.1, "augment": "none"},
+                  device="cpu", progress=False)
 
 
 @settings(max_examples=25, deadline=None)
@@ -197,10 +198,10 @@ def test_multistep_step_constant_hand_values():
 
 def test_history_lr_follows_schedule():
     x, y = blobs(20, seed=0)
-    r = T.train_model(T.seeded_model(TinyMLP, 0), x, y, epochs=6, batch_size=8, lr=0.1, schedule="multistep",
-                      milestones=(2, 4), gamma=0.5, augment="none", device="cpu", progress=False)
+    r = T.train_model(T.seeded_model(TinyMLP, 0), x, y, {"epochs": 6, "batch_size": 8, "lr": 0.1, "schedule": "multistep", "milestones": (2, 4), "gamma": 0.5, "augment": "none"},
+                      device="cpu", progress=False)
     assert [h["lr"] for h in r.history] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
-    r = T.train_model(T.seeded_model(TinyMLP, 0), x, y, epochs=3, batch_size=8, lr=0.1, augment="none",
+    r = T.train_model(T.seeded_model(TinyMLP, 0), x, y, {"epochs": 3, "batch_size": 8, "lr": 0.1, "augment": "none"},
                       device="cpu", progress=False)  # cosine, 3 batches per epoch (8, 8, 4)
     assert [h["lr"] for h in r.history] == pytest.approx([0.05 * (1 + math.cos(math.pi * t / 9)) for t in (0, 3, 6)])
 
@@ -210,9 +211,8 @@ def test_full_batch_training_matches_naive_sgd_loop():
     epochs, lr, momentum, wd, smooth = 5, 0.2, 0.9, 5e-4, 0.1
     model = T.seeded_model(TinyMLP, 0)
     reference = T.seeded_model(TinyMLP, 0)
-    T.train_model(model, x, y, epochs=epochs, batch_size=len(x), lr=lr, momentum=momentum, weight_decay=wd,
-                  schedule="multistep", milestones=(0.6,), gamma=0.1, augment="none", label_smoothing=smooth,
-                  device="cpu", progress=False)
+    T.train_model(model, x, y, {"epochs": epochs, "batch_size": len(x), "lr": lr, "momentum": momentum, "weight_decay": wd, "schedule": "multistep", "milestones": (0.6,), "gamma": 0.1, "augment": "none"},
+                  label_smoothing=smooth, device="cpu", progress=False)
 
     params = list(reference.parameters())
     buffers = [torch.zeros_like(p) for p in params]
@@ -340,8 +340,8 @@ def test_final_test_acc_is_last_epoch_not_best():
         model.head.weight.copy_(torch.stack([-0.5 * torch.ones(16), 0.5 * torch.ones(16)]))
         model.head.bias.copy_(torch.tensor([4.0, -4.0]))
     assert T.evaluate(model, xt, yt) > 0.95
-    result = T.train_model(model, x, 1 - y, test=(xt, yt), epochs=8, batch_size=8, lr=0.5, schedule="constant",
-                           augment="none", device="cpu", progress=False, eval_every=2)
+    result = T.train_model(model, x, 1 - y, {"epochs": 8, "batch_size": 8, "lr": 0.5, "schedule": "constant", "augment": "none"},
+                           test=(xt, yt), device="cpu", progress=False, eval_every=2)
     curve = [h.get("test_acc") for h in result.history]
     assert [c is not None for c in curve] == [False, True] * 4
     assert max(c for c in curve if c is not None) > result.final_test_acc
@@ -409,6 +409,7 @@ def test_train_many_mean_std_over_seeds():
     (dict(schedule="linear"), "schedule"),
     (dict(augment="no_such_aug"), "augmentation"),
     (dict(augment=3), "augment"),
+    (dict(epoch=3), "unknown field"),
     (dict(epochs=0), "epochs"),
     (dict(batch_size=0), "batch_size"),
     (dict(lr=0.0), "lr"),
@@ -429,25 +430,30 @@ def test_bad_arguments_raise_before_training(kwargs, match):
     x, y = blobs(8, seed=0)
     model = T.seeded_model(TinyMLP, 0)
     before = [p.clone() for p in model.parameters()]
-    args = dict(epochs=3, batch_size=4, lr=0.1, device="cpu", progress=False) | kwargs
+    fields = {"epochs", "batch_size", "lr", "momentum", "weight_decay", "schedule", "milestones", "gamma", "augment",
+              "cutmix_p", "epoch"}
+    recipe = dict(epochs=3, batch_size=4, lr=0.1) | {k: v for k, v in kwargs.items() if k in fields}
+    options = dict(device="cpu", progress=False) | {k: v for k, v in kwargs.items() if k not in fields}
     with pytest.raises(ValueError, match=match):
-        T.train_model(model, x, y, **args)
+        T.train_model(model, x, y, recipe, **options)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_bad_data_raise():
     x, y = blobs(8, seed=0)
-    common = dict(epochs=1, batch_size=4, lr=0.1, device="cpu", progress=False)
+    recipe, common = dict(epochs=1, batch_size=4, lr=0.1), dict(device="cpu", progress=False)
     with pytest.raises(ValueError, match="8 images but 7 labels"):
-        T.train_model(TinyMLP(), x, y[:7], **common)
+        T.train_model(TinyMLP(), x, y[:7], recipe, **common)
     with pytest.raises(ValueError, match="int64"):
-        T.train_model(TinyMLP(), x, y.int(), **common)
+        T.train_model(TinyMLP(), x, y.int(), recipe, **common)
     with pytest.raises(ValueError, match="out of range for a model with 2 outputs"):
-        T.train_model(TinyMLP(), x, y + 1, **common)
+        T.train_model(TinyMLP(), x, y + 1, recipe, **common)
     with pytest.raises(ValueError, match="floating"):
-        T.train_model(TinyMLP(), (x * 255).to(torch.uint8), y, **common)
+        T.train_model(TinyMLP(), (x * 255).to(torch.uint8), y, recipe, **common)
     with pytest.raises(ValueError, match="nn.Module"):
-        T.train_model(lambda z: z, x, y, **common)
+        T.train_model(lambda z: z, x, y, recipe, **common)
+    with pytest.raises(ValueError, match="lacks \\['lr'\\]"):
+        T.train_model(TinyMLP(), x, y, dict(epochs=1, batch_size=4), **common)
     with pytest.raises(ValueError, match="protocol"):
         T.train_with_protocol(TinyMLP(), x, y, "imagenet")
     with pytest.raises(ValueError, match="seeds"):
@@ -510,8 +516,8 @@ def _ddp_worker(rank: int, world: int, store_path: str, out_path: str):
     try:
         x, y = blobs(26, seed=0)
         model = T.seeded_model(TinyMLP, 0)
-        r = T.train_model(model, x, y, test=(x, y), epochs=3, batch_size=8, lr=0.1, augment="none", device="cpu",
-                          progress=False)
+        r = T.train_model(model, x, y, {"epochs": 3, "batch_size": 8, "lr": 0.1, "augment": "none"},
+                          test=(x, y), device="cpu", progress=False)
         if rank == 0:
             torch.save({"state": model.state_dict(), "history": history_without_time(r.history),
                         "test": r.final_test_acc}, out_path)
@@ -528,8 +534,8 @@ def test_ddp_two_processes_match_single_process(tmp_path):
     ddp = torch.load(out, weights_only=True)
     x, y = blobs(26, seed=0)
     model = T.seeded_model(TinyMLP, 0)
-    single = T.train_model(model, x, y, test=(x, y), epochs=3, batch_size=8, lr=0.1, augment="none", device="cpu",
-                           progress=False)
+    single = T.train_model(model, x, y, {"epochs": 3, "batch_size": 8, "lr": 0.1, "augment": "none"},
+                           test=(x, y), device="cpu", progress=False)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(ddp["state"][k], v, rtol=1e-5, atol=1e-6)
     for a, b in zip(ddp["history"], history_without_time(single.history)):
@@ -561,14 +567,14 @@ def test_best_of_checks_is_the_max_of_the_periodic_checks_and_never_the_reported
     xt, yt = blobs(30, seed=1)
     torch.manual_seed(0)
     model = TinyMLP()
-    res = T.train_model(model, x, y, test=(xt, yt), epochs=6, batch_size=8, lr=0.5, device="cpu", progress=False,
-                      eval_every=2, augment="none")
+    res = T.train_model(model, x, y, {"epochs": 6, "batch_size": 8, "lr": 0.5, "augment": "none"},
+                        test=(xt, yt), device="cpu", progress=False, eval_every=2)
     checks = [h["test_acc"] for h in res.history if "test_acc" in h]
     assert [h["epoch"] for h in res.history if "test_acc" in h] == [2, 4, 6]
     assert res.best_of_checks == max(checks) and res.check_every == 2
     assert res.final_test_acc == checks[-1]                 # the reported number stays the final epoch
-    res0 = T.train_model(TinyMLP(), x, y, test=(xt, yt), epochs=2, batch_size=8, lr=0.5, device="cpu",
-                       progress=False, augment="none")
+    res0 = T.train_model(TinyMLP(), x, y, {"epochs": 2, "batch_size": 8, "lr": 0.5, "augment": "none"},
+                         test=(xt, yt), device="cpu", progress=False)
     assert res0.best_of_checks is None and res0.check_every == 0
     out = T.train_many(lambda s: TinyMLP(), x, y, seeds=(0, 1), test=(xt, yt), epochs=4, batch_size=8, lr=0.5,
                      device="cpu", progress=False, eval_every=2, augment="none")

@@ -64,8 +64,8 @@ def test_tertiles_reject_too_few_images():
 
 def test_trajectory_shapes_and_positive_distances():
     images, labels = tiny_data()
-    out = texture_trajectories(images, labels, model_fn, epochs=3, batch_size=8, lr=0.05, patch=8, device="cpu",
-                               progress=False)
+    out = texture_trajectories(images, labels, model_fn, {"epochs": 3, "batch_size": 8, "lr": 0.05}, patch=8,
+                               device="cpu", progress=False)
     assert set(out) == {"high", "medium", "low", "expert_travel"}
     for v in out.values():
         assert v.shape == (3,) and v.dtype == torch.float64 and bool(torch.isfinite(v).all())
@@ -75,7 +75,7 @@ def test_trajectory_shapes_and_positive_distances():
 def test_student_on_the_same_data_and_seed_stays_on_the_expert():
     images, labels = tiny_data()
     everything = torch.arange(len(labels))
-    out = texture_trajectories(images, labels, model_fn, epochs=2, batch_size=8, lr=0.05,
+    out = texture_trajectories(images, labels, model_fn, {"epochs": 2, "batch_size": 8, "lr": 0.05},
                                students={"same": everything, "half": everything[:12]}, augment="crop_flip",
                                device="cpu", seed=3, progress=False)
     assert torch.equal(out["same"], torch.zeros(2, dtype=torch.float64))
@@ -84,10 +84,10 @@ def test_student_on_the_same_data_and_seed_stays_on_the_expert():
 
 def test_trajectories_are_seeded():
     images, labels = tiny_data()
-    kw = dict(epochs=2, batch_size=8, lr=0.05, patch=8, device="cpu", progress=False)
-    a = texture_trajectories(images, labels, model_fn, seed=1, **kw)
-    b = texture_trajectories(images, labels, model_fn, seed=1, **kw)
-    c = texture_trajectories(images, labels, model_fn, seed=2, **kw)
+    recipe, kw = {"epochs": 2, "batch_size": 8, "lr": 0.05}, dict(patch=8, device="cpu", progress=False)
+    a = texture_trajectories(images, labels, model_fn, recipe, seed=1, **kw)
+    b = texture_trajectories(images, labels, model_fn, recipe, seed=1, **kw)
+    c = texture_trajectories(images, labels, model_fn, recipe, seed=2, **kw)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["high"], c["high"])
 
@@ -96,8 +96,9 @@ def test_distance_definition_against_manual_training():
     """One epoch, one full batch, no momentum: the ratio equals the one computed by hand."""
     images, labels = tiny_data(9)
     students = {"first": torch.arange(4)}
-    out = texture_trajectories(images, labels, model_fn, epochs=1, batch_size=64, lr=0.1, momentum=0.0,
-                               weight_decay=0.0, students=students, device="cpu", seed=5, progress=False)
+    out = texture_trajectories(images, labels, model_fn, {"epochs": 1, "batch_size": 64, "lr": 0.1, "momentum": 0.0,
+                                                          "weight_decay": 0.0}, students=students, device="cpu", seed=5,
+                               progress=False)
     torch.manual_seed(5)
     theta0 = model_fn()
 
@@ -117,10 +118,12 @@ def test_distance_definition_against_manual_training():
 def test_trajectory_validation():
     images, labels = tiny_data()
     with pytest.raises(ValueError, match="epochs"):
-        texture_trajectories(images, labels, model_fn, epochs=0)
+        texture_trajectories(images, labels, model_fn, {"epochs": 0})
     with pytest.raises(ValueError, match="labels"):
-        texture_trajectories(images, labels[:-1], model_fn, epochs=1)
+        texture_trajectories(images, labels[:-1], model_fn, {"epochs": 1})
     with pytest.raises(ValueError, match="student"):
-        texture_trajectories(images, labels, model_fn, epochs=1, students={"bad": torch.tensor([100])})
+        texture_trajectories(images, labels, model_fn, {"epochs": 1}, students={"bad": torch.tensor([100])})
     with pytest.raises(ValueError, match="lr"):
-        texture_trajectories(images, labels, model_fn, epochs=1, lr=0.0)
+        texture_trajectories(images, labels, model_fn, {"epochs": 1, "lr": 0.0})
+    with pytest.raises(ValueError, match="constant learning rate"):
+        texture_trajectories(images, labels, model_fn, {"epochs": 1, "schedule": "cosine"})

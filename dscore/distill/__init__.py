@@ -25,8 +25,10 @@ from . import cached, config, engine, evaluate, init, losses, sampler
 from .cached import distill_cached, dm_at_ratio
 from .config import DistillConfig, default_config, preset
 from .engine import DistillResult, distill
-from .evaluate import evaluate_coreset_ipc, evaluate_result, evaluate_snapshots, evaluate_synthetic, select_coreset_ipc
+from .evaluate import (Evaluation, evaluate_coreset_ipc, evaluate_result, evaluate_snapshots, evaluate_synthetic,
+                       select_coreset_ipc)
 
 __all__ = ["cached", "distill_cached", "dm_at_ratio", "init", "losses", "sampler", "config", "engine", "evaluate", "distill", "DistillResult",
-           "DistillConfig", "default_config", "preset", "evaluate_synthetic", "evaluate_result", "evaluate_snapshots",
+           "DistillConfig", "default_config", "preset", "Evaluation", "evaluate_synthetic", "evaluate_result",
+           "evaluate_snapshots",
            "evaluate_coreset_ipc", "select_coreset_ipc"]

@@ -14,6 +14,8 @@
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -27,7 +29,8 @@ from ..train import PROTOCOLS, train_many
 from ..utils import check_choice, check_int
 from .init import idc_decode, idc_decode_labels
 
-__all__ = ["FAMILIES", "METHOD_FAMILY", "CORESET_METHODS", "AUTHORS_CHECKS", "family_of", "evaluate_synthetic",
+__all__ = ["FAMILIES", "METHOD_FAMILY", "CORESET_METHODS", "AUTHORS_CHECKS", "Evaluation", "family_of",
+           "evaluate_synthetic",
            "evaluate_result", "evaluate_snapshots", "forgetting_scores", "select_coreset_ipc", "evaluate_coreset_ipc"]
 
 FAMILIES = ("idc", "dsa", "dc")
@@ -59,30 +62,79 @@ def _check_set(what: str, images, labels) -> None:
         raise ValueError(f"{what} labels must be >= 0; found {int(labels.min())}")
 
 
-def _check_seeds(seeds) -> list[int]:
+def _check_seeds(seeds) -> tuple[int, ...]:
     if isinstance(seeds, (int, np.integer)) or not isinstance(seeds, Sequence) or len(seeds) == 0:
         raise ValueError(f"seeds={seeds!r} must be a non-empty sequence of non-negative integers")
-    return [check_int("seed", s, low=0) for s in seeds]
+    return tuple(check_int("seed", s, low=0) for s in seeds)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How a set is evaluated, checked when made.
+
+    ``family`` picks the protocol of :data:`dscore.train.PROTOCOLS`: "idc" (SGD lr 0.01, batch 64, 1000 epochs, LR
+    ×0.2 at ⅔ and ⅚, per-sample DiffAug + CutMix p 0.5), "dsa" (batch 256, 1000 epochs with DSA augmentation, LR ×0.1
+    after half) or "dc" (the same, 300 epochs, no augmentation); ``epochs`` / ``batch_size`` override the protocol's.
+    The network: ``create_model(arch, **arch_kwargs)`` with ``num_classes`` outputs (None: from the labels) and the
+    dataset's ``mean`` / ``std`` (the networks normalise internally), one per seed of ``seeds``. ``check_every``:
+    the authors' periodic test checks (default: their interval, ``epochs // 4`` for the IDC family, ``epochs`` —
+    i.e. only the final epoch — for DC/DSA/DM). ``Evaluation.of(mapping)`` builds one from a mapping of its fields.
+    """
+
+    family: str
+    arch: str = "convnet3"
+    arch_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    num_classes: int | None = None
+    mean: Sequence[float] | float | None = None
+    std: Sequence[float] | float | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    seeds: Sequence[int] = (0, 1, 2)
+    check_every: int | None = None
+
+    def __post_init__(self):
+        check_choice("method_family", self.family, FAMILIES)
+        kwargs = dict(self.arch_kwargs or {})
+        allowed = _models.model_kwargs(self.arch)            # unknown arch → ValueError before any work
+        unknown = sorted(set(kwargs) - set(allowed))
+        if unknown:
+            raise ValueError(f"arch_kwargs {unknown} are not accepted by model {self.arch!r}; allowed: "
+                             f"{', '.join(allowed)}")
+        object.__setattr__(self, "arch_kwargs", kwargs)
+        for name in ("num_classes", "epochs", "batch_size", "check_every"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_int(name, getattr(self, name), low=1))
+        object.__setattr__(self, "seeds", _check_seeds(self.seeds))
+
+    @classmethod
+    def of(cls, value) -> "Evaluation":
+        """An Evaluation as is, or one made from a mapping of its fields (``family`` required)."""
+        if isinstance(value, cls):
+            return value
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(value, Mapping):
+            raise ValueError(f"evaluation={value!r} must be an Evaluation or a mapping of its fields ({', '.join(names)})")
+        unknown = sorted(set(value) - set(names))
+        if unknown or "family" not in value:
+            raise ValueError(f"evaluation has unknown key(s) {unknown}{' and no family' if 'family' not in value else ''}"
+                             f"; fields: {', '.join(names)} (family required)")
+        return cls(**dict(value))
+
+    @property
+    def total_epochs(self) -> int:
+        return self.epochs if self.epochs is not None else PROTOCOLS[self.family].epochs
 
 
 def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, test_images: torch.Tensor,
-                       test_labels: torch.Tensor, *, method_family: str, factor: int = 1, arch: str = "convnet3",
-                       arch_kwargs: Mapping[str, Any] | None = None, num_classes: int | None = None,
-                       mean: Sequence[float] | float | None = None, std: Sequence[float] | float | None = None,
-                       epochs: int | None = None, batch_size: int | None = None, seeds: Sequence[int] = (0, 1, 2),
-                       check_every: int | None = None, device: str | torch.device | None = None,
-                       progress: bool = True) -> dict[str, Any]:
-    """Train ``arch`` from scratch on a synthetic set, once per seed, and test on the real test set.
+                       test_labels: torch.Tensor, evaluation: Evaluation | Mapping[str, Any], *, factor: int = 1,
+                       device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train fresh networks on a synthetic set, once per seed, and test on the real test set, as ``evaluation``
+    (an :class:`Evaluation` or a mapping of its fields) says.
 
-    ``method_family`` picks the protocol of :data:`dscore.train.PROTOCOLS`: "idc" (SGD lr 0.01, batch 64,
-    1000 epochs, LR ×0.2 at ⅔ and ⅚, per-sample DiffAug + CutMix p 0.5), "dsa" (batch 256, 1000 epochs
-    with DSA augmentation, LR ×0.1 after half) or "dc" (the same, 300 epochs, no augmentation).
-    ``epochs``/``batch_size`` override the protocol's. For the "idc" family, ``factor`` > 1 decodes the
-    stored images first (each into f² images, :func:`~dscore.distill.init.idc_decode`); other families
-    need factor 1.
+    For the "idc" family, ``factor`` > 1 decodes the stored images first (each into f² images,
+    :func:`~dscore.distill.init.idc_decode`); other families need factor 1.
 
-    Shapes: images (M, C, H, W) in [0, 1], labels (M,) int64; test set likewise. ``mean``/``std`` are
-    the dataset's (the networks normalise internally). Returns ``{"mean", "std", "accs", "seeds",
+    Shapes: images (M, C, H, W) in [0, 1], labels (M,) int64; test set likewise. Returns ``{"mean", "std", "accs", "seeds",
     "family", "epochs", "best_of_checks", "best_of_checks_mean", "check_every", "best_of_checks_label"}``
     with accuracies in [0, 1]; ``mean``/``std``/``accs`` are of the **final** epoch (our number; std
     over seeds, ddof 1). ``best_of_checks`` (per seed) and its mean are the authors' protocol: the
@@ -91,7 +143,8 @@ def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, test_images: 
     labelled diagnostic, never used to choose anything. Cost: len(seeds) trainings of ``epochs``
     epochs on M·f² images plus one test pass per check.
     """
-    check_choice("method_family", method_family, FAMILIES)
+    ev = Evaluation.of(evaluation)
+    method_family = ev.family
     factor = check_int("factor", factor, low=1)
     if factor > 1 and method_family != "idc":
         raise ValueError(f"factor={factor} (IDC multi-formation decode) needs method_family='idc'; "
@@ -104,32 +157,21 @@ def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, test_images: 
     if images.shape[2] != images.shape[3]:
         raise ValueError(f"images must be square (H == W); got {tuple(images.shape[2:])}")
     top = max(int(labels.max()), int(test_labels.max())) + 1
-    num_classes = top if num_classes is None else check_int("num_classes", num_classes, low=top)
-    seeds = _check_seeds(seeds)
-    overrides: dict[str, Any] = {}
-    if epochs is not None:
-        overrides["epochs"] = check_int("epochs", epochs, low=1)
-    if batch_size is not None:
-        overrides["batch_size"] = check_int("batch_size", batch_size, low=1)
-    total_epochs = overrides.get("epochs", PROTOCOLS[method_family].epochs)
-    if check_every is None:
-        check_every = max(1, total_epochs // AUTHORS_CHECKS[method_family])
-    check_every = check_int("check_every", check_every, low=1)
-    arch_kwargs = dict(arch_kwargs or {})
-    allowed = _models.model_kwargs(arch)            # unknown arch → ValueError before any work
-    unknown = sorted(set(arch_kwargs) - set(allowed))
-    if unknown:
-        raise ValueError(f"arch_kwargs {unknown} are not accepted by model {arch!r}; allowed: {', '.join(allowed)}")
+    num_classes = top if ev.num_classes is None else check_int("num_classes", ev.num_classes, low=top)
+    overrides = {k: getattr(ev, k) for k in ("epochs", "batch_size") if getattr(ev, k) is not None}
+    total_epochs = ev.total_epochs
+    check_every = ev.check_every if ev.check_every is not None else \
+        max(1, total_epochs // AUTHORS_CHECKS[method_family])
 
     if factor > 1:
         images, labels = idc_decode(images, factor), idc_decode_labels(labels, factor)
     channels, size = images.shape[1], images.shape[2]
 
     def model_fn(seed: int) -> nn.Module:
-        return _models.create_model(arch, num_classes=num_classes, in_channels=channels, image_size=size,
-                                    mean=mean, std=std, seed=seed, **arch_kwargs)
+        return _models.create_model(ev.arch, num_classes=num_classes, in_channels=channels, image_size=size,
+                                    mean=ev.mean, std=ev.std, seed=seed, **ev.arch_kwargs)
 
-    out = train_many(model_fn, images.detach().float(), labels, seeds=seeds, test=(test_images, test_labels),
+    out = train_many(model_fn, images.detach().float(), labels, seeds=list(ev.seeds), test=(test_images, test_labels),
                      protocol=method_family, device=device, progress=progress, eval_every=check_every, **overrides)
     return {"mean": out["mean"], "std": out["std"], "accs": out["accs"], "seeds": out["seeds"],
             "family": method_family, "epochs": total_epochs,
@@ -137,18 +179,28 @@ def evaluate_synthetic(images: torch.Tensor, labels: torch.Tensor, test_images: 
             "check_every": check_every, "best_of_checks_label": BEST_OF_CHECKS_LABEL}
 
 
-def evaluate_result(result, test_images: torch.Tensor, test_labels: torch.Tensor, **kwargs) -> dict[str, Any]:
-    """:func:`evaluate_synthetic` for a :class:`~dscore.distill.engine.DistillResult`: family, factor and
-    (unless given) arch/arch_kwargs are taken from ``result.config``; other keywords are passed on."""
+def _evaluation_of(result, fields: Mapping[str, Any]) -> Evaluation:
+    """The :class:`Evaluation` of a distillation result: its family, and (unless ``fields`` give them) its arch and
+    arch_kwargs, with the other ``fields`` (Evaluation fields but ``family``)."""
+    if "family" in fields:
+        raise ValueError("the family of a distillation result is its method's; do not pass family")
     cfg = result.config
-    kwargs.setdefault("arch", cfg.arch)
-    kwargs.setdefault("arch_kwargs", cfg.arch_kwargs)
-    return evaluate_synthetic(result.images, result.labels, test_images, test_labels,
-                              method_family=family_of(cfg.method), factor=cfg.factor if cfg.method == "idc" else 1,
-                              **kwargs)
+    return Evaluation.of({"family": family_of(cfg.method), "arch": cfg.arch, "arch_kwargs": cfg.arch_kwargs,
+                          **fields})
 
 
-def evaluate_snapshots(result, test_images: torch.Tensor, test_labels: torch.Tensor, **kwargs) -> dict[str, Any]:
+def evaluate_result(result, test_images: torch.Tensor, test_labels: torch.Tensor, *, device=None,
+                    progress: bool = True, **fields) -> dict[str, Any]:
+    """:func:`evaluate_synthetic` for a :class:`~dscore.distill.engine.DistillResult`: family, factor and
+    (unless given) arch/arch_kwargs are taken from ``result.config``; ``fields`` are the other
+    :class:`Evaluation` fields (``epochs``, ``seeds``, ``mean``, ``std`` …)."""
+    cfg = result.config
+    return evaluate_synthetic(result.images, result.labels, test_images, test_labels, _evaluation_of(result, fields),
+                              factor=cfg.factor if cfg.method == "idc" else 1, device=device, progress=progress)
+
+
+def evaluate_snapshots(result, test_images: torch.Tensor, test_labels: torch.Tensor, *, device=None,
+                       progress: bool = True, **fields) -> dict[str, Any]:
     """Evaluate every snapshot of a :class:`~dscore.distill.engine.DistillResult` (``snapshot_every``)
     with :func:`evaluate_result`'s settings — DREAM+'s authors evaluate during distillation and report
     the best of those evaluations.
@@ -162,13 +214,12 @@ def evaluate_snapshots(result, test_images: torch.Tensor, test_labels: torch.Ten
     if not result.snapshots:
         raise ValueError("the result has no snapshots; distil with snapshot_every > 0 to evaluate during distillation")
     cfg = result.config
-    kwargs.setdefault("arch", cfg.arch)
-    kwargs.setdefault("arch_kwargs", cfg.arch_kwargs)
+    evaluation = _evaluation_of(result, fields)
     runs, iterations = [], []
     for iteration, images in result.snapshots:
-        runs.append(evaluate_synthetic(images, result.labels, test_images, test_labels,
-                                       method_family=family_of(cfg.method),
-                                       factor=cfg.factor if cfg.method == "idc" else 1, **kwargs))
+        runs.append(evaluate_synthetic(images, result.labels, test_images, test_labels, evaluation,
+                                       factor=cfg.factor if cfg.method == "idc" else 1, device=device,
+                                       progress=progress))
         iterations.append(int(iteration))
     means = [r["mean"] for r in runs]
     best = int(np.argmax(means))
@@ -208,42 +259,38 @@ def select_coreset_ipc(train_labels: torch.Tensor, ipc: int, method: str, *, emb
 
 
 def evaluate_coreset_ipc(train_images: torch.Tensor, train_labels: torch.Tensor, test_images: torch.Tensor,
-                         test_labels: torch.Tensor, *, ipc: int, method: str, method_family: str = "dsa",
-                         embeddings: torch.Tensor | None = None, feature_model: nn.Module | None = None,
-                         forgetting_epochs: int = 10, arch: str = "convnet3",
-                         arch_kwargs: Mapping[str, Any] | None = None, num_classes: int | None = None,
-                         mean: Sequence[float] | float | None = None, std: Sequence[float] | float | None = None,
-                         epochs: int | None = None, batch_size: int | None = None, seeds: Sequence[int] = (0, 1, 2),
+                         test_labels: torch.Tensor, evaluation: Evaluation | Mapping[str, Any], *, ipc: int,
+                         method: str, features: torch.Tensor | nn.Module | None = None, forgetting_epochs: int = 10,
                          select_seed: int = 0, device: str | torch.device | None = None,
                          progress: bool = True) -> dict[str, Any]:
     """Coreset baseline at ``ipc`` images per class, evaluated like the distilled sets.
 
-    Selection by :func:`select_coreset_ipc`. herding/kcenter use ``embeddings`` or, when None,
-    ``feature_model``'s embeddings of the training images; forgetting trains a fresh ``arch``
-    (seed ``select_seed``) for ``forgetting_epochs`` epochs to count forgetting events. The subset is
-    then evaluated by :func:`evaluate_synthetic` with ``method_family`` ("dsa" for the DC/DSA/DM tables,
-    "idc" for the IDC/DREAM ones). Returns evaluate_synthetic's dict plus ``"indices"`` (global, CPU).
+    Selection by :func:`select_coreset_ipc`. herding/kcenter use ``features``: embeddings (N, D), or a feature
+    network whose embeddings of the training images are taken; forgetting trains a fresh network of
+    ``evaluation``'s architecture (seed ``select_seed``) for ``forgetting_epochs`` epochs to count forgetting
+    events. The subset is then evaluated by :func:`evaluate_synthetic` with ``evaluation`` (family "dsa" for the
+    DC/DSA/DM tables, "idc" for the IDC/DREAM ones). Returns evaluate_synthetic's dict plus ``"indices"`` (global,
+    CPU).
     """
+    ev = Evaluation.of(evaluation)
     check_choice("method", method, CORESET_METHODS)
-    check_choice("method_family", method_family, FAMILIES)
     _check_set("train", train_images, train_labels)
     ipc = check_int("ipc", ipc, low=1)
+    embeddings = features if torch.is_tensor(features) else None
     if method in ("herding", "kcenter") and embeddings is None:
-        if feature_model is None:
-            raise ValueError(f"method={method!r} needs embeddings (N, D) or a feature_model to compute them")
-        embeddings = extract_embeddings(feature_model, train_images, device=device, progress=progress)
+        if not isinstance(features, nn.Module):
+            raise ValueError(f"method={method!r} needs features: embeddings (N, D) or a feature network")
+        embeddings = extract_embeddings(features, train_images, device=device, progress=progress)
     scores = None
     if method == "forgetting":
-        top = int(train_labels.max()) + 1 if num_classes is None else num_classes
-        net = _models.create_model(arch, num_classes=top, in_channels=train_images.shape[1],
-                                   image_size=train_images.shape[2], mean=mean, std=std, seed=select_seed,
-                                   **dict(arch_kwargs or {}))
-        scores = forgetting_scores(net, train_images, train_labels, epochs=forgetting_epochs, seed=select_seed,
+        top = int(train_labels.max()) + 1 if ev.num_classes is None else ev.num_classes
+        net = _models.create_model(ev.arch, num_classes=top, in_channels=train_images.shape[1],
+                                   image_size=train_images.shape[2], mean=ev.mean, std=ev.std, seed=select_seed,
+                                   **ev.arch_kwargs)
+        scores = forgetting_scores(net, train_images, train_labels, {"epochs": forgetting_epochs}, seed=select_seed,
                                    device=device, progress=progress)
     idx = select_coreset_ipc(train_labels, ipc, method, embeddings=embeddings, scores=scores, seed=select_seed).cpu()
     out = evaluate_synthetic(train_images[idx.to(train_images.device)], train_labels[idx.to(train_labels.device)],
-                             test_images, test_labels, method_family=method_family, factor=1, arch=arch,
-                             arch_kwargs=arch_kwargs, num_classes=num_classes, mean=mean, std=std, epochs=epochs,
-                             batch_size=batch_size, seeds=seeds, device=device, progress=progress)
+                             test_images, test_labels, ev, device=device, progress=progress)
     out["indices"] = idx
     return out

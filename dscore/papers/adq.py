@@ -37,11 +37,11 @@ _T1 = {
 }
 
 TABLE_1 = grid(
-    "1", "Tab. 1", "DM, DQ and ADQ on CIFAR-10 across architectures and data keep ratios",
+    "Tab. 1", "DM, DQ and ADQ on CIFAR-10 across architectures and data keep ratios",
     row_names=("arch",), col_names=("method", "keep_ratio"),
-    rows=list(_T1), cols=[(m, r) for m in ("DM", "DQ", "ADQ") for r in KEEP_RATIOS],
-    texts=list(_T1.values()), dataset="CIFAR-10",
-    cell_notes={("ViT", ("ADQ", 20)): "the printed gain (+3.1) is not 69.8 − 66.8 = 3.0; both kept as printed"},
+    rows=_T1, cols=[(m, r) for m in ("DM", "DQ", "ADQ") for r in KEEP_RATIOS],
+    dataset="CIFAR-10",
+    cells={("ViT", ("ADQ", 20)): "the printed gain (+3.1) is not 69.8 − 66.8 = 3.0; both kept as printed"},
     notes=("Keep ratio in % of the training set; 100 % is training on the full set (same number for all methods).",
            "ADQ cells print the gain over DQ in brackets; it is stored in Cell.delta.",
            "'Average' is the mean over the five architectures (the text: 'average improvements of 2.6%, 2.8%, "
@@ -53,10 +53,10 @@ TABLE_1 = grid(
 _LOST = "empty in the text extraction (the table's numbers did not survive); see CLAIMS for what the text says"
 
 TABLE_2 = grid(
-    "2", "Tab. 2", "Number of runs, error bars and GPU hours of DM, DQ and ADQ",
+    "Tab. 2", "Number of runs, error bars and GPU hours of DM, DQ and ADQ",
     row_names=("method",), col_names=("quantity",),
-    rows=["DM", "DQ", "ADQ"], cols=["Number of runs", "Error bars", "GPU hours"],
-    texts=[["", "", ""]] * 3, dataset="CIFAR-10", unit="", missing_note=_LOST,
+    rows={m: ["", "", ""] for m in ("DM", "DQ", "ADQ")}, cols=["Number of runs", "Error bars", "GPU hours"],
+    dataset="CIFAR-10", unit="", missing_note=_LOST,
     notes=("All nine cells are lost in the text extraction.",
            "The text: ADQ 'exhibits a reduction in average error bars across all experimental conditions'; "
            "its generation time 'is on par with that of DQ and is a mere 1.1% of the time needed by DM'."),
@@ -70,9 +70,9 @@ _T3 = {
 }
 
 TABLE_3 = grid(
-    "3", "Tab. 3", "Ablation of the bin scores on CIFAR-10",
+    "Tab. 3", "Ablation of the bin scores on CIFAR-10",
     row_names=("variant",), col_names=("keep_ratio",),
-    rows=list(_T3), cols=list(KEEP_RATIOS), texts=list(_T3.values()), dataset="CIFAR-10",
+    rows=_T3, cols=list(KEEP_RATIOS), dataset="CIFAR-10",
     notes=("The architecture is not stated; the DQ and '+ IS (RS+DS)' rows equal the ResNet-18 DQ and ADQ "
            "cells of Tab. 1.",),
 )

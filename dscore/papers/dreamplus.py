@@ -49,10 +49,10 @@ _T1 = {
 }
 
 TABLE_I = grid(
-    "I", "Tab. I", "Coreset and dataset-distillation methods at IPC 1 / 10 / 50",
+    "Tab. I", "Coreset and dataset-distillation methods at IPC 1 / 10 / 50",
     row_names=("method",), col_names=("dataset", "ipc"),
-    rows=list(_T1), cols=[(d, i) for d in TAB1_DATASETS for i in IPCS],
-    texts=[v.split() for v in _T1.values()], dataset_level="dataset",
+    rows={method: text.split() for method, text in _T1.items()}, cols=[(d, i) for d in TAB1_DATASETS for i in IPCS],
+    dataset="dataset",
     notes=("Top-1 % on the real test set; no std printed in the text extraction.",
            "The reference numbers of the methods' names are in the paper: DD [13], LD [65], DC [16], DSA [35], "
            "DM [30], CAFE [26], MTT [25], IDC [27], IDM [45], KIP [66, 46], RFAD [47], HaBa [48], FRePo [49].",
@@ -62,15 +62,14 @@ TABLE_I = grid(
 _TINY_WHOLE = ("merged cell: the paper prints the whole-dataset accuracy once (on the IPC 10 row of the text "
                "extraction); it does not depend on IPC")
 TABLE_II = grid(
-    "II", "Tab. II", "TinyImageNet: DM, MTT and DREAM+",
+    "Tab. II", "TinyImageNet: DM, MTT and DREAM+",
     row_names=("ipc",), col_names=("column",),
-    rows=list(IPCS), cols=["Ratio %", "DM", "MTT", "DREAM+", "Whole"],
-    texts=[["0.017", "3.9±0.2", "8.8±0.3", "10.5±0.4", ""],
-           ["0.17", "12.9±0.4", "23.2±0.2", "24.0±0.4", "37.6±0.4"],
-           ["0.83", "24.1±0.3", "28.0±0.3", "29.5±0.3", ""]],
-    dataset="TinyImageNet",
-    overrides={(ipc, "Whole"): Cell(37.6, 0.4, source="Tab. II", dataset="TinyImageNet", row=(ipc,), col=("Whole",),
-                                    text="", note=_TINY_WHOLE) for ipc in (1, 50)},
+    rows=dict(zip(IPCS, [["0.017", "3.9±0.2", "8.8±0.3", "10.5±0.4", ""],
+                         ["0.17", "12.9±0.4", "23.2±0.2", "24.0±0.4", "37.6±0.4"],
+                         ["0.83", "24.1±0.3", "28.0±0.3", "29.5±0.3", ""]])),
+    cols=["Ratio %", "DM", "MTT", "DREAM+", "Whole"], dataset="TinyImageNet",
+    cells={(ipc, "Whole"): Cell(37.6, 0.4, source="Tab. II", dataset="TinyImageNet", row=(ipc,), col=("Whole",),
+                                text="", note=_TINY_WHOLE) for ipc in (1, 50)},
     col_units={"Ratio %": "% of the training set"},
     notes=("ConvNet-4 at 64×64 (Sec. 4.1).", "'Ratio %' is the synthetic set's size in % of the training set."),
 )
@@ -86,10 +85,10 @@ _T3_TEXT = [["67.5±0.5", "1000"], ["68.9±0.5", "350"], ["68.1±0.3", "750"], [
             ["52.1±0.5", ""], ["53.1±0.4", ""], ["53.5±0.2", ""]]
 _NO_ITERS = "the table gives the iterations column for the IDC block only"
 TABLE_III = grid(
-    "III", "Tab. III", "Component ablation: representative matching (RM), clustering init (Init), "
+    "Tab. III", "Component ablation: representative matching (RM), clustering init (Init), "
     "bidirectional matching (BM)",
     row_names=("baseline", "RM", "Init", "BM"), col_names=("column",),
-    rows=_T3_ROWS, cols=["Top-1", "Iter"], texts=_T3_TEXT, dataset="CIFAR-10", missing_note=_NO_ITERS,
+    rows=dict(zip(_T3_ROWS, _T3_TEXT)), cols=["Top-1", "Iter"], dataset="CIFAR-10", missing_note=_NO_ITERS,
     col_units={"Iter": "iterations"},
     notes=("CIFAR-10, IPC 10 (Sec. 4.4 default).",
            "'Iter' is read as the iterations needed to reach baseline performance (Sec. 4.4: RM and BM 'greatly "
@@ -105,9 +104,9 @@ _T4_TEXT = ["64.3±0.7 34.5±0.6† 41.5±0.5†", "44.2±0.3† 20.4±0.9† 24
             "69.4±0.5 66.3±0.8 65.9±0.5", "53.7±0.6† 51.0±0.9† 52.8±0.6†",
             "69.9±0.5 66.5±0.8 66.0±0.5", "53.8±0.6 51.2±0.9 53.0±0.6"]
 TABLE_IV = grid(
-    "IV", "Tab. IV", "Cross-architecture generalisation",
+    "Tab. IV", "Cross-architecture generalisation",
     row_names=("method", "distill_arch"), col_names=("eval_arch",),
-    rows=_T4_ROWS, cols=["Conv-3", "Res-10", "Dense-121"], texts=[t.split() for t in _T4_TEXT],
+    rows=dict(zip(_T4_ROWS, [t.split() for t in _T4_TEXT])), cols=["Conv-3", "Res-10", "Dense-121"],
     dataset="CIFAR-10",
     notes=("CIFAR-10, IPC 10 (Sec. 4.4 default; IDC Conv-3 → Conv-3 equals Tab. I's 67.5).",
            "Cells marked † keep the mark in Cell.marks; its footnote is not in the text extraction.",
@@ -125,22 +124,22 @@ _T5_TEXT = {
 SUBCLUSTERS = (32, 64, 128, 256)
 SAMPLES_PER_SUBCLUSTER = (1, 2, 4, 8)
 TABLE_V = grid(
-    "V", "Tab. V", "Sub-cluster number × samples per sub-cluster (DREAM and DREAM+)",
+    "Tab. V", "Sub-cluster number × samples per sub-cluster (DREAM and DREAM+)",
     row_names=("method", "samples_per_subcluster"), col_names=("subclusters",),
-    rows=[(m, s) for m in _T5_TEXT for s in SAMPLES_PER_SUBCLUSTER], cols=list(SUBCLUSTERS),
-    texts=[line.split() for m in _T5_TEXT for line in _T5_TEXT[m]], dataset="CIFAR-10", missing_note=_T5_NOTE,
+    rows={(m, s): line.split() for m in _T5_TEXT for s, line in zip(SAMPLES_PER_SUBCLUSTER, _T5_TEXT[m])},
+    cols=list(SUBCLUSTERS), dataset="CIFAR-10", missing_note=_T5_NOTE,
     notes=("CIFAR-10, IPC 10; the IDC baseline is 67.5 (Sec. 4.4).",
            "The DREAM and DREAM+ sub-tables print identical stds in every cell."),
 )
 
 _NO_CLUSTER = "'-' in the paper: IDC has no clustering step"
 TABLE_VI = grid(
-    "VI", "Tab. VI", "Time per inner loop: clustering, image update, whole inner loop",
+    "Tab. VI", "Time per inner loop: clustering, image update, whole inner loop",
     row_names=("dataset", "method"), col_names=("column",),
-    rows=[("CIFAR-10", "IDC"), ("CIFAR-10", "DREAM+"), ("CIFAR-100", "IDC"), ("CIFAR-100", "DREAM+")],
+    rows={("CIFAR-10", "IDC"): ["-", "0.2", "0.2"], ("CIFAR-10", "DREAM+"): ["0.1", "0.2", "0.3"],
+          ("CIFAR-100", "IDC"): ["-", "2.0", "2.0"], ("CIFAR-100", "DREAM+"): ["0.1", "2.0", "2.1"]},
     cols=["Clustering", "Update Images", "Inner Loop"],
-    texts=[["-", "0.2", "0.2"], ["0.1", "0.2", "0.3"], ["-", "2.0", "2.0"], ["0.1", "2.0", "2.1"]],
-    dataset_level="dataset", unit="s per inner loop", missing_note=_NO_CLUSTER,
+    dataset="dataset", unit="s per inner loop", missing_note=_NO_CLUSTER,
     notes=("Seconds per inner loop, averaged: one clustering (about 1 s) every 10 inner loops on CIFAR-10 is "
            "0.1 s per inner loop (Sec. 4.4, 'Clustering Analysis').",),
 )

@@ -118,29 +118,29 @@ def parse_cell(text: str, *, source: str, dataset: str = "", row: tuple = (), co
                 marks=m.group("marks") or "", unit=unit, note=note)
 
 
-def grid(id: str, source: str, title: str, *, row_names: Sequence[str], col_names: Sequence[str],
-         rows: Sequence[Any], cols: Sequence[Any], texts: Sequence[Sequence[str]], dataset: str = "",
-         unit: str = "top-1 %", notes: Sequence[str] = (), cell_notes: Mapping[tuple, str] | None = None,
-         missing_note: str = NOT_REPORTED, overrides: Mapping[tuple, Cell] | None = None,
-         col_units: Mapping[Any, str] | None = None, dataset_level: str | None = None) -> Table:
-    """A :class:`Table` from the printed cells, one list of strings per row in column order.
+def grid(source: str, title: str, *, row_names: Sequence[str], col_names: Sequence[str],
+         rows: Mapping[Any, Sequence[str]], cols: Sequence[Any], dataset: str = "", unit: str = "top-1 %",
+         notes: Sequence[str] = (), cells: Mapping[tuple, str | Cell] | None = None,
+         missing_note: str = NOT_REPORTED, col_units: Mapping[Any, str] | None = None) -> Table:
+    """A :class:`Table` from the printed cells: ``rows`` maps each row label to its cells' text in column order.
 
-    ``cell_notes[(row, col)]`` adds a note to one cell; ``overrides[(row, col)]`` replaces a parsed
-    cell outright (used for merged cells whose value is printed once); ``col_units[col]`` sets the unit
-    of a column; ``dataset_level`` names the row or column label level that holds each cell's dataset
-    (for tables over several datasets).
+    ``source`` reads ``"Tab. <id>"`` (the table's id follows). ``dataset``: the dataset of every cell, or the name
+    of the row or column label level that holds each cell's dataset (for tables over several datasets).
+    ``cells[(row, col)]``: a note (a string) added to one cell, or a :class:`Cell` that replaces the parsed one
+    outright (used for merged cells whose value is printed once); ``col_units[col]`` sets the unit of a column.
     """
+    if not isinstance(source, str) or not source.startswith("Tab. "):
+        raise ValueError(f"source={source!r} must read 'Tab. <id>'")
+    id = source.removeprefix("Tab. ")
     rows_k = tuple(_key(r) for r in rows)
+    texts = list(rows.values())
     cols_k = tuple(_key(c) for c in cols)
-    if len(texts) != len(rows_k):
-        raise ValueError(f"{source}: {len(texts)} rows of cells for {len(rows_k)} row labels")
-    cell_notes = {(_key(r), _key(c)): n for (r, c), n in (cell_notes or {}).items()}
-    overrides = {(_key(r), _key(c)): v for (r, c), v in (overrides or {}).items()}
+    extra = {(_key(r), _key(c)): v for (r, c), v in (cells or {}).items()}
+    cell_notes = {k: v for k, v in extra.items() if isinstance(v, str)}
+    overrides = {k: v for k, v in extra.items() if not isinstance(v, str)}
+    dataset_level = dataset if dataset in (*row_names, *col_names) else None
     col_units = {_key(c): u for c, u in (col_units or {}).items()}
-    if dataset_level is not None and dataset_level not in (*row_names, *col_names):
-        raise ValueError(f"{source}: dataset_level {dataset_level!r} is not one of the label names "
-                         f"{(*row_names, *col_names)}")
-    cells = {}
+    parsed = {}
     for r, line in zip(rows_k, texts):
         if len(line) != len(cols_k):
             raise ValueError(f"{source}: row {r} has {len(line)} cells for {len(cols_k)} columns")
@@ -150,13 +150,14 @@ def grid(id: str, source: str, title: str, *, row_names: Sequence[str], col_name
             if dataset_level is not None:
                 labels = dict(zip(row_names, r)) | dict(zip(col_names, c))
                 ds = str(labels[dataset_level])
-            cells[k] = overrides.get(k) or parse_cell(t, source=source, dataset=ds, row=r, col=c,
+            parsed[k] = overrides.get(k) or parse_cell(t, source=source, dataset=ds, row=r, col=c,
                                                       unit=col_units.get(c, unit), note=cell_notes.get(k),
                                                       missing_note=missing_note)
-    unknown = (set(cell_notes) | set(overrides) | {(r, c) for r in rows_k for c in col_units}) - set(cells)
+    unknown = (set(cell_notes) | set(overrides) | {(r, c) for r in rows_k for c in col_units}) - set(parsed)
     if unknown:
         raise ValueError(f"{source}: notes or overrides for cells that do not exist: {sorted(unknown)}")
-    return Table(id, source, title, tuple(row_names), tuple(col_names), rows_k, cols_k, cells, dataset, tuple(notes))
+    return Table(id, source, title, tuple(row_names), tuple(col_names), rows_k, cols_k, parsed,
+                 "" if dataset_level is not None else dataset, tuple(notes))
 
 
 def lookup(tables: Mapping[str, Table], table_id: str) -> Table:

@@ -282,11 +282,13 @@ def _to_input(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x
 
 
-def train_contrastive_head(model: nn.Module, images: torch.Tensor, *, epochs: int, batch_size: int = 256,
-                           tau: float = 0.1, lr: float = 1e-3, weight_decay: float = 0.0, device=None,
-                           seed: int = 0, progress: bool = True, head: ContrastiveHead | None = None,
-                           hidden_dim: int = 512, out_dim: int = 128) -> ContrastiveHead:
+def train_contrastive_head(model: nn.Module, images: torch.Tensor, config, *, weight_decay: float = 0.0,
+                           device=None, progress: bool = True, head: ContrastiveHead | None = None) -> ContrastiveHead:
     """Train the instance discriminator on ``images`` (N, C, H, W) with the feature net frozen.
+
+    ``config``: a :class:`dscore.quantize.config.HeadConfig` or a mapping of its fields (``epochs``,
+    ``batch_size``, temperature ``tau``, Adam ``lr``, ``hidden_dim``, ``out_dim``, ``seed``; its ``max_images`` is
+    the caller's business: pass the images to train on).
 
     Every epoch visits the images in a seeded random order in batches of ``batch_size`` (a trailing
     single image joins the previous batch); each batch gets two :func:`contrastive_views`, the frozen
@@ -302,13 +304,12 @@ def train_contrastive_head(model: nn.Module, images: torch.Tensor, *, epochs: in
     order) and every rank takes the NT-Xent loss of the whole batch — the single-process loss and gradient,
     up to float summation order. Every rank returns the same head.
     """
+    from .config import HeadConfig
+
+    cfg = HeadConfig.of(config, "head")
     _check_images(images)
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=2)
-    tau = check_float("tau", tau, low=0.0, low_open=True)
-    lr = check_float("lr", lr, low=0.0, low_open=True)
+    epochs, batch_size, tau, lr, seed = cfg.epochs, cfg.batch_size, cfg.tau, cfg.lr, cfg.seed
     weight_decay = check_float("weight_decay", weight_decay, low=0.0)
-    seed = check_int("seed", seed, low=0)
     n = images.shape[0]
     if n < 2:
         raise ValueError(f"train_contrastive_head needs at least 2 images, got {n}")
@@ -318,7 +319,7 @@ def train_contrastive_head(model: nn.Module, images: torch.Tensor, *, epochs: in
     was_training = model.training
     model.to(dev).eval()
     if head is None:
-        head = ContrastiveHead.for_model(model, hidden_dim=hidden_dim, out_dim=out_dim, seed=seed)
+        head = ContrastiveHead.for_model(model, hidden_dim=cfg.hidden_dim, out_dim=cfg.out_dim, seed=seed)
     head.to(dev).train()
     world, rank_ = world_size(), dist_rank()
     trained: nn.Module = head

@@ -40,7 +40,7 @@ from ..fingerprint import (code_version, dataset_fingerprint, load_state, model_
 from ..models import create_model
 from ..select import budget_from_ratio
 from ..evaluation import evaluate_cached
-from ..train import PROTOCOLS, train_model
+from ..train import PROTOCOLS, TrainProtocol, train_model
 from ..utils import check_choice, check_float, check_int, make_generator, resolve_device, tqdm
 from .config import (ADQ_BETA, ADQ_TEMPERATURE, FEATURE_KINDS, HEAD_CHOICES, TUNE_CHOICES, BinConfig, ExtractorConfig,
                      HeadConfig, MAEConfig, SamplingConfig, ScoreConfig, TrajectoryConfig, TuningConfig)
@@ -132,8 +132,9 @@ def feature_extractor(dataset, config: ExtractorConfig | Mapping | None = None, 
         else:
             idx = stratified_indices(ds.labels, cfg.train_per_class, cfg.seed, num_classes=ds.num_classes)
             images, labels = ds.images[idx], ds.labels[idx]
-        train_model(model, images, labels, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                    schedule="cosine", augment="crop_flip", device=dev, seed=cfg.seed, progress=progress)
+        recipe = TrainProtocol(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, schedule="cosine",
+                               augment="crop_flip")
+        train_model(model, images, labels, recipe, device=dev, seed=cfg.seed, progress=progress)
         return state_dict_value(model)
 
     def randomise():    # derived from the cached trained network, so both variants share one training
@@ -274,8 +275,7 @@ def contrastive_head(dataset, model: nn.Module, config: HeadConfig | Mapping | N
         if cfg.max_images is not None and cfg.max_images < len(ds):
             pick = torch.randperm(len(ds), generator=make_generator(cfg.seed))[: cfg.max_images].sort().values
             images = images[pick]
-        train_contrastive_head(model, images, epochs=cfg.epochs, batch_size=cfg.batch_size, tau=cfg.tau,
-                               lr=cfg.lr, device=dev, seed=cfg.seed, progress=progress, head=head)
+        train_contrastive_head(model, images, cfg, device=dev, progress=progress, head=head)
         return state_dict_value(head)
 
     key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), "model": model_fingerprint(model),
@@ -610,8 +610,7 @@ def mae_model(dataset, config: MAEConfig | Mapping | None = None, *, device=None
         return mae.to(dev).eval()
 
     def compute():
-        trained = train_mae(ds.images, mask_ratio=cfg.mask_ratio, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                            lr=cfg.lr, device=dev, seed=cfg.seed, progress=progress, **arch)
+        trained = train_mae(ds.images, cfg, device=dev, progress=progress)
         return state_dict_value(trained)
 
     key = {"dataset": dataset_fingerprint(ds), "precision": precision_tag(device), **cfg.key()}
@@ -687,8 +686,8 @@ def texture_trajectory_run(dataset, config: TrajectoryConfig | Mapping, *, devic
             return create_model(cfg.arch, num_classes=ds.num_classes, in_channels=ds.channels,
                                 image_size=ds.image_size, mean=ds.mean, std=ds.std, **cfg.arch_kwargs)
 
-        return dict(texture_trajectories(ds.images, ds.labels, model_fn, epochs=cfg.epochs, lr=cfg.lr,
-                                         batch_size=cfg.batch_size, patch=cfg.patch, augment=cfg.augment,
+        recipe = {"epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size, "augment": cfg.augment}
+        return dict(texture_trajectories(ds.images, ds.labels, model_fn, recipe, patch=cfg.patch,
                                          within_class=cfg.within_class, device=resolve_device(device),
                                          seed=cfg.seed, progress=progress))
 

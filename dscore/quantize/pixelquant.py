@@ -435,31 +435,29 @@ def _channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean.float(), std.float()
 
 
-def train_mae(images: torch.Tensor, *, patch: int, mask_ratio: float = 0.75, epochs: int, batch_size: int = 128,
-              lr: float = 1e-3, weight_decay: float = 0.05, device=None, seed: int = 0, progress: bool = True,
-              embed_dim: int = 96, depth: int = 3, num_heads: int = 3, decoder_dim: int = 64,
-              decoder_depth: int = 2, decoder_heads: int = 2, mae: MaskedAutoencoder | None = None
-              ) -> MaskedAutoencoder:
+def train_mae(images: torch.Tensor, config, *, weight_decay: float = 0.05, device=None, progress: bool = True,
+              mae: MaskedAutoencoder | None = None) -> MaskedAutoencoder:
     """Train a :class:`MaskedAutoencoder` on ``images`` (N, C, H, W) with random masking.
 
-    The MAE (unless given) is built for the images' size with their per-channel mean/std and initialised
-    from ``seed``. AdamW (β = 0.9, 0.95; ``weight_decay`` on weight matrices only) with a per-iteration
+    ``config``: a :class:`dscore.quantize.config.MAEConfig` or a mapping of its fields (``patch``, ``mask_ratio``,
+    ``epochs``, ``batch_size``, ``lr``, ``seed`` and the architecture: ``embed_dim``, ``depth``, ``num_heads``,
+    ``decoder_dim``, ``decoder_depth``, ``decoder_heads``). The MAE (unless ``mae`` is given) is built from that
+    architecture for the images' size with their per-channel mean/std and initialised from ``seed``. AdamW (β = 0.9, 0.95; ``weight_decay`` on weight matrices only) with a per-iteration
     cosine learning rate from ``lr``; every batch (seeded order) gets a fresh :func:`random_keep_mask`
     with ``mask_ratio``.
     Returns the MAE in eval mode on ``device`` with ``mae.loss_history`` (mean loss per epoch).
     Same seed → same weights on the same device. Cost: epochs·N encoder/decoder passes.
     """
+    from .config import MAEConfig
+
+    cfg = MAEConfig.of(config, "mae")
     _check_images(images)
     n, c, h, w = images.shape
     if h != w:
         raise ValueError(f"the MAE needs square images, got {h}×{w}")
-    patch = _check_patch(patch, h, w)
-    mask_ratio = check_float("mask_ratio", mask_ratio, low=0.0, high=1.0, low_open=True, high_open=True)
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    lr = check_float("lr", lr, low=0.0, low_open=True)
+    patch = _check_patch(cfg.patch, h, w)
+    mask_ratio, epochs, batch_size, lr, seed = cfg.mask_ratio, cfg.epochs, cfg.batch_size, cfg.lr, cfg.seed
     weight_decay = check_float("weight_decay", weight_decay, low=0.0)
-    seed = check_int("seed", seed, low=0)
     if n == 0:
         raise ValueError("images is empty; train_mae needs at least one image")
     if (h // patch) ** 2 < 2:
@@ -469,9 +467,7 @@ def train_mae(images: torch.Tensor, *, patch: int, mask_ratio: float = 0.75, epo
         mean, std = _channel_stats(images)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            mae = MaskedAutoencoder(image_size=h, in_channels=c, patch=patch, embed_dim=embed_dim, depth=depth,
-                                    num_heads=num_heads, decoder_dim=decoder_dim, decoder_depth=decoder_depth,
-                                    decoder_heads=decoder_heads, mean=mean, std=std)
+            mae = MaskedAutoencoder(image_size=h, in_channels=c, mean=mean, std=std, **cfg.architecture())
     elif not isinstance(mae, MaskedAutoencoder):
         raise ValueError(f"mae must be a MaskedAutoencoder, got {type(mae).__name__}")
     mae.to(dev).train()

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..augment import get_augmentation
-from ..train import batch_indices, seeded_model
+from ..train import TrainProtocol, batch_indices, seeded_model
 from ..utils import autocast, check_float, check_int, make_generator, resolve_device, tqdm
 from .texture import texture_level
 
@@ -96,13 +96,21 @@ class _Trainee:
             self.optimizer.step()
 
 
-def texture_trajectories(images: torch.Tensor, labels: torch.Tensor, model_fn: Callable[[], nn.Module], *,
-                         epochs: int, batch_size: int = 128, lr: float = 0.01, momentum: float = 0.9,
-                         weight_decay: float = 5e-4, patch: int = 32,
+#: what a mapping ``protocol`` of :func:`texture_trajectories` starts from: constant-LR SGD, no augmentation
+TRAJECTORY_DEFAULTS = {"batch_size": 128, "lr": 0.01, "schedule": "constant", "augment": "none"}
+
+
+def texture_trajectories(images: torch.Tensor, labels: torch.Tensor, model_fn: Callable[[], nn.Module],
+                         protocol: TrainProtocol | Mapping, *, patch: int = 32,
                          students: Mapping[str, torch.Tensor] | None = None, within_class: bool = True,
-                         augment: str | Callable = "none", device=None, seed: int = 0,
+                         augment: str | Callable | None = None, device=None, seed: int = 0,
                          progress: bool = True) -> dict[str, torch.Tensor]:
     """Parameter distance of tertile students to the all-data expert, epoch by epoch.
+
+    ``protocol``: the trainees' recipe, a :class:`dscore.train.TrainProtocol` with the ``"constant"`` schedule or a
+    mapping of its fields on top of :data:`TRAJECTORY_DEFAULTS` (e.g. ``{"epochs": 3, "lr": 0.05}``): ``epochs``,
+    ``batch_size``, ``lr``, ``momentum``, ``weight_decay``, ``augment`` (replaced by the ``augment`` argument, a name
+    or a callable, when given).
 
     ``images`` (N, C, H, W) in [0, 1], ``labels`` (N,) int64; ``model_fn()`` builds the network, called
     once with torch seeded by ``seed`` to give θ₀; the expert and every student start from deep copies
@@ -123,12 +131,14 @@ def texture_trajectories(images: torch.Tensor, labels: torch.Tensor, model_fn: C
         raise ValueError(f"labels must be an integer tensor of shape ({images.shape[0]},)")
     if not callable(model_fn):
         raise ValueError("model_fn must be a callable returning a fresh nn.Module")
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    lr = check_float("lr", lr, low=0.0, low_open=True)
-    momentum = check_float("momentum", momentum, low=0.0, high=1.0, high_open=True)
-    weight_decay = check_float("weight_decay", weight_decay, low=0.0)
+    recipe = TrainProtocol.of({**TRAJECTORY_DEFAULTS, **protocol} if isinstance(protocol, Mapping) else protocol)
+    if recipe.schedule != "constant" or recipe.cutmix_p:
+        raise ValueError(f"protocol={recipe!r}: the trajectories train with a constant learning rate and no CutMix")
+    epochs, batch_size, lr, momentum, weight_decay = (recipe.epochs, recipe.batch_size, recipe.lr, recipe.momentum,
+                                                      recipe.weight_decay)
+    check_float("lr", lr, low=0.0, low_open=True)
     seed = check_int("seed", seed, low=0)
+    augment = recipe.augment if augment is None else augment
     aug = augment if callable(augment) else get_augmentation(augment)
     n = images.shape[0]
     if students is None:

@@ -7,15 +7,15 @@ class (:func:`forgetting_select`).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..augment import get_augmentation
-from ..train import batch_indices, make_lr_schedule
-from ..utils import autocast, check_float, check_int, make_generator, resolve_device, tqdm
+from ..train import TrainProtocol, batch_indices, make_lr_schedule
+from ..utils import autocast, check_int, make_generator, resolve_device, tqdm
 from .greedy import per_class
 
 __all__ = ["ForgettingTracker", "count_forgetting_events", "forgetting_scores", "forgetting_select"]
@@ -90,12 +90,19 @@ def _check_images_labels(images, labels) -> torch.Tensor:
     return labels.long()
 
 
-def forgetting_scores(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, epochs: int,
-                      batch_size: int = 128, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4,
-                      schedule: str = "cosine", augment: str | Callable = "crop_flip", device=None, seed: int = 0,
+#: what a mapping ``protocol`` of :func:`forgetting_scores` starts from (SGD momentum 0.9, weight decay 5e-4, cosine,
+#: crop/flip: the rest of :class:`dscore.train.TrainProtocol`'s defaults)
+FORGETTING_DEFAULTS = {"batch_size": 128, "lr": 0.1}
+
+
+def forgetting_scores(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, protocol, *,
+                      augment: str | Callable | None = None, device=None, seed: int = 0,
                       progress: bool = True) -> torch.Tensor:
     """Train ``model`` in place and return each sample's forgetting score, (N,) float64 on CPU.
 
+    ``protocol``: the training recipe, a :class:`dscore.train.TrainProtocol` or a mapping of its fields on top of
+    :data:`FORGETTING_DEFAULTS` (e.g. ``{"epochs": 10}``); ``augment`` (a name or a callable) replaces its
+    augmentation when given; CutMix is not supported (correctness is judged on each sample's own label).
     SGD (``momentum``, ``weight_decay``) with a per-iteration ``schedule`` from ``lr``; every epoch visits
     all samples in a seeded random order; each batch is augmented (``augment``) and its training forward
     pass decides correctness (argmax == label), as in Toneva et al. Scores: the number of forgetting
@@ -106,16 +113,19 @@ def forgetting_scores(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     labels = _check_images_labels(images, labels)
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
-    epochs = check_int("epochs", epochs, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    momentum = check_float("momentum", momentum, low=0.0, high=1.0, high_open=True)
-    weight_decay = check_float("weight_decay", weight_decay, low=0.0)
+    recipe = TrainProtocol.of({**FORGETTING_DEFAULTS, **protocol} if isinstance(protocol, Mapping) else protocol)
+    if recipe.cutmix_p:
+        raise ValueError(f"cutmix_p={recipe.cutmix_p}: forgetting events need each sample's own label; use 0")
+    epochs, batch_size, lr, momentum, weight_decay = (recipe.epochs, recipe.batch_size, recipe.lr, recipe.momentum,
+                                                      recipe.weight_decay)
     seed = check_int("seed", seed, low=0)
+    augment = recipe.augment if augment is None else augment
     aug = augment if callable(augment) else get_augmentation(augment)
     n = images.shape[0]
     dev = resolve_device(device)
     steps = len(batch_indices(n, batch_size, generator=make_generator(0)))
-    lr_at = make_lr_schedule(schedule, lr=lr, epochs=epochs, iters_per_epoch=steps)
+    lr_at = make_lr_schedule(recipe.schedule, lr=lr, epochs=epochs, iters_per_epoch=steps,
+                             milestones=recipe.milestones, gamma=recipe.gamma)
     model.to(dev)
     if dev.type == "cuda":
         model.to(memory_format=torch.channels_last)

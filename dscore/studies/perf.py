@@ -229,11 +229,17 @@ def _class_data(dataset: str, n: int, pool: int):
                 torch.randint(10, (pool,), generator=gen), 10, "random images")
 
 
-def clustering_benchmark(*, dataset: str = "fashion_mnist", n: int = 6000, width: int = 128, clusters: int = 128,
-                         interval: int = 10, n_data: int = 500, ipc: int = 10, factor: int = 2,
-                         match_steps: int = 3, net_rounds: int = 2, kmeans_iters: int = 100, seed: int = 0,
-                         sklearn: bool = True, label: str = "", device=None) -> list[dict]:
+#: the scale of :func:`clustering_benchmark` (DREAM+'s own setting), which its ``setting`` mapping changes
+CLUSTERING_SETTING = {"dataset": "fashion_mnist", "n": 6000, "width": 128, "clusters": 128, "interval": 10,
+                      "n_data": 500, "ipc": 10, "factor": 2, "match_steps": 3, "net_rounds": 2, "kmeans_iters": 100,
+                      "seed": 0}
+
+
+def clustering_benchmark(setting: Mapping[str, Any] | None = None, *, sklearn: bool = True, label: str = "",
+                         device=None) -> list[dict]:
     """DREAM's re-clustering of one class against the IDC inner loop it is added to.
+
+    ``setting``: the keys of :data:`CLUSTERING_SETTING` to change (unknown keys are a ValueError naming them).
 
     One class of ``n`` images, ConvNet-3 of ``width`` (DREAM+'s defaults: K = ``clusters`` = batch_real,
     one sample per sub-cluster, re-clustering every ``interval`` image steps). The network first takes
@@ -250,6 +256,13 @@ def clustering_benchmark(*, dataset: str = "fashion_mnist", n: int = 6000, width
     Reported: ``clustering_overhead`` = added clustering / IDC inner loop (the paper's "+50%") and
     ``clustering_share`` = clustering / (IDC inner loop + clustering), before and after. ``label`` (e.g. "chapter
     default") starts every row's case, so two settings can be told apart in one table."""
+    unknown = sorted(set(setting or {}) - set(CLUSTERING_SETTING))
+    if unknown:
+        raise ValueError(f"setting has unknown key(s) {unknown}; allowed: {', '.join(CLUSTERING_SETTING)}")
+    s = {**CLUSTERING_SETTING, **(setting or {})}
+    dataset, n, width, clusters, interval = s["dataset"], s["n"], s["width"], s["clusters"], s["interval"]
+    n_data, ipc, factor, match_steps, net_rounds = s["n_data"], s["ipc"], s["factor"], s["match_steps"], s["net_rounds"]
+    kmeans_iters, seed = s["kmeans_iters"], s["seed"]
     device = resolve_device(device)
     class_x, pool_x, pool_y, num_classes, source = _class_data(dataset, n, max(n_data * net_rounds, 64))
     class_x, pool_x, pool_y = class_x.to(device), pool_x.to(device), pool_y.to(device)
@@ -405,12 +418,12 @@ def run_suite(*, graphcut: Mapping[str, Any], graphcut_large: Mapping[str, Any],
     steps = [("graphcut", lambda dev: graphcut_speed(**graphcut, device=dev)),
              ("graphcut at large N", lambda dev: graphcut_memory(**graphcut_large, device=dev)),
              ("bins", lambda dev: bins_benchmark(**bins, device=dev)),
-             ("clustering", lambda dev: clustering_benchmark(**clustering, sklearn=dev == "cpu", device=dev,
+             ("clustering", lambda dev: clustering_benchmark(clustering, sklearn=dev == "cpu", device=dev,
                                                              label="DREAM+ setting")),
              ("training throughput", lambda dev: training_throughput(**throughput, device=dev))]
     if clustering_chapter is not None:
         steps.insert(4, ("clustering (chapter setting)", lambda dev: clustering_benchmark(
-            **clustering_chapter, sklearn=False, device=dev, label="chapter setting")))
+            clustering_chapter, sklearn=False, device=dev, label="chapter setting")))
     from ..utils import tqdm
 
     for dev in devices:

@@ -228,7 +228,7 @@ def low_ratio_claims(df: pd.DataFrame, arch: str, ratios: Sequence[float], *,
         return rows
     rows.append(claim("adq_low_ratio.lossless", c.id, statement, f"{c.source}: lossless at {c.value:.0f} %",
                       _acc(df, method="adq", ratio=target, arch=arch), _acc(df, method="full", arch=arch), unit=_PTS,
-                      scale=100.0, margin=margin, margin_source=_LOSSLESS_SOURCE))
+                      scale=100.0, margin=(margin, _LOSSLESS_SOURCE)))
     return rows
 
 

@@ -381,8 +381,8 @@ def cost_claims(costs: pd.DataFrame) -> list[ClaimResult]:
         d = unit_means(g["dream"], "image_update")
         margin = 0.1 * float(np.mean(list(d.values())))
         rows.append(claim(*specs[2][:2], specs[2][2], specs[2][3], unit_means(g["dreamplus"], "image_update"), d,
-                          unit="s", margin=margin, margin_source="the paper's 'negligible' read as within 10 % of "
-                          "DREAM's image update (our reading)"))
+                          unit="s", margin=(margin, "the paper's 'negligible' read as within 10 % of DREAM's image "
+                                            "update (our reading)")))
     return rows
 
 
@@ -524,7 +524,7 @@ def interval_claims(grid: pd.DataFrame, curves: pd.DataFrame | None = None, *, m
             continue
         rows.append(claim(f"dream_interval.{name}", c.id, f"{name.replace('top', 'top-')} re-clustering every {hi} "
                           f"steps − every {lo}", f"{c.source}: {c.text}", _unit(a, col), _unit(b, col), unit=_PTS,
-                          scale=100.0, margin=margin, margin_source=_MARGIN_SOURCE, note=note))
+                          scale=100.0, margin=(margin, _MARGIN_SOURCE), note=note))
     if curves is not None and not curves.empty:
         ce = paper.claim("cluster-interval-efficiency")
         first = curves[curves.iteration > 0].iteration.min()
@@ -590,8 +590,7 @@ def sampling_claims(grid: pd.DataFrame, base: pd.DataFrame, *, default_cell: Seq
             c = paper.claim("samples-marginal")
             rows.append(claim("dream_sampling.samples_marginal", c.id, f"DREAM+ at {kmin} sub-clusters: {smax} "
                               "samples each − 1", f"{c.source}: {c.text}", _unit(few_s[few_s.samples == smax]),
-                              _unit(few), unit=_PTS, scale=100.0, margin=margin, margin_source=_MARGIN_SOURCE,
-                              note=note))
+                              _unit(few), unit=_PTS, scale=100.0, margin=(margin, _MARGIN_SOURCE), note=note))
     cd, cr = paper.claim("dreamplus-over-dream-sampling"), paper.claim("representative-beats-random")
     cells = sorted(tuple(int(v) for v in c) for c in grid[["subclusters", "samples"]].drop_duplicates().to_numpy())
     cells = sorted(cells, key=lambda c: c != (k0, s0))

@@ -271,7 +271,7 @@ class DreamStudy:
         def compute():
             net = create_model(self.arch, num_classes=train.num_classes, in_channels=train.channels,
                                image_size=train.image_size, mean=train.mean, std=train.std, seed=0, **self.arch_kwargs)
-            scores = forgetting_scores(net, train.images, train.labels, epochs=self.forgetting_epochs, seed=0,
+            scores = forgetting_scores(net, train.images, train.labels, {"epochs": self.forgetting_epochs}, seed=0,
                                        device=self.device, progress=False)
             return {"scores": scores}
 
@@ -411,7 +411,7 @@ class DreamStudy:
         net = create_model(self.arch, num_classes=train.num_classes, in_channels=train.channels,
                            image_size=train.image_size, mean=train.mean, std=train.std, seed=seed, **self.arch_kwargs)
         if pretrain_epochs:
-            train_model(net, train.images, train.labels, epochs=pretrain_epochs, batch_size=128, lr=0.01,
+            train_model(net, train.images, train.labels, {"epochs": pretrain_epochs, "batch_size": 128, "lr": 0.01},
                         device=self.device, seed=seed, progress=False)
         net = net.to(self.device).eval()
         self._probes[(seed, pretrain_epochs)] = net
@@ -868,9 +868,9 @@ class DreamStudy:
 
             def compute(images=images, labels=labels, e=e):
                 memory = {c: images[labels == c] for c in range(train.num_classes)}
+                kd = None if from_scratch else {"temperature": temperature, "weight": kd_weight}
                 out = class_incremental(memory, test.images, test.labels, protocol=proto, class_order=order,
-                                        steps=steps, from_scratch=from_scratch, temperature=temperature,
-                                        kd_weight=kd_weight, seed=e, device=self.device, progress=False,
+                                        steps=steps, kd=kd, seed=e, device=self.device, progress=False,
                                         model_fn=lambda k: create_model(arch, num_classes=k, in_channels=train.channels,
                                                                         image_size=train.image_size, mean=train.mean,
                                                                         std=train.std, **kwargs))
