@@ -26,7 +26,7 @@ from .params import CELL_TIMEOUT, OUTPUT_DIR, BookError, chapter_dependencies, c
 from .rules import check_all, check_params
 
 __all__ = ["MANIFEST", "TIMINGS", "TIMINGS_PAGE", "HTML_INCOMPLETE", "fingerprint", "execute",
-           "collapse_injected_parameters", "add_launch_line", "write_timings_page", "build_html", "build"]
+           "collapse_injected_parameters", "add_launch_line", "finish_page", "write_timings_page", "build_html", "build"]
 
 MANIFEST = OUTPUT_DIR / ".manifest.json"
 TIMINGS = OUTPUT_DIR / ".timings.json"
@@ -110,8 +110,7 @@ def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overr
     try:
         execute_notebook(root / "notebooks" / f"{name}.ipynb", partial, params, cwd=root / "notebooks",
                          timeout=CELL_TIMEOUT[profile], env={PROGRESS_ENV: "text", PAGE_FILES_ENV: str(staged_files)})
-        collapse_injected_parameters(partial)
-        add_launch_line(partial, name, profile)
+        finish_page(partial, name, profile)
     except Exception as exc:
         failed = out.with_name(f"{name}.failed.ipynb")
         if partial.exists():
@@ -138,36 +137,41 @@ def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overr
     return True
 
 
-def collapse_injected_parameters(path: Path) -> None:
-    """Tag the cell papermill injected (``injected-parameters``) ``hide-cell``, so the book shows it collapsed behind
-    a toggle: the values stay one click away (the run banner states them too) and the page opens on its text."""
-    nb = json.loads(Path(path).read_text())
-    changed = False
+def collapse_injected_parameters(nb: dict) -> dict:
+    """Tag the cell papermill injected (``injected-parameters``) ``hide-cell`` in the notebook ``nb`` (a dict, changed
+    in place and returned), so the book shows it collapsed behind a toggle: the values stay one click away (the run
+    banner states them too) and the page opens on its text."""
     for cell in nb.get("cells", []):
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags and "hide-cell" not in tags:
             tags.append("hide-cell")
-            changed = True
-    if changed:
-        atomic_write_text(Path(path), json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return nb
 
 
 LAUNCH_TAG = "dscore-launch"
 
 
-def add_launch_line(path: Path, name: str, profile: str) -> None:
-    """Put a line under the page's title (its first Markdown cell) that says how to open this page where the reader
-    works: in JupyterLab (``make lab``, the notebook runs with its smoke defaults) or rerun as built here
-    (``python -m dscore.book run <page> --profile <profile>``). Only the executed copy gets it; the source stays."""
-    nb = json.loads(Path(path).read_text())
+def add_launch_line(nb: dict, name: str, profile: str) -> dict:
+    """Put a line under the page's title (its first Markdown cell) of the notebook ``nb`` (a dict, changed in place
+    and returned) that says how to open this page where the reader works: in JupyterLab (``make lab``, the notebook
+    runs with its smoke defaults) or rerun as built here (``python -m dscore.book run <page> --profile <profile>``).
+    Only the executed copy gets it; the source stays."""
     cells = nb.get("cells", [])
     if any(LAUNCH_TAG in c.get("metadata", {}).get("tags", []) for c in cells):
-        return
+        return nb
     first = next((i for i, c in enumerate(cells) if c.get("cell_type") == "markdown"), -1)
     text = (f"*Open this page:* `make lab`, then `notebooks/{name}.ipynb` (runs with its smoke defaults), or rerun "
             f"it as built here: `python -m dscore.book run {name} --profile {profile}`.")
     cells.insert(first + 1, {"cell_type": "markdown", "id": LAUNCH_TAG, "metadata": {"tags": [LAUNCH_TAG]},
                              "source": [text]})
+    return nb
+
+
+def finish_page(path: Path, name: str, profile: str) -> None:
+    """The executed notebook at ``path`` as the book shows it, in one rewrite: its injected parameters collapsed
+    (:func:`collapse_injected_parameters`) and its launch line added (:func:`add_launch_line`)."""
+    nb = json.loads(Path(path).read_text())
+    nb = add_launch_line(collapse_injected_parameters(nb), name, profile)
     atomic_write_text(Path(path), json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
