@@ -154,8 +154,9 @@ def _arch_specs(value):
 
 _SEEDS = _each(_int(low=0), unique=True)
 
-#: Ranges and choices of the parameters the pages share, by name (a page's parameter without a rule is checked for
-#: its type, and by its chapter's validators).
+#: Ranges and choices of the parameters the pages share, by name, for what has no config of its own (a chapter's
+#: setup keys are checked by its typed setup, ``ADQSetup`` or ``DreamSetup``; a page's parameter without a rule is
+#: checked for its type, and by its chapter's validators).
 RULES: dict[str, Callable[[str, Any], None]] = {
     "profile": _choice(_profiles),
     "dataset": _choice(_datasets),
@@ -165,7 +166,6 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "batch_size": _int(low=1),
     "lr": _float(low=0.0, low_open=True),
     "seed": _int(low=0),
-    "split_seed": _int(low=0),
     "seeds": _SEEDS,
     "context_seeds": _SEEDS,
     "extractor_seeds": _SEEDS,
@@ -179,11 +179,7 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "samples_per_class": _int(low=1),
     "train_per_class": _int(low=1),
     "test_size": _int(low=1),
-    "pool_per_class": _nullable(_int(low=2)),
     "paper_class_size": _nullable(_int(low=1)),
-    "test_per_class": _nullable(_int(low=1)),
-    "val_fraction": _float(low=0.0, high=1.0, low_open=True, high_open=True),
-    "num_bins": _int(low=1),
     "ratio": _float(low=0.0, high=1.0, low_open=True),
     "ratios": _each(_float(low=0.0, high=1.0, low_open=True), unique=True),
     "betas": _each(_float(low=0.0, high=1.0), unique=True),
