@@ -202,3 +202,19 @@ def test_the_executor_environment_is_restored_also_on_error(monkeypatch):
             assert "DSCORE_T_KEEP" not in os.environ and os.environ["DSCORE_T_NEW"] == "new"
             raise RuntimeError("inside")
     assert os.environ["DSCORE_T_KEEP"] == "old" and "DSCORE_T_NEW" not in os.environ
+
+
+def test_dry_run_reaches_only_a_page_that_declares_it_and_a_normal_run_follows(repo):
+    root, runs = repo
+    quiet = dict(log=lambda *_: None)
+    assert book.execute(root, "page", "smoke", dry_run=True, **quiet) is True
+    assert "dry_run" not in runs[-1]                                  # the page does not declare it
+    path = root / "notebooks" / "page.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source += "\ndry_run = False"
+    nbformat.write(nb, path)
+    assert book.execute(root, "page", "smoke", dry_run=True, **quiet) is True
+    assert runs[-1] == {"epochs": 1, "profile": "smoke", "dry_run": True}
+    assert book.execute(root, "page", "smoke", dry_run=True, **quiet) is False       # up to date as a dry run
+    assert book.execute(root, "page", "smoke", **quiet) is True                      # a real run replaces it
+    assert "dry_run" not in runs[-1]
