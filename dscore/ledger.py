@@ -121,8 +121,8 @@ def _num(v: float | None, digits: int = 2) -> str:
     mag = abs(v)
     if mag >= 1e5:
         return f"{v:+.{digits}e}"
-    if mag != 0 and mag < 10 ** -digits:           # small effects keep three significant digits: +0.00417
-        return f"{v:+.3g}"
+    if mag != 0 and mag < 10 ** -digits:           # small effects keep three significant digits: +0.00417, never 5e-05
+        return f"{v:+.{2 - math.floor(math.log10(mag))}f}"
     return f"{v:+.{digits}f}"
 
 
@@ -160,7 +160,7 @@ def evidence_table(results: Sequence[ClaimResult]):
         j = r.judgement
         rows.append({"claim id": r.id, "paper claim": r.paper_id or "(ours)", "A − B": r.statement,
                      "paper": r.paper, "claimed": _claimed_text(r), "ours [95 % CI]": ours_text(r),
-                     "MDE": "–" if j.mde is None else f"{j.mde:.2f} {r.unit}".strip(),
+                     "MDE": "–" if j.mde is None else f"{_num(j.mde).lstrip('+')} {r.unit}".strip(),
                      "n units": j.n, "p": _p(j.p)})
     return pd.DataFrame(rows)
 

@@ -106,7 +106,8 @@ def test_numbers_read_as_decimals_with_three_significant_digits_when_small():
     from dscore.ledger import _num
 
     assert _num(0.65333) == "+0.65" and _num(-2.666) == "-2.67"
-    assert _num(0.00417) == "+0.00417" and _num(-0.000123) == "-0.000123"
+    assert _num(0.00417) == "+0.00417" and _num(-0.000123) == "-0.000123" and _num(-5.17e-05) == "-0.0000517"
+    assert _num(0.009) == "+0.00900" and _num(1e-9) == "+0.00000000100"
     assert _num(1.5e6) == "+1.50e+06" and _num(None) == "–" and _num(float("nan")) == "–"
 
 
