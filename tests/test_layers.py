@@ -133,6 +133,23 @@ def test_no_module_imports_another_modules_private_names(path):
         assert not private, f"{here} imports private name(s) {private} from {target}"
 
 
+def _assert_acyclic(graph: dict[str, set[str]]) -> None:
+    """Depth-first search of ``{module: modules it imports}``; an import cycle fails naming its path."""
+    state = {}
+
+    def visit(node, trail):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "open", f"import cycle: {' -> '.join(trail + [node])}"
+        state[node] = "open"
+        for dep in sorted(graph.get(node, ())):
+            visit(dep, trail + [node])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        visit(node, [])
+
+
 def test_the_book_package_has_a_leaf_and_no_cycle():
     """dscore.book: ``params`` is the leaf (imports nothing of the package), ``rules`` and ``executor`` sit on it, the
     runner, the prefill and the in-kernel ``page`` helpers above them, the command line on top; no cycle."""
@@ -151,20 +168,7 @@ def test_the_book_package_has_a_leaf_and_no_cycle():
     assert graph["dscore.book.rules"] <= {"dscore.book.params"}
     assert graph["dscore.book.executor"] <= {"dscore.book.params"}
     assert "dscore.book.runner" not in graph["dscore.book.page"] | graph["dscore.book.prefill"]
-    state = {}
-
-    def visit(node, trail):
-        if state.get(node) == "done":
-            return
-        assert state.get(node) != "open", f"import cycle in dscore.book: {' -> '.join(trail + [node])}"
-        state[node] = "open"
-        for dep in graph.get(node, ()):
-            if dep != "dscore.book":
-                visit(dep, trail + [node])
-        state[node] = "done"
-
-    for node in graph:
-        visit(node, [])
+    _assert_acyclic({k: v - {"dscore.book"} for k, v in graph.items()})
 
 
 def test_every_dscore_module_is_on_a_floor_of_the_map():
@@ -226,16 +230,4 @@ def test_dscore_has_no_import_cycle_between_modules():
                 if (PKG.parent / Path(*t.split("."))).with_suffix(".py").exists():
                     deps.add(t)
         graph[name] = deps - {name}
-    state = {}
-
-    def visit(node, trail):
-        if state.get(node) == "done":
-            return
-        assert state.get(node) != "open", f"import cycle: {' -> '.join(trail + [node])}"
-        state[node] = "open"
-        for dep in sorted(graph.get(node, ())):
-            visit(dep, trail + [node])
-        state[node] = "done"
-
-    for node in sorted(graph):
-        visit(node, [])
+    _assert_acyclic(graph)

@@ -8,7 +8,8 @@ from ..data import ImageDataset, list_datasets, load_dataset, stratified_subset
 from ..models import list_models, model_kwargs
 from ..utils import check_choice, check_float, check_int
 
-__all__ = ["Splits", "make_splits", "ArchSpec", "arch_specs", "pick_setup", "DRY_POOL_PER_CLASS", "DRY_TEST_PER_CLASS"]
+__all__ = ["Splits", "make_splits", "ArchSpec", "arch_specs", "pick_setup", "check_data_scale", "dry_data_scale",
+           "DRY_POOL_PER_CLASS", "DRY_TEST_PER_CLASS"]
 
 #: Caps of a dry run (``dry_run=True``): training-pool and test images per class.
 DRY_POOL_PER_CLASS, DRY_TEST_PER_CLASS = 20, 10
@@ -27,6 +28,28 @@ class Splits:
         return (f"{self.train.name}: {len(self.train)} training images ({len(self.train) // self.train.num_classes} "
                 f"per class), {len(self.val)} validation images carved from the training split, "
                 f"{len(self.test)} test images")
+
+
+def check_data_scale(setup) -> None:
+    """Check (and normalise, in place) the data-scale fields every chapter's frozen setup has: ``dataset``,
+    ``pool_per_class`` / ``test_per_class`` (None or >= 2), ``val_fraction`` in (0, 1), ``split_seed`` >= 0 and
+    ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:<n>"``). A ValueError names the bad value."""
+    check_choice("dataset", setup.dataset, list_datasets())
+    for key in ("pool_per_class", "test_per_class"):
+        if getattr(setup, key) is not None:
+            object.__setattr__(setup, key, check_int(key, getattr(setup, key), low=2))
+    object.__setattr__(setup, "val_fraction", check_float("val_fraction", setup.val_fraction, low=0.0, high=1.0,
+                                                          low_open=True, high_open=True))
+    object.__setattr__(setup, "split_seed", check_int("split_seed", setup.split_seed, low=0))
+    if setup.device != "auto":
+        check_choice("device", str(setup.device).split(":")[0], ("cpu", "cuda"))
+
+
+def dry_data_scale(setup) -> dict[str, int]:
+    """The data-scale fields of a dry run's setup: the pool and the test set capped at :data:`DRY_POOL_PER_CLASS` and
+    :data:`DRY_TEST_PER_CLASS` images per class."""
+    return {"pool_per_class": min(setup.pool_per_class or DRY_POOL_PER_CLASS, DRY_POOL_PER_CLASS),
+            "test_per_class": min(setup.test_per_class or DRY_TEST_PER_CLASS, DRY_TEST_PER_CLASS)}
 
 
 def make_splits(dataset: str, *, pool_per_class: int | None, val_fraction: float, test_per_class: int | None,

@@ -14,11 +14,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ...data import list_datasets
 from ...quantize.config import BinConfig, ExtractorConfig, ScoreConfig, TUNE_CHOICES
 from ...train import PROTOCOLS, TrainProtocol
 from ...utils import check_choice, check_float, check_int
-from ..common import DRY_POOL_PER_CLASS, DRY_TEST_PER_CLASS
+from ..common import check_data_scale, dry_data_scale
 
 __all__ = ["SETUP_KEYS", "ADQSetup", "ChapterTuning"]
 
@@ -119,13 +118,7 @@ class ADQSetup:
     device: str = "auto"
 
     def __post_init__(self):
-        check_choice("dataset", self.dataset, list_datasets())
-        for key in ("pool_per_class", "test_per_class"):
-            if getattr(self, key) is not None:
-                object.__setattr__(self, key, check_int(key, getattr(self, key), low=2))
-        object.__setattr__(self, "val_fraction", check_float("val_fraction", self.val_fraction, low=0.0, high=1.0,
-                                                             low_open=True, high_open=True))
-        object.__setattr__(self, "split_seed", check_int("split_seed", self.split_seed, low=0))
+        check_data_scale(self)
         for name, kind in (("extractor", ExtractorConfig), ("bins", BinConfig), ("scores", ScoreConfig),
                            ("protocol", TrainProtocol), ("tuning", ChapterTuning)):
             if not isinstance(getattr(self, name), kind):
@@ -134,8 +127,6 @@ class ADQSetup:
         if not isinstance(self.dm, Mapping):
             raise ValueError(f"dm={self.dm!r} must be a mapping of dm_at_ratio keyword arguments")
         object.__setattr__(self, "dm", dict(self.dm))
-        if self.device != "auto":
-            check_choice("device", str(self.device).split(":")[0], ("cpu", "cuda"))
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "ADQSetup":
@@ -167,9 +158,7 @@ class ADQSetup:
         one DM iteration): checks a profile end to end in seconds; its numbers mean nothing."""
         t = self.tuning
         return dataclasses.replace(
-            self, pool_per_class=min(self.pool_per_class or DRY_POOL_PER_CLASS, DRY_POOL_PER_CLASS),
-            test_per_class=min(self.test_per_class or DRY_TEST_PER_CLASS, DRY_TEST_PER_CLASS),
-            extractor=self.extractor.replace(epochs=1), scores=self.scores.replace(head_epochs=1),
-            protocol=self.protocol.replace(epochs=1), dm={**self.dm, "iterations": 1},
+            self, **dry_data_scale(self), extractor=self.extractor.replace(epochs=1),
+            scores=self.scores.replace(head_epochs=1), protocol=self.protocol.replace(epochs=1), dm={**self.dm, "iterations": 1},
             tuning=dataclasses.replace(t, epochs=1, betas=t.betas[:1], temperatures=t.temperatures[:1],
                                        seeds=t.seeds[:1]))

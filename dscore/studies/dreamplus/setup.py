@@ -13,12 +13,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from ...data import list_datasets
 from ...distill import DistillConfig
 from ...models import list_models, model_kwargs
 from ...train import PROTOCOLS, TrainProtocol
 from ...utils import check_choice, check_float, check_int
-from ..common import DRY_POOL_PER_CLASS, DRY_TEST_PER_CLASS
+from ..common import check_data_scale, dry_data_scale
 
 __all__ = ["SETUP_KEYS", "DISTILL_KEYS", "EVAL_FAMILIES", "DreamSetup", "LrTuning"]
 
@@ -111,13 +110,7 @@ class DreamSetup:
     device: str = "auto"
 
     def __post_init__(self):
-        check_choice("dataset", self.dataset, list_datasets())
-        for key in ("pool_per_class", "test_per_class"):
-            if getattr(self, key) is not None:
-                object.__setattr__(self, key, check_int(key, getattr(self, key), low=2))
-        object.__setattr__(self, "val_fraction", check_float("val_fraction", self.val_fraction, low=0.0, high=1.0,
-                                                             low_open=True, high_open=True))
-        object.__setattr__(self, "split_seed", check_int("split_seed", self.split_seed, low=0))
+        check_data_scale(self)
         check_choice("network['arch']", self.arch, list_models())
         kwargs = _mapping("network", self.arch_kwargs)
         bad = sorted(set(kwargs) - set(model_kwargs(self.arch)))
@@ -148,8 +141,6 @@ class DreamSetup:
         object.__setattr__(self, "feature_epochs", check_int("coresets['feature_epochs']", self.feature_epochs, low=1))
         object.__setattr__(self, "forgetting_epochs", check_int("coresets['forgetting_epochs']",
                                                                 self.forgetting_epochs, low=1))
-        if self.device != "auto":
-            check_choice("device", str(self.device).split(":")[0], ("cpu", "cuda"))
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "DreamSetup":
@@ -196,8 +187,6 @@ class DreamSetup:
         coreset networks, one lr_img cell. (The study shrinks the distillation runs and the grids itself.)"""
         lr = self.lr_tuning
         return dataclasses.replace(
-            self, pool_per_class=min(self.pool_per_class or DRY_POOL_PER_CLASS, DRY_POOL_PER_CLASS),
-            test_per_class=min(self.test_per_class or DRY_TEST_PER_CLASS, DRY_TEST_PER_CLASS),
-            eval_seeds=self.eval_seeds[:1], protocols={k: p.replace(epochs=1) for k, p in self.protocols.items()},
+            self, **dry_data_scale(self), eval_seeds=self.eval_seeds[:1], protocols={k: p.replace(epochs=1) for k, p in self.protocols.items()},
             feature_epochs=1, forgetting_epochs=1,
             lr_tuning=None if lr is None else dataclasses.replace(lr, scales=lr.scales[:1], seeds=lr.seeds[:1]))
