@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -83,6 +84,43 @@ def _shut_down_kernels(url: str, token: str) -> None:
     for sess in sessions:
         req = urllib.request.Request(f"{url}/api/sessions/{sess['id']}?token={token}", method="DELETE")
         urllib.request.urlopen(req, timeout=60).close()
+
+
+# the dialogs JupyterLab may open by itself: the one it asks a person to choose a kernel with, answered as a person
+# would (its default, the notebook's own kernel); any other one (a kernel that died, a lost server) fails the test
+DIALOG_STATE = r"""() => Array.from(document.querySelectorAll(".jp-Dialog")).map(d => ({
+  title: (d.querySelector(".jp-Dialog-header") || {}).textContent || "",
+  body: ((d.querySelector(".jp-Dialog-body") || {}).textContent || "").slice(0, 300),
+}))"""
+KERNEL_DIALOG_TITLES = ("Select Kernel", "Kernel Selection")
+
+
+def _answer_dialogs(page, shot: Path) -> None:
+    """Accept a kernel-selection dialog; fail, naming it, on any other dialog JupyterLab shows."""
+    for dialog in page.evaluate(DIALOG_STATE):
+        title = dialog["title"].strip()
+        if not any(t in title for t in KERNEL_DIALOG_TITLES):
+            page.screenshot(path=str(shot), full_page=True)
+            pytest.fail(f"JupyterLab showed the dialog {title!r}: {dialog['body'].strip()!r}; screenshot {shot}")
+        page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").first.click()
+        page.wait_for_selector(".jp-Dialog", state="detached", timeout=30_000)
+
+
+def _wait_for_kernel(page, url: str, token: str, path: str, shot: Path, timeout: float = 180.0) -> None:
+    """Wait until the server has a session for ``path`` whose kernel is idle and the page shows it idle: a Run All
+    sent to a kernel still starting is dropped, or opens JupyterLab's kernel dialog."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _answer_dialogs(page, shot)
+        with urllib.request.urlopen(f"{url}/api/sessions?token={token}", timeout=30) as r:
+            sessions = [s for s in json.load(r) if s.get("path", "").endswith(path)]
+        shown = page.evaluate("() => (document.querySelector('.jp-Notebook-ExecutionIndicator') || {})"
+                              ".dataset?.status || ''")
+        if sessions and (sessions[0].get("kernel") or {}).get("execution_state") == "idle" and shown == "idle":
+            return
+        time.sleep(0.5)
+    page.screenshot(path=str(shot), full_page=True)
+    pytest.fail(f"no idle kernel for {path} after {timeout:.0f} s; screenshot {shot}")
 
 
 def _shown_figures(name: str) -> bool:
@@ -163,6 +201,31 @@ def test_the_launcher_offers_the_dscore_kernel(lab, browser):
         page.close()
 
 
+def test_a_kernel_dialog_is_answered_and_any_other_fails(lab, browser):
+    """The dialog helper itself: JupyterLab's kernel chooser (here opened from Kernel > Change Kernel…, as it opens
+    by itself when Run All meets a notebook whose kernel is not there yet) is accepted; a restart question fails."""
+    url, token, base = lab
+    shot = base / "dialog.png"
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{url}/lab/workspaces/dialog/tree/tour.ipynb?reset&token={token}")
+        page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=120_000)
+        _wait_for_kernel(page, url, token, "tour.ipynb", shot)
+        page.locator(".lm-MenuBar-itemLabel").filter(has_text=re.compile(r"^Kernel$")).first.click()
+        page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(r"^Change Kernel")).first.click()
+        page.wait_for_selector(".jp-Dialog", timeout=30_000)
+        _answer_dialogs(page, shot)
+        assert page.locator(".jp-Dialog").count() == 0
+        page.locator(".lm-MenuBar-itemLabel").filter(has_text=re.compile(r"^Kernel$")).first.click()
+        page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(r"^Restart Kernel…$")).first.click()
+        page.wait_for_selector(".jp-Dialog", timeout=30_000)
+        with pytest.raises(pytest.fail.Exception, match="Restart Kernel"):
+            _answer_dialogs(page, shot)
+    finally:
+        page.close()
+        _shut_down_kernels(url, token)
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_run_all_cells_from_the_menu(lab, browser, name):
     url, token, base = lab
@@ -175,17 +238,19 @@ def test_run_all_cells_from_the_menu(lab, browser, name):
         # a workspace of its own, reset: only this notebook is open (no tab restored from an earlier test)
         page.goto(f"{url}/lab/workspaces/{name}/tree/{name}.ipynb?reset&token={token}")
         page.wait_for_selector(".jp-NotebookPanel .jp-CodeCell", timeout=120_000)
-        page.wait_for_function("() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator');"
-                               " return s && s.dataset.status === 'idle'; }", timeout=120_000)
+        _wait_for_kernel(page, url, token, f"{name}.ipynb", shot)
+
         def run_all():
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+            _answer_dialogs(page, shot)
+            page.locator(".lm-MenuBar-itemLabel").filter(has_text=re.compile(r"^Run$")).first.click()
+            page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(r"^Run All Cells$")).first.click()
 
         run_all()
         bars_seen, state, settled, deadline = 0, None, False, time.monotonic() + RUN_TIMEOUT
         retry_at, retries = time.monotonic() + 20, 0
         time.sleep(1.0)
         while time.monotonic() < deadline:
+            _answer_dialogs(page, shot)
             state = page.evaluate(NOTEBOOK_STATE)
             stalled = (state["running"] == 0 and state["errors"] == 0 and state["executed"] < state["code_cells"]
                        and state["kernel_status"] == "idle")
