@@ -259,6 +259,7 @@ def beta_claims(sweep: pd.DataFrame, *, peak: float = 0.6) -> list[ClaimResult]:
     architectures and ratios: accuracy at the paper's peak β (``peak``, fixed before anything ran) above β = 0 and
     above β = 1; with two or more keep ratios, the best β (per seed) at the largest ratio − at the smallest."""
     c = _c("beta-peak")
+    band = f"{c.source}: peak in {c.value[0]:g}–{c.value[1]:g}"
 
     def at(beta, frame=sweep):
         return per_unit(frame[frame.beta == beta], "acc")
@@ -269,10 +270,10 @@ def beta_claims(sweep: pd.DataFrame, *, peak: float = 0.6) -> list[ClaimResult]:
         key = f"adq_beta.peak_over_{int(other)}"
         if peak in betas and other in betas:
             rows.append(claim(key, c.id, f"validation accuracy at β = {peak:g} − at {what}",
-                              f"{c.source}: peak in 0.6–0.7", at(peak), at(other), unit=_PTS, scale=100.0))
+                              band, at(peak), at(other), unit=_PTS, scale=100.0))
         else:
             rows.append(untestable_claim(key, c.id, f"validation accuracy at β = {peak:g} − at {what}",
-                                         f"{c.source}: peak in 0.6–0.7",
+                                         band,
                                          f"the sweep has no β = {peak:g} or no β = {other:g} (betas {sorted(betas)})"))
     shift = _c("beta-peak-shift")
     statement = "best β at the largest keep ratio − best β at the smallest"
