@@ -22,17 +22,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
+
 from . import stats
 
-__all__ = ["ClaimResult", "EvidenceTable", "claim", "untestable_claim", "record", "evidence_table", "verdict_table", "load_pages",
-           "chapter_verdicts", "verdict_markdown", "verdict_box", "word_counts", "forest_plot", "at_a_glance", "publish", "CLAIMS_FILE", "WORD_COLOURS"]
+__all__ = ["ClaimResult", "EvidenceTable", "Gate", "gate", "claim", "untestable_claim", "record", "evidence_table", "verdict_table", "load_pages",
+           "chapter_verdicts", "verdict_markdown", "verdict_box", "word_counts", "forest_plot", "at_a_glance", "publish", "CLAIMS_FILE", "WORD_COLOURS",
+           "family_level", "definitions_markdown", "raw_text", "ours_text", "relative_sesoi"]
 
 CLAIMS_FILE = "claims.json"
 
 #: colour of each word in the forest plots and tables
-WORD_COLOURS = {"reproduced": "#1b7837", "weaker than claimed": "#a6dba0", "not reproduced": "#d6604d",
-                "contradicted": "#762a83", "underpowered": "#878787", "untestable here": "#bababa",
-                "equivalent": "#2166ac", "not equivalent": "#f4a582"}
+WORD_COLOURS = {"reproduced": "#1b7837", "stronger than claimed": "#00441b", "weaker than claimed": "#a6dba0",
+                "not reproduced": "#d6604d", "contradicted": "#762a83", "inconclusive": "#dfc27d",
+                "underpowered": "#878787", "equivalent": "#2166ac", "not equivalent": "#f4a582",
+                "untestable here": "#bababa", "descriptive": "#b2abd2"}
 
 
 @dataclass(frozen=True)
@@ -74,36 +78,107 @@ def _check_id(claim_id: str) -> str:
     return claim_id
 
 
+@dataclass(frozen=True)
+class Gate:
+    """A precondition under which a claim's comparison can show the claimed effect (e.g. "IDC's final set beats its
+    initial set"), judged with its own numbers. ``passed`` False turns the claim ``untestable here`` with ``text``
+    (what was measured) and ``remedy`` (what scale would pass it); a passed gate is listed in the row's note."""
+
+    name: str
+    passed: bool
+    text: str
+    remedy: str = ""
+
+
+def gate(name: str, a: Any, b: Any, *, unit: str, sesoi: float, scale: float = 1.0, remedy: str = "",
+         alpha: float = 0.05) -> Gate:
+    """A gate judged like a claim on its own (:func:`dscore.stats.judge`, paired by unit id, at ``alpha``, not
+    in the chapter's family): it passes when its interval excludes zero on the positive side (A > B)."""
+    ua = {u: v * scale for u, v in stats.as_units(a, name).items()}
+    ub = {u: v * scale for u, v in stats.as_units(b, name).items()}
+    j = stats.judge(ua, ub, sesoi=sesoi, alpha=alpha)
+    ok = j.word in ("reproduced", "stronger than claimed", "weaker than claimed")
+    lo, hi = j.ci
+    text = (f"{name}: {_num(j.diff)} [{_num(lo)}, {_num(hi)}] {unit} ({100 * (1 - alpha):g} % interval, n {j.n}, "
+            f"{j.test}, p {_p(j.p)})")
+    return Gate(name, ok, text, remedy)
+
+
 def claim(claim_id: str, paper_id: str | None, statement: str, paper: str, a: Any, b: Any, *, unit: str,
           claim_sign: int = 1, claimed: float | None = None, margin: tuple[float, str] | float | None = None,
-          scale: float = 1.0, note: str = "") -> ClaimResult:
+          sesoi: tuple[float, str] | float | None = None, scale: float = 1.0, note: str = "",
+          discrete: bool = False, descriptive: str | None = None, gates: Sequence[Gate] = (),
+          censored: Mapping[Any, int] | None = None) -> ClaimResult:
     """Judge one claim (:func:`dscore.stats.judge`, the arms paired by unit id) and wrap it with what a table needs.
 
     ``a``/``b``: one value per unit (``{unit id: value}``), multiplied by ``scale`` (e.g. 100: accuracies in
-    points); ``claimed`` is in the scaled unit. An equivalence claim gives ``margin`` as ``(bound, where the bound
-    comes from)``, the bound in the scaled unit; a bound without its source is ``untestable here``. (An unpaired
-    comparison: :func:`dscore.stats.judge` with ``paired=False``, wrapped in a :class:`ClaimResult`.)
+    points); ``claimed`` is in the scaled unit. A claim of a sign only declares ``sesoi`` as ``(smallest effect of
+    interest, where it comes from)`` in the scaled unit. An equivalence claim gives ``margin`` as ``(bound, where the
+    bound comes from)``; a bound without its source is ``untestable here``. ``discrete``: the exact test at any n.
+    ``descriptive``: why the units are not independent (the row is shown, never judged). ``gates``: preconditions
+    (:func:`gate`); a failed one makes the row ``untestable here`` with its numbers. ``censored``: units whose value
+    is only a bound (:func:`dscore.stats.judge`).
+
+    A unit whose value is missing (NaN) in either arm is dropped from both arms and the row says so; the remaining
+    units are judged (never an average over fewer cells: the tables give a unit NaN when any of its cells is).
     """
     _check_id(claim_id)
-    if isinstance(margin, tuple):
-        if len(margin) != 2:
-            raise ValueError(f"margin={margin!r} must be (bound, where the bound comes from)")
-        margin, margin_source = margin
-    else:
-        margin_source = ""
+    margin, margin_source = _with_source(margin, "margin")
+    sesoi, sesoi_source = _with_source(sesoi, "sesoi")
+    notes = [note] if note else []
 
     def scaled(values):
-        units = stats.as_units(values, claim_id)
-        return {u: v * scale for u, v in units.items()}
+        if isinstance(values, Mapping):
+            return {u: (float(v) * scale if v is not None else math.nan) for u, v in values.items()}
+        return {u: v * scale for u, v in stats.as_units(values, claim_id).items()}
 
-    if margin is not None and not margin_source:
+    ua, ub = scaled(a), scaled(b)
+    dropped = sorted({u for u, v in ua.items() if not math.isfinite(v)} | {u for u, v in ub.items()
+                                                                         if not math.isfinite(v)}, key=str)
+    if dropped:
+        ua = {u: v for u, v in ua.items() if u not in dropped}
+        ub = {u: v for u, v in ub.items() if u not in dropped}
+        notes.append(f"units {dropped} dropped from both arms: a cell of theirs is missing (NaN)")
+    failed = [g for g in gates if not g.passed]
+    notes += [f"gate passed: {g.text}" for g in gates if g.passed]
+    if margin is not None:
+        notes.append(f"margin ±{margin:g} {unit}: {margin_source}" if margin_source else "")
+    if sesoi is not None and margin is None and claimed in (None, 0):
+        notes.append(f"smallest effect of interest {sesoi:g} {unit}: {sesoi_source}")
+    if failed:
+        why = "; ".join(f"gate failed — {g.text}" + (f"; {g.remedy}" if g.remedy else "") for g in failed)
+        j = stats.untestable(why, claim_sign=claim_sign, claimed=claimed, margin=margin)
+    elif margin is not None and not margin_source:
         j = stats.untestable("an equivalence claim needs its margin stated with where it comes from; none was given",
                              claim_sign=claim_sign, claimed=claimed, margin=margin)
+    elif sesoi is not None and not sesoi_source:
+        raise ValueError(f"{claim_id}: sesoi={sesoi} needs where it comes from: (value, source)")
     else:
-        j = stats.judge(scaled(a), scaled(b), claim_sign=claim_sign, claimed=claimed, margin=margin)
-    if margin is not None and margin_source:
-        note = (note + "; " if note else "") + f"margin ±{margin:g} {unit}: {margin_source}"
-    return ClaimResult(claim_id, paper_id, statement, paper, unit, j, note)
+        j = stats.judge(ua, ub, claim_sign=claim_sign, claimed=claimed, margin=margin,
+                        sesoi=sesoi if margin is None and claimed in (None, 0) else None,
+                        discrete=discrete, censored=censored)
+        if descriptive:
+            j = stats.descriptive(j, descriptive)
+    return ClaimResult(claim_id, paper_id, statement, paper, unit, j, "; ".join(n for n in notes if n))
+
+
+def relative_sesoi(values: Any, fraction: float, what: str, *, scale: float = 1.0) -> tuple[float, str]:
+    """A smallest effect of interest of ``fraction`` × the mean magnitude of ``values`` (one per unit, multiplied by
+    ``scale`` like the claim's arms), with its source: ``(0.1 × mean, "10 % of IDC's mean (0.0123)")``. For claims
+    measured in units with no natural size (distances, seconds, MMD²). A mean of 0 gives the smallest float."""
+    units = stats.as_units({u: v for u, v in values.items() if v == v} if isinstance(values, Mapping) else values,
+                           what)
+    mean = abs(float(np.mean([abs(v) for v in units.values()]))) * scale if units else 0.0
+    value = fraction * mean if mean > 0 else float(np.finfo(float).tiny)
+    return value, f"{fraction:.0%} of {what} ({value:.3g}): our smallest effect of interest; the paper states no size"
+
+
+def _with_source(value, name):
+    if isinstance(value, tuple):
+        if len(value) != 2:
+            raise ValueError(f"{name}={value!r} must be (bound, where the bound comes from)")
+        return float(value[0]), str(value[1])
+    return (None if value is None else float(value)), ""
 
 
 def untestable_claim(claim_id: str, paper_id: str | None, statement: str, paper: str, reason: str, *,
@@ -116,8 +191,10 @@ def untestable_claim(claim_id: str, paper_id: str | None, statement: str, paper:
 # ------------------------------------------------------------------------------------------ formatting
 
 def _num(v: float | None, digits: int = 2) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
+    if math.isinf(v):
+        return "+∞" if v > 0 else "−∞"
     mag = abs(v)
     if mag >= 1e5:
         return f"{v:+.{digits}e}"
@@ -132,13 +209,27 @@ def _p(v: float | None) -> str:
     return "< 0.001" if v < 0.001 else f"{v:.3f}"
 
 
-def ours_text(r: ClaimResult) -> str:
-    """``"+0.54 [−2.66, +3.73] points"``: the effect with its 95 % interval and unit."""
+def _interval(r: ClaimResult, ci) -> str:
     j = r.judgement
     if j.diff is None:
         return "–"
-    ci = "" if j.ci is None else f" [{_num(j.ci[0])}, {_num(j.ci[1])}]"
-    return f"{_num(j.diff)}{ci} {r.unit}".strip()
+    text = "" if ci is None else f" [{_num(ci[0])}, {_num(ci[1])}]"
+    return f"{_num(j.diff)}{text} {r.unit}".strip()
+
+
+def ours_text(r: ClaimResult) -> str:
+    """``"+0.54 [−2.66, +3.73] points"``: the effect with the interval its word was decided on (95 % for a claim
+    judged alone; the chapter's level after :func:`chapter_verdicts`) and the unit."""
+    return _interval(r, r.judgement.ci)
+
+
+def raw_text(r: ClaimResult) -> str:
+    """The effect with its unadjusted 95 % interval (``ci_raw``): what the page alone shows."""
+    return _interval(r, r.judgement.ci_raw)
+
+
+def _level_text(j: stats.Judgement) -> str:
+    return "–" if j.ci_level is None else f"{100 * j.ci_level:.4g} %"
 
 
 def _claimed_text(r: ClaimResult) -> str:
@@ -146,22 +237,32 @@ def _claimed_text(r: ClaimResult) -> str:
     if j.margin is not None:
         return f"|A − B| < {j.margin:g} {r.unit}".strip()
     if j.claimed is None or j.claimed == 0:
-        return ("A < B" if j.claim_sign < 0 else "A > B") if j.word != "untestable here" or j.claimed == 0 else "–"
+        if j.word == "untestable here" and j.claimed != 0:
+            return "–"
+        sign = "A < B" if j.claim_sign < 0 else "A > B"
+        return f"{sign} (smallest effect of interest {j.sesoi:g} {r.unit})".strip() if j.sesoi else sign
     return f"{_num(j.claimed)} {r.unit}".strip()
 
 
+def _mde_text(r: ClaimResult) -> str:
+    j = r.judgement
+    if j.mde is None:
+        return "–"
+    return f"{_num(j.mde).lstrip('+')} {r.unit}".strip()
+
+
 def evidence_table(results: Sequence[ClaimResult]):
-    """The page's evidence, one row per claim: id, paper claim, statement, the paper, the claimed size, ours with its
-    95 % interval, the MDE (80 % power, α = 0.05), the number of units and the raw p. No word: see the verdicts."""
+    """The page's evidence, one row per claim: id, paper claim, statement, the paper, the claimed size (or the
+    smallest effect of interest), ours with its unadjusted 95 % interval, the test, the number of units and the raw
+    p of δ = 0. No word: the words are decided over the whole chapter (:func:`verdict_table`)."""
     import pandas as pd
 
     rows = []
     for r in results:
         j = r.judgement
         rows.append({"claim id": r.id, "paper claim": r.paper_id or "(ours)", "A − B": r.statement,
-                     "paper": r.paper, "claimed": _claimed_text(r), "ours [95 % CI]": ours_text(r),
-                     "MDE": "–" if j.mde is None else f"{_num(j.mde).lstrip('+')} {r.unit}".strip(),
-                     "n units": j.n, "p": _p(j.p)})
+                     "paper": r.paper, "claimed": _claimed_text(r), "ours [95 % CI]": raw_text(r),
+                     "test": j.test or "–", "n units": j.n, "p": _p(j.p)})
     return pd.DataFrame(rows)
 
 
@@ -191,9 +292,15 @@ class EvidenceTable:
 
 
 def verdict_table(results: Sequence[ClaimResult]):
-    """The verdicts, one row per claim: the evidence columns plus the Holm-adjusted p, the word and the reason."""
+    """The verdicts, one row per claim: the evidence columns, then the interval the word was decided on (at the
+    chapter's level, its confidence in ``level``), the MDE at that level, the adjusted p of δ = 0 and of the size,
+    the word and the reason."""
     df = evidence_table(results)
-    df["p (Holm)"] = [_p(r.judgement.p_adj) for r in results]
+    df["level"] = [_level_text(r.judgement) for r in results]
+    df["ours [decided on]"] = [ours_text(r) for r in results]
+    df["MDE (at level)"] = [_mde_text(r) for r in results]
+    df["p (adj.)"] = [_p(r.judgement.p_adj) for r in results]
+    df["p size (adj.)"] = [_p(r.judgement.p_size_adj) for r in results]
     df["verdict"] = [r.word for r in results]
     df["why"] = [r.judgement.reason + (f" — {r.note}" if r.note else "") for r in results]
     return df
@@ -250,8 +357,9 @@ def load_pages(pages: Sequence[str], pages_dir: str | Path) -> list[ClaimResult]
 
 
 def chapter_verdicts(results: Sequence[ClaimResult], paper_claims: Sequence[Any], untestable: Mapping[str, str],
-                     judged_on: Mapping[str, str] | None = None) -> list[ClaimResult]:
-    """The chapter's verdicts: Holm over every judged claim (one family), then one ``untestable here`` row for every
+                     judged_on: Mapping[str, str] | None = None, *, family: str = "this chapter") -> list[ClaimResult]:
+    """The chapter's verdicts: every judged claim's hypotheses adjusted as one family (:func:`dscore.stats.family`,
+    Holm–Shaffer; each word re-decided on the interval at the level where the procedure stopped), then one ``untestable here`` row for every
     claim of the paper (``paper_claims``, objects with ``.id``, ``.text``, ``.source``) that no page judged, with
     its reason: from ``untestable`` (paper id → why this book cannot test it), or, for a claim a page judges when its
     parameters run it (``judged_on``: paper id → page), that this build's parameters of that page left it out.
@@ -265,7 +373,7 @@ def chapter_verdicts(results: Sequence[ClaimResult], paper_claims: Sequence[Any]
     unknown = sorted({r.paper_id for r in results if r.paper_id is not None and r.paper_id not in ids})
     if unknown:
         raise ValueError(f"claims recorded against unknown paper claim id(s) {unknown}; the paper's ids: {ids}")
-    adjusted = dict(zip([r.id for r in results], stats.holm([r.judgement for r in results])))
+    adjusted = dict(zip([r.id for r in results], stats.family([r.judgement for r in results], name=family)))
     out = [replace(r, judgement=adjusted[r.id]) for r in results]
     judged = {r.paper_id for r in out}
     for c in paper_claims:
@@ -285,41 +393,42 @@ def chapter_verdicts(results: Sequence[ClaimResult], paper_claims: Sequence[Any]
 
 def verdict_markdown(results: Sequence[ClaimResult], *, link_prefix: str | None = None, compact: bool = False) -> str:
     """A Markdown table of verdicts (the overview's full table). With ``link_prefix`` every row links to its page
-    (``<link_prefix><page>.ipynb``). ``compact``: only the id, the Holm-adjusted p, the word and the reason (below a
-    page's evidence table, which has the rest)."""
+    (``<link_prefix><page>.ipynb``). ``compact``: only the id, the interval the word was decided on, the MDE at that
+    level, the adjusted p-values, the word and the reason (below a page's evidence table, which has the rest)."""
     cell = _cell
-    if compact:
-        lines = ["| claim id | p (Holm) | verdict | why |", "|---|---|---|---|"]
-        for r in results:
-            why = r.judgement.reason + (f" — {r.note}" if r.note else "")
-            lines.append(f"| {cell(r.id)} | {_p(r.judgement.p_adj)} | **{r.word}** | {cell(why)} |")
-        return "\n".join(lines) + "\n"
-    head = ["claim id", "paper claim", "A − B", "paper", "claimed", "ours [95 % CI]", "MDE", "n", "p", "p (Holm)",
-            "verdict", "why"]
     table = verdict_table(results)
+    if compact:
+        head = ["claim id", "ours [decided on]", "level", "MDE (at level)", "p (adj.)", "p size (adj.)", "verdict",
+                "why"]
+    else:
+        head = ["claim id", "paper claim", "A − B", "paper", "claimed", "ours [95 % CI]", "level",
+                "ours [decided on]", "MDE (at level)", "n units", "test", "p", "p (adj.)", "p size (adj.)", "verdict",
+                "why"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r, (_, row) in zip(results, table.iterrows()):
         cid = cell(r.id)
         if link_prefix is not None and not r.id.startswith("overview."):
             cid = f"[{cid}]({link_prefix}{r.page}.ipynb)"
-        values = [cid, row["paper claim"], row["A − B"], row["paper"], row["claimed"], row["ours [95 % CI]"],
-                  row["MDE"], row["n units"], row["p"], row["p (Holm)"], f"**{r.word}**", row["why"]]
-        lines.append("| " + " | ".join(cell(v) if i else v for i, v in enumerate(values)) + " |")
+        values = [cid] + [f"**{r.word}**" if h == "verdict" else cell(row[h]) for h in head[1:]]
+        lines.append("| " + " | ".join(values) + " |")
     return "\n".join(lines) + "\n"
 
 
 def verdict_box(results: Sequence[ClaimResult]) -> str:
     """The box a page opens with (MyST admonition): one line per claim — the chapter's word, what A − B is, our
-    effect with its interval, the paper's size — and where the evidence is. A page that judges nothing says so."""
+    effect with the interval the word was decided on, the paper's size — and where the evidence is. A page that
+    judges nothing says so."""
     lines = [":::{admonition} Verdicts of this page", ":class: note", ""]
     if not results:
         lines.append("No claim of the paper is judged on this page.")
     for r in results:
         claimed = _claimed_text(r)
-        paper = f"; paper: {claimed}" if claimed not in ("–", "A > B", "A < B") else ""
-        lines.append(f"- **{r.word}** — {_cell(r.statement)}: {ours_text(r)}{paper}")
-    lines += ["", "Words decided over the whole chapter (Holm-adjusted); the evidence, the minimum detectable effects "
-              "and the reasons are in *Claims* at the end of the page.", ":::", ""]
+        paper = f"; paper: {claimed}" if not claimed.startswith(("–", "A > B", "A < B")) else ""
+        level = f" ({_level_text(r.judgement)} interval)" if r.judgement.ci_level is not None else ""
+        lines.append(f"- **{r.word}** — {_cell(r.statement)}: {ours_text(r)}{level}{paper}")
+    lines += ["", "Words decided over the whole chapter (Holm–Shaffer), each on the interval shown; the unadjusted "
+              "evidence is in *Claims* at the end of the page, the minimum detectable effects and reasons below it.",
+              ":::", ""]
     return "\n".join(lines)
 
 
@@ -348,9 +457,11 @@ def at_a_glance(chapters: Mapping[str, Sequence[ClaimResult]], *, link_prefix: s
 
 
 def forest_plot(results: Sequence[ClaimResult], *, title: str = ""):
-    """Every judged claim's effect with its 95 % interval (90 % for an equivalence claim, as TOST reads it, with the margin
-    as bars), the paper's size (◇) and zero, coloured by word; one panel per unit, since the claims are measured in
-    different units. Untestable claims are left out (they have no interval)."""
+    """Every judged claim's effect with the interval its word was decided on (thick: at the chapter's level; an
+    equivalence claim's ``1 − 2λ`` interval, as TOST reads it, with the margin as bars) and its unadjusted 95 %
+    interval (thin), the paper's size (◇) and zero, coloured by word; one panel per unit, since the claims are
+    measured in different units. Untestable claims are left out (they have no interval); an interval without
+    finite ends (no test at that n reaches the level) is drawn to the panel's edge with an arrow."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
@@ -366,28 +477,60 @@ def forest_plot(results: Sequence[ClaimResult], *, title: str = ""):
                              gridspec_kw={"height_ratios": heights})
     for ax, unit in zip(axes[:, 0], units):
         rows = [r for r in shown if (r.unit or "(no unit)") == unit]
+        finite = [v for r in rows for v in (*(r.judgement.ci_raw or ()), *r.judgement.ci, r.judgement.diff,
+                                             r.judgement.claimed or 0.0) if v is not None and math.isfinite(v)]
+        lo_edge, hi_edge = min(finite + [0.0]), max(finite + [0.0])
+        pad = 0.08 * (hi_edge - lo_edge or 1.0)
+        lo_edge, hi_edge = lo_edge - pad, hi_edge + pad
         for y, r in enumerate(reversed(rows)):
             j = r.judgement
             colour = WORD_COLOURS[j.word]
-            interval = j.ci90 if j.margin is not None and j.ci90 is not None else j.ci   # TOST reads the 90 % one
-            ax.plot(interval, [y, y], color=colour, lw=2.2)
+            if j.ci_raw is not None:
+                raw = [min(max(v, lo_edge), hi_edge) for v in j.ci_raw]
+                ax.plot(raw, [y + 0.22, y + 0.22], color=colour, lw=0.9, alpha=0.8)
+            ends = [min(max(v, lo_edge), hi_edge) for v in j.ci]
+            ax.plot(ends, [y, y], color=colour, lw=2.4)
+            for v, end, marker in ((j.ci[0], ends[0], "<"), (j.ci[1], ends[1], ">")):
+                if math.isinf(v):
+                    ax.plot([end], [y], marker, color=colour, ms=5)
             ax.plot([j.diff], [y], "o", color=colour, ms=5)
             if j.claimed not in (None, 0):
                 ax.plot([j.claimed], [y], "D", color="black", ms=4, mfc="none")
             if j.margin is not None:
                 ax.plot([-j.margin, j.margin], [y, y], "|", color="black", ms=8)
+        ax.set_xlim(lo_edge, hi_edge)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(range(len(rows)))
         ax.set_yticklabels([r.id for r in reversed(rows)], fontsize=8)
         ax.set_xlabel(f"A − B ({unit})", fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
     handles = [Line2D([], [], color=c, lw=2.5, label=w) for w, c in WORD_COLOURS.items() if w != "untestable here"]
+    handles.append(Line2D([], [], color="grey", lw=0.9, label="unadjusted 95 %"))
     handles.append(Line2D([], [], marker="D", color="black", mfc="none", lw=0, label="paper's size"))
     axes[0, 0].legend(handles=handles, fontsize=7, ncol=5, loc="lower left", bbox_to_anchor=(0, 1.02))
     if title:
         fig.suptitle(title, fontsize=10, y=1.0)
     fig.tight_layout()
     return fig
+
+
+def family_level(results: Sequence[ClaimResult]) -> str:
+    """One line on the level the chapter's words were decided at: ``"Holm–Shaffer over 24 claims (48 hypotheses),
+    stopped at level 0.00208: every interval is a 99.79 % interval (equivalence: 99.58 %)"``."""
+    judged = [r.judgement for r in results if r.judgement.p is not None and r.judgement.min_p is not None
+              and r.judgement.min_p < r.judgement.alpha]
+    levels = {r.judgement.level for r in results if r.judgement.p is not None and r.judgement.level is not None}
+    if not levels:
+        return "No claim of this chapter could be tested at this scale."
+    level = min(levels)
+    return (f"Holm–Shaffer over {len(judged)} testable claims ({2 * len(judged)} hypotheses: zero and the size of "
+            f"each), stopped at level {level:.3g}: every word was decided on the {100 * (1 - level):.4g} % interval "
+            f"shown beside it ({100 * (1 - 2 * level):.4g} % for an equivalence claim).")
+
+
+def definitions_markdown() -> str:
+    """Every verdict word in one sentence each (:data:`dscore.stats.DEFINITIONS`), as a Markdown list."""
+    return "\n".join(f"- **{w}**: {stats.DEFINITIONS[w]}" for w in stats.WORDS) + "\n"
 
 
 def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str = "nb/",

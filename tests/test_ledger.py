@@ -21,15 +21,18 @@ PAPER = [PaperClaim("c1", "A beats B", "Tab. 1"), PaperClaim("c2", "A beats C", 
          PaperClaim("c3", "needs ImageNet", "Fig. 5")]
 
 
+SESOI = (1.0, "one point")
+
+
 def strong(cid, pid="c1"):
-    return ledger.claim(cid, pid, "A − B", "Tab. 1: +2", [2.1, 1.9, 2.0, 2.2], [0.0, 0.1, -0.1, 0.0], unit="points",
-                        claimed=2.0)
+    return ledger.claim(cid, pid, "A − B", "Tab. 1: +2", [2.1, 1.9, 2.0, 2.2, 2.05, 1.95],
+                        [0.0, 0.1, -0.1, 0.0, 0.05, -0.05], unit="points", claimed=2.0)
 
 
 def weak(cid, pid="c2"):
-    # p ≈ 0.03 alone: below 0.05, but not after Holm over the family
-    return ledger.claim(cid, pid, "A − C", "Tab. 2", [1.0, 0.2, 0.9, 0.1, 0.6], [0.0, 0.0, 0.0, 0.0, 0.0],
-                        unit="points")
+    # p ≈ 0.03 alone: below 0.05, but not after the family's adjustment
+    return ledger.claim(cid, pid, "A − C", "Tab. 2", [1.0, 0.2, 0.9, 0.1, 0.6, 0.2], [0.0] * 6, unit="points",
+                        sesoi=SESOI)
 
 
 def test_ids_must_name_the_page():
@@ -45,7 +48,7 @@ def test_record_and_load_round_trip(tmp_path, monkeypatch):
     table = shown.frame
     assert "| p1.a |" in shown._repr_markdown_()
     assert list(table["claim id"]) == ["p1.a", "p1.b"] and "verdict" not in table    # evidence, no words
-    assert table.loc[0, "n units"] == 4
+    assert table.loc[0, "n units"] == 6
     back = ledger.load_pages(["p1"], tmp_path)
     assert [r.id for r in back] == ["p1.a", "p1.b"] and back[0].judgement.ci == pytest.approx(strong("p1.a").judgement.ci)
     with pytest.raises(ValueError, match="twice"):
@@ -54,33 +57,68 @@ def test_record_and_load_round_trip(tmp_path, monkeypatch):
         ledger.load_pages(["p1", "p9"], tmp_path)
 
 
-def test_chapter_verdicts_holm_once_and_explain_the_rest():
-    noise = ledger.claim("p3.n", "c1", "A − D", "Tab. 1", [1.0, -1.0, 0.5, -0.4], [0, 0, 0, 0], unit="points")
+def test_chapter_verdicts_adjust_once_and_explain_the_rest():
+    noise = ledger.claim("p3.n", "c1", "A − D", "Tab. 1", [1.0, -1.0, 0.5, -0.4, 0.3, -0.2], [0] * 6, unit="points",
+                         sesoi=SESOI)
     raw = [strong("p1.a"), weak("p2.b"), noise]
-    assert raw[1].word == "reproduced" and 0.025 < raw[1].judgement.p < 0.05
+    assert raw[1].word == "reproduced" and 0.01 < raw[1].judgement.p < 0.05
     out = ledger.chapter_verdicts(raw, PAPER, {"c3": "needs ImageNet-1K"})
     assert [r.id for r in out] == ["p1.a", "p3.n", "p2.b", "overview.c3"]          # the paper's claim order
     b = next(r for r in out if r.id == "p2.b")
-    assert b.judgement.p_adj == pytest.approx(2 * raw[1].judgement.p) and b.word == "underpowered"
-    assert b.judgement.p == raw[1].judgement.p and "Holm over 3 claims" in b.judgement.reason
+    assert b.judgement.p_adj > 0.05 and b.word in ("underpowered", "inconclusive")
+    assert b.judgement.ci[0] < 0 < b.judgement.ci[1] and b.judgement.ci_raw[0] > 0     # wider interval, same word
+    assert b.judgement.p == raw[1].judgement.p and "Holm–Shaffer" in b.judgement.reason
+    assert f"[{b.judgement.ci[0]:.3g}, {b.judgement.ci[1]:.3g}]" in b.judgement.reason
     assert out[-1].word == "untestable here" and out[-1].judgement.reason == "needs ImageNet-1K"
+    assert "99" in ledger.family_level(out) or "Holm–Shaffer" in ledger.family_level(out)
     with pytest.raises(ValueError, match="neither judged"):
         ledger.chapter_verdicts(raw, PAPER, {})
     with pytest.raises(ValueError, match="unknown paper claim"):
         ledger.chapter_verdicts([strong("p1.a", pid="zz")], PAPER, {"c2": "x", "c3": "y"})
 
 
+def test_a_missing_cell_drops_its_unit_from_both_arms_and_says_so():
+    a = {0: 1.0, 1: float("nan"), 2: 1.2, 3: 0.9, 4: 1.1, 5: 1.0, 6: 1.05}
+    b = {0: 0.0, 1: 0.1, 2: 0.0, 3: 0.1, 4: 0.0, 5: 0.05, 6: float("nan")}
+    r = ledger.claim("p.x", None, "A − B", "x", a, b, unit="points", sesoi=SESOI)
+    assert r.judgement.n == 5 and "units [1, 6] dropped from both arms" in r.note
+
+
+def test_units_that_share_seeds_are_descriptive_and_outside_the_family():
+    d = ledger.claim("p1.d", "c2", "cells", "x", [1.0, 1.2, 0.9, 1.1, 1.0, 1.05], [0.0] * 6, unit="points",
+                     sesoi=SESOI, descriptive="the cells share seeds")
+    assert d.word == "descriptive" and d.judgement.p is None
+    out = ledger.chapter_verdicts([strong("p1.a"), d], PAPER, {"c3": "x"})
+    assert next(r for r in out if r.id == "p1.d").word == "descriptive"
+    assert next(r for r in out if r.id == "p1.a").judgement.p_adj == pytest.approx(strong("p1.a").judgement.p)
+
+
+def test_a_failed_gate_makes_the_row_untestable_with_the_gates_numbers():
+    flat = ledger.gate("IDC final − initial", [72.7, 73.0, 72.1], [72.6, 72.8, 72.0], unit="points", sesoi=1.0,
+                       remedy="more image steps")
+    assert not flat.passed and "+0.13" in flat.text and "exact sign-flip" in flat.text
+    r = ledger.claim("p1.g", "c1", "A − IDC", "x", [1, 2, 3, 4, 5, 6], [0] * 6, unit="points", sesoi=SESOI,
+                     gates=[flat])
+    assert r.word == "untestable here" and "gate failed" in r.judgement.reason and "more image steps" in r.judgement.reason
+    moved = ledger.gate("IDC final − initial", [81.0, 80.2, 81.5, 80.9, 81.3, 80.7], [76.2, 76.0, 76.5, 76.1, 76.4, 76.3],
+                        unit="points", sesoi=1.0)
+    assert moved.passed
+    r = ledger.claim("p1.g", "c1", "A − IDC", "x", [1, 2, 3, 4, 5, 6], [0] * 6, unit="points", sesoi=SESOI,
+                     gates=[moved])
+    assert r.word != "untestable here" and "gate passed" in r.note
+
+
 def test_equivalence_needs_a_stated_margin():
     r = ledger.claim("p.e", "c1", "A − B", "lossless", [0.1, -0.1, 0.0], [0, 0, 0], unit="points", margin=1.0)
     assert r.word == "untestable here" and "margin" in r.judgement.reason
-    r = ledger.claim("p.e", "c1", "A − B", "lossless", [0.1, -0.1, 0.0, 0.05], [0, 0, 0, 0], unit="points",
+    r = ledger.claim("p.e", "c1", "A − B", "lossless", [0.1, -0.1, 0.0, 0.05, 0.02, -0.03], [0] * 6, unit="points",
                      margin=(1.0, "our reading"))
     assert r.word == "equivalent" and "our reading" in r.note
 
 
 def test_markdown_publish_and_forest_plot(tmp_path, monkeypatch):
     monkeypatch.setenv(pages.PAGE_FILES_ENV, str(tmp_path / "ov_files"))
-    piped = ledger.claim("p1.c", "c1", "A | B", "x", [1, 2, 3], [0, 0, 0], unit="s")
+    piped = ledger.claim("p1.c", "c1", "A | B", "x", [1, 2, 3], [0, 0, 0], unit="s", sesoi=(0.1, "x"))
     out = ledger.chapter_verdicts([strong("p1.a"), weak("p2.b"), piped], PAPER, {"c3": "needs ImageNet-1K"})
     md = ledger.verdict_markdown(out, link_prefix="")
     assert "A \\| B" in md and "[p1.a](p1.ipynb)" in md and "**untestable here**" in md
@@ -91,7 +129,7 @@ def test_markdown_publish_and_forest_plot(tmp_path, monkeypatch):
     assert "**" in (folder / "p1_box.md").read_text() and "A \\| B" in (folder / "p1_box.md").read_text()
     glance = (folder / "at_a_glance.md").read_text()
     assert "[overview.c3](nb/ov.ipynb)" in glance and "[p1.a](nb/p1.ipynb)" in glance
-    assert "Holm" in (folder / "p1_verdicts.md").read_text()
+    assert "Holm–Shaffer" in (folder / "p1_verdicts.md").read_text()
     fig = ledger.forest_plot(out)
     assert len(fig.axes) == 2                                     # one panel per unit: points, s
 
@@ -114,8 +152,8 @@ def test_numbers_read_as_decimals_with_three_significant_digits_when_small():
 def test_verdict_box_lists_each_claim_with_its_word_effect_and_the_papers_size():
     from dscore.ledger import claim, verdict_box
 
-    rows = [claim("page.a", None, "ADQ − DQ", "Tab. 1", {0: 3.1, 1: 2.9, 2: 3.0}, {0: 0.0, 1: 0.1, 2: -0.1},
-                  unit="points", claimed=2.6)]
+    rows = [claim("page.a", None, "ADQ − DQ", "Tab. 1", {0: 3.1, 1: 2.9, 2: 3.0, 3: 3.05, 4: 2.95, 5: 3.0},
+                  {0: 0.0, 1: 0.1, 2: -0.1, 3: 0.0, 4: 0.05, 5: -0.05}, unit="points", claimed=2.6)]
     box = verdict_box(rows)
     assert box.startswith(":::{admonition} Verdicts of this page") and box.rstrip().endswith(":::")
     assert f"- **{rows[0].word}** — ADQ − DQ: +3.00" in box and "paper: +2.60 points" in box

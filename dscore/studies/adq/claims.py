@@ -13,7 +13,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from ...ledger import ClaimResult, claim, untestable_claim
+from ...ledger import ClaimResult, claim, relative_sesoi, untestable_claim
 from ...papers import adq as paper
 from .tables import per_unit
 
@@ -47,6 +47,8 @@ LOSSLESS_MARGIN = 1.0
 _LOSSLESS_SOURCE = ("our reading of 'lossless' (the paper gives no tolerance): within 1 point of full data, about "
                     "the seed-to-seed spread of one full-data run at this scale")
 _PTS = "points"
+#: the smallest effect of interest of a claim of a sign measured in accuracy points (the paper states no size)
+_SESOI_PTS = (1.0, "one accuracy point, our smallest effect of interest where the paper states a sign only")
 
 
 def _c(cid: str):
@@ -65,16 +67,21 @@ def bins_claims(curves: pd.DataFrame) -> list[ClaimResult]:
     middle = (overall.bin >= quarter) & (overall.bin < k - quarter)
     early, late = overall.bin < half, overall.bin >= half
     fig2 = _c("importance-rise-fall")
+    rs_late, ds_early = per_unit(overall[late], "rs"), per_unit(overall[early], "ds")
     return [
         claim("adq_bins.rs_early", None, "RS of the first half of the bins − RS of the second half",
               f"{fig2.source}: DQ's premise, early bins are representative (RS falls)",
-              per_unit(overall[early], "rs"), per_unit(overall[late], "rs"), unit="texture level"),
+              per_unit(overall[early], "rs"), rs_late, unit="texture level",
+              sesoi=relative_sesoi(rs_late, 0.1, "the second half's mean RS")),
         claim("adq_bins.ds_late", None, "DS of the second half of the bins − DS of the first half",
               f"{fig2.source}: DQ's premise, late bins are diverse (DS rises)",
-              per_unit(overall[late], "ds"), per_unit(overall[early], "ds"), unit="DS (nats)"),
+              per_unit(overall[late], "ds"), ds_early, unit="DS (nats)",
+              sesoi=relative_sesoi(ds_early, 0.1, "the first half's mean DS")),
         claim("adq_bins.is_rise_fall", "importance-rise-fall", "IS of the middle half of the bins − IS of the outer "
               "quarters", f"{fig2.source}: {fig2.text}", per_unit(overall[middle], "is"),
-              per_unit(overall[~middle], "is"), unit="IS (z units)"),
+              per_unit(overall[~middle], "is"), unit="IS (z units)",
+              sesoi=(0.5, "half a z unit (IS sums two scores standardised over the bins): our smallest effect of "
+                          "interest; the paper states no size")),
     ]
 
 
@@ -88,12 +95,13 @@ def texture_claims(df: pd.DataFrame) -> list[ClaimResult]:
 
     c = _c("texture-trajectory")
     unit = "normalised distance"
+    sesoi = relative_sesoi(d("high"), 0.1, "the high-texture student's mean distance")
     return [claim("adq_texture.low_vs_high", c.id, "low-texture student's distance − high-texture student's",
-                  f"{c.source}: distance falls as texture rises", d("low"), d("high"), unit=unit),
+                  f"{c.source}: distance falls as texture rises", d("low"), d("high"), unit=unit, sesoi=sesoi),
             claim("adq_texture.medium_vs_high", c.id, "medium-texture student's distance − high-texture student's",
-                  c.source, d("medium"), d("high"), unit=unit),
+                  c.source, d("medium"), d("high"), unit=unit, sesoi=sesoi),
             claim("adq_texture.low_vs_medium", c.id, "low-texture student's distance − medium-texture student's",
-                  c.source, d("low"), d("medium"), unit=unit)]
+                  c.source, d("low"), d("medium"), unit=unit, sesoi=sesoi)]
 
 
 def _acc(df: pd.DataFrame, **where) -> dict[int, float]:
@@ -160,11 +168,11 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
     overall = _c("avg-gain-abstract")
     rows = [claim("adq_main.gain_avg", overall.id, f"{label} − DQ, {where} and keep ratios",
                   f"{overall.source}: about +{overall.value:g} points on average", _acc(df, method=arm, ratio=r, arch=ok),
-                  _acc(df, method="dq", ratio=r, arch=ok), unit=_PTS, scale=100.0, claimed=overall.value)]
+                  _acc(df, method="dq", ratio=r, arch=ok), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=overall.value)]
     if arm != "adq" and "adq" in set(df.method):
         rows.append(claim("adq_main.gain_avg_tuned", overall.id, f"ADQ with (β, T) chosen on the validation split − "
                           f"DQ, {where} and keep ratios", f"{overall.source}: about +{overall.value:g} points",
-                          _acc(df, method="adq", ratio=r, arch=ok), _acc(df, method="dq", ratio=r, arch=ok), unit=_PTS,
+                          _acc(df, method="adq", ratio=r, arch=ok), _acc(df, method="dq", ratio=r, arch=ok), unit=_PTS, sesoi=_SESOI_PTS,
                           scale=100.0, claimed=overall.value))
     for ratio in r:
         pct = int(round(ratio * 100))
@@ -173,7 +181,7 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
                           f"{label} − DQ at {pct} %, {where}",
                           f"{c.source}: +{c.value:g} points" if c else "Tab. 1: ADQ above DQ",
                           _acc(df, method=arm, ratio=ratio, arch=ok), _acc(df, method="dq", ratio=ratio, arch=ok),
-                          unit=_PTS, scale=100.0, claimed=c.value if c else None))
+                          unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=c.value if c else None))
     every = _c("beats-dq-every-arch")
     for a in archs:
         key = "".join(ch if ch.isalnum() else "_" for ch in str(a).lower()).strip("_")
@@ -183,7 +191,7 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
                                          f"{every.source}: every architecture", skipped[a], unit=_PTS))
             continue
         rows.append(claim(f"adq_main.beats_dq_{key}", every.id, statement, f"{every.source}: every architecture",
-                          _acc(df, method=arm, arch=a, ratio=r), _acc(df, method="dq", arch=a, ratio=r), unit=_PTS,
+                          _acc(df, method=arm, arch=a, ratio=r), _acc(df, method="dq", arch=a, ratio=r), unit=_PTS, sesoi=_SESOI_PTS,
                           scale=100.0))
     if "dm" in set(df.method):
         dm = _c("dq-adq-beat-dm")
@@ -191,19 +199,19 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
         for m, name in (("dq", "DQ"), (arm, label)):
             rows.append(claim(f"adq_main.{'dq' if m == 'dq' else 'adq'}_beats_dm", dm.id, f"{name} − DM, {where} and "
                               "keep ratios", f"{dm.source}: every cell", _acc(on, method=m, ratio=r, arch=ok),
-                              _acc(on, method="dm", ratio=r, arch=ok), unit=_PTS, scale=100.0))
+                              _acc(on, method="dm", ratio=r, arch=ok), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0))
     if "graphcut" in set(df.method):
         on = _on_units_of(df, "graphcut")
         rows.append(claim("adq_main.adq_beats_graphcut", None, f"{label} − GraphCut, {where} and keep ratios",
                           "Fig. 5(b): ADQ above GraphCut (on ImageNet-1K there)", _acc(on, method=arm, ratio=r, arch=ok),
-                          _acc(on, method="graphcut", ratio=r, arch=ok), unit=_PTS, scale=100.0))
+                          _acc(on, method="graphcut", ratio=r, arch=ok), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0))
     if len(r) >= 2:
         lo, hi = min(r), max(r)
         grow = _c("gain-grows-with-ratio")
         rows.append(claim("adq_main.gain_grows", grow.id, f"({label} − DQ at {hi:.0%}) − ({label} − DQ at {lo:.0%}), "
                           f"{where}", f"{grow.source}: +2.6 → +3.3 points", _gain(df[df.arch.isin(ok)], arm, "dq",
                                                                                    ratio=hi),
-                          _gain(df[df.arch.isin(ok)], arm, "dq", ratio=lo), unit=_PTS, scale=100.0, claimed=0.7))
+                          _gain(df[df.arch.isin(ok)], arm, "dq", ratio=lo), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=0.7))
     return rows
 
 
@@ -217,7 +225,7 @@ def low_ratio_claims(df: pd.DataFrame, arch: str, ratios: Sequence[float], *,
         rows.append(claim("adq_low_ratio.beats_dq_low", "beats-dq-every-arch",
                           f"ADQ − DQ at low keep ratios ({', '.join(f'{r:.0%}' for r in low)}; mean)",
                           "Fig. 5(c)(d): ADQ above DQ", _acc(df, method="adq", ratio=low, arch=arch),
-                          _acc(df, method="dq", ratio=low, arch=arch), unit=_PTS, scale=100.0))
+                          _acc(df, method="dq", ratio=low, arch=arch), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0))
     c = _c("lossless-60")
     target = c.value / 100.0
     statement = f"ADQ at {c.value:.0f} % − full data"
@@ -241,16 +249,16 @@ def ablation_claims(df: pd.DataFrame, ratios: Sequence[float]) -> list[ClaimResu
         c = _c(cid)
         rows.append(claim(f"adq_ablation.{method.replace('adq_', '') if method != 'adq' else 'is'}_over_dq", c.id,
                           f"DQ {name} − DQ, mean over keep ratios", f"{c.source}: +{c.value:g} points",
-                          _acc(df, method=method, ratio=r), _acc(df, method="dq", ratio=r), unit=_PTS, scale=100.0,
+                          _acc(df, method=method, ratio=r), _acc(df, method="dq", ratio=r), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0,
                           claimed=c.value))
     c = _c("ds-over-rs")
     rows.append(claim("adq_ablation.ds_over_rs", c.id, "DQ +DS − DQ +RS, mean over keep ratios",
                       f"{c.source}: at every keep ratio", _acc(df, method="adq_ds", ratio=r),
-                      _acc(df, method="adq_rs", ratio=r), unit=_PTS, scale=100.0))
+                      _acc(df, method="adq_rs", ratio=r), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0))
     for other, name in (("adq_rs", "+RS"), ("adq_ds", "+DS")):
         rows.append(claim(f"adq_ablation.is_over_{other[4:]}", None, f"+IS (ADQ) − {name}, mean over keep ratios",
                           "Tab. 3: +IS is the best row", _acc(df, method="adq", ratio=r),
-                          _acc(df, method=other, ratio=r), unit=_PTS, scale=100.0))
+                          _acc(df, method=other, ratio=r), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0))
     return rows
 
 
@@ -270,7 +278,7 @@ def beta_claims(sweep: pd.DataFrame, *, peak: float = 0.6) -> list[ClaimResult]:
         key = f"adq_beta.peak_over_{int(other)}"
         if peak in betas and other in betas:
             rows.append(claim(key, c.id, f"validation accuracy at β = {peak:g} − at {what}",
-                              band, at(peak), at(other), unit=_PTS, scale=100.0))
+                              band, at(peak), at(other), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0))
         else:
             rows.append(untestable_claim(key, c.id, f"validation accuracy at β = {peak:g} − at {what}",
                                          band,
@@ -284,8 +292,12 @@ def beta_claims(sweep: pd.DataFrame, *, peak: float = 0.6) -> list[ClaimResult]:
             g = frame.groupby(["seed", "beta"]).acc.mean().reset_index()
             return {int(s): float(x.loc[x.acc.idxmax(), "beta"]) for s, x in g.groupby("seed")}
 
+        grid = sorted(betas)
+        step = min((b - a for a, b in zip(grid, grid[1:])), default=0.1)
         rows.append(claim("adq_beta.peak_shift", shift.id, statement, f"{shift.source}: {shift.text}",
-                          argmax(sweep[sweep.ratio == hi]), argmax(sweep[sweep.ratio == lo]), unit="β"))
+                          argmax(sweep[sweep.ratio == hi]), argmax(sweep[sweep.ratio == lo]), unit="β",
+                          discrete=True, sesoi=(step, "one step of the β grid, the smallest shift the sweep can "
+                                                      "show")))
     else:
         rows.append(untestable_claim("adq_beta.peak_shift", shift.id, statement, f"{shift.source}: {shift.text}",
                                      "the sweep ran at one keep ratio; the shift needs two (set the page's ratios)",
@@ -323,7 +335,7 @@ def pq_claims(df: pd.DataFrame, ratios: Sequence[float], methods: Sequence[str] 
                     diff=100.0 * _pq_diff(sub)))
                 continue
         rows.append(claim(cid, None, statement, paper, per_unit(sub[sub.pq], "acc"), per_unit(sub[~sub.pq], "acc"),
-                          unit=_PTS, scale=100.0))
+                          unit=_PTS, sesoi=_SESOI_PTS, scale=100.0))
     return rows
 
 
@@ -365,6 +377,6 @@ def cost_claims(cost: pd.DataFrame, runs: pd.DataFrame, *, min_repeats: int = 3)
     e = _c("error-bars")
     rows.append(claim("adq_cost.error_bars", e.id, "DQ's std over seeds − ADQ's, per table cell",
                       f"{e.source}: reduced on average", key(cells[cells.method == "dq"]),
-                      key(cells[cells.method == "adq"]), unit=_PTS,
-                      note="the units are the table's cells (architecture × keep ratio), which share seeds"))
+                      key(cells[cells.method == "adq"]), unit=_PTS, sesoi=_SESOI_PTS,
+                      descriptive="the units are the table's cells (architecture × keep ratio), which share seeds"))
     return rows

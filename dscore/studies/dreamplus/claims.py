@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
-from ...ledger import ClaimResult, claim, untestable_claim
+from ...ledger import ClaimResult, claim, gate, relative_sesoi, untestable_claim
 from ...papers import dreamplus as paper
 from ...report import speedup_factor
 from .study import PAPER_DATASET, method_label
@@ -59,6 +59,8 @@ JUDGED_ON = {
 #: Tab. IV's row / column names of the registry's networks
 TAB4_ARCH = {"convnet3": "Conv-3", "resnet10": "Res-10", "densenet121": "Dense-121"}
 _PTS = "points"
+#: the smallest effect of interest of a claim of a sign measured in accuracy points (the paper states no size)
+_SESOI_PTS = (1.0, "one accuracy point, our smallest effect of interest where the paper states a sign only")
 
 
 def _unit(df: pd.DataFrame, col: str = "acc") -> dict:
@@ -88,7 +90,7 @@ def main_claims(df: pd.DataFrame, dataset: str, ipcs: Sequence[int]) -> list[Cla
             key = f"dream_main.{a}_vs_{b}_ipc{ipc}"
             pid = cid if cid and dataset == "fashion_mnist" else None
             rows.append(claim(key, pid, f"{la} − {lb} at IPC {ipc}", text, _acc(df, a, ipc), _acc(df, b, ipc),
-                              unit=_PTS, scale=100.0, claimed=claimed if claimed and claimed > 0 else None))
+                              unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=claimed if claimed and claimed > 0 else None))
     return rows
 
 
@@ -107,7 +109,7 @@ def tiny_claims(df: pd.DataFrame | None, ipcs: Sequence[int], *, reason: str = "
         if df is None:
             rows.append(untestable_claim(key, c.id, statement, text, reason, unit=_PTS))
         else:
-            rows.append(claim(key, c.id, statement, text, _acc(df, "dreamplus", ipc), _acc(df, "dm", ipc), unit=_PTS,
+            rows.append(claim(key, c.id, statement, text, _acc(df, "dreamplus", ipc), _acc(df, "dm", ipc), unit=_PTS, sesoi=_SESOI_PTS,
                               scale=100.0, claimed=claimed if claimed and claimed > 0 else None))
     rows.append(untestable_claim("dream_tiny.vs_mtt", c.id, "DREAM+ − MTT on TinyImageNet", f"{c.source}: {c.text}",
                                  "MTT (trajectory matching) is not implemented in dscore; the paper's MTT column is "
@@ -198,19 +200,21 @@ def resolvable_factor(curves: pd.DataFrame, method: str, x: str = "iteration") -
     return max(xs) / positive[0] if positive else 1.0
 
 
-def _base_at_start(curves: pd.DataFrame, base: str, x: str) -> list:
-    """The units whose baseline curve is already at its own final accuracy at its first snapshot."""
-    out = []
-    for seed in sorted(set(curves[curves.method == base].seed)):
-        bx, by = _mean_curve(curves, base, seed, x)
-        if by[0] >= by[-1]:
-            out.append(seed)
-    return out
+def _progress_gate(curves: pd.DataFrame, base: str, x: str = "iteration"):
+    """The gate of a speed-up claim: the baseline's final snapshot beats its first (its initialisation), paired by
+    distillation seed on the unit-mean curves; else its final accuracy is no target to speed up to."""
+    c = curves[curves.method == base]
+    first, last = c[c.iteration == c.iteration.min()], c[c.iteration == c.iteration.max()]
+    return gate(f"{method_label(base)}'s final snapshot − its first", unit_means(last, "acc"),
+                unit_means(first, "acc"), unit=_PTS, scale=100.0, sesoi=_SESOI_PTS[0],
+                remedy=f"{method_label(base)}'s run must make progress that the evaluation can see: more image steps, "
+                       f"a longer (converged) evaluation, or more distillation seeds")
 
 
-def _unit_factors(curves: pd.DataFrame, base: str, method: str, x: str) -> tuple[dict, dict, list[str]]:
-    """Per unit: the factor (base x to its final accuracy ÷ method x to it), the method's x, and notes."""
-    factors, xs, notes = {}, {}, []
+def _unit_factors(curves: pd.DataFrame, base: str, method: str, x: str) -> tuple[dict, dict, dict, dict, list[str]]:
+    """Per unit: the factor (base x to its final accuracy ÷ method x to it), the method's x, which of each are only
+    bounds (``{seed: +1}``: the truth is at least the value, ``-1``: at most), and notes."""
+    factors, xs, f_cens, x_cens, notes = {}, {}, {}, {}, []
     for seed in sorted(set(curves[curves.method == base].seed) & set(curves[curves.method == method].seed)):
         bx, by = _mean_curve(curves, base, seed, x)
         mx, my = _mean_curve(curves, method, seed, x)
@@ -218,41 +222,55 @@ def _unit_factors(curves: pd.DataFrame, base: str, method: str, x: str) -> tuple
         if sp.method_x is None:                 # never reached: it needs more than its whole run
             xs[seed] = float(mx.max())
             factors[seed] = sp.base_x / float(mx.max()) if sp.base_x else 1.0
-            notes.append(f"seed {seed}: {method_label(method)} never reaches the target (factor bounded above)")
+            f_cens[seed], x_cens[seed] = -1, +1
+            notes.append(f"seed {seed}: {method_label(method)} never reaches the target (factor at most "
+                         f"{factors[seed]:.3g})")
         else:
             first_positive = float(mx[mx > 0][0]) if (mx > 0).any() else None
             mxv = sp.method_x if sp.method_x > 0 else first_positive
             xs[seed] = mxv
             factors[seed] = sp.base_x / mxv if mxv else 1.0
-    return factors, xs, notes
+            if sp.lower_bound:
+                f_cens[seed], x_cens[seed] = +1, -1
+                notes.append(f"seed {seed}: {method_label(method)} is there at its first snapshot (factor at least "
+                             f"{factors[seed]:.3g})")
+    return factors, xs, f_cens, x_cens, notes
 
 
 def _speedup(cid_row: str, pid: str, statement: str, curves: pd.DataFrame, base: str, method: str, threshold: float,
              x: str = "iteration") -> ClaimResult:
+    """A speed-up claim judged on the log scale: ln(factor) per distillation seed against ln(claimed factor), the
+    factors that are only bounds censored (:func:`dscore.stats.judge`), the exact test (the factors are capped by
+    the snapshot grid). Gates: the baseline progresses, its curve flattens, the snapshots resolve the factor."""
     c = paper.claim(pid)
     text = f"{c.source}: {c.text}"
+    unit = "ln(speed-up)"
+    progress = _progress_gate(curves, base, x)
+    if not progress.passed:
+        return untestable_claim(cid_row, pid, statement, text,
+                                f"gate failed — {progress.text}: the baseline makes no progress this evaluation can "
+                                f"see, so there is nothing to speed up; {progress.remedy}", unit=unit)
     flat, why = flattened(curves, base)
     resolvable = resolvable_factor(curves, method, x)
-    at_start = _base_at_start(curves, base, x)
-    if at_start:
-        return untestable_claim(cid_row, pid, statement, text,
-                                f"{method_label(base)} is already at its own final accuracy at its first snapshot "
-                                f"(distillation seed(s) {at_start}): there is no progress to speed up; the images must "
-                                f"move (a larger image learning rate or more steps)", unit="×")
     if flat is not True:
         finals = curves[(curves.method == base) & (curves.iteration == curves[curves.method == base].iteration.max())]
         noise = 100 * float(finals.acc.std(ddof=1)) if len(finals) > 1 else 0.0
-        _, _, need = iterations_to_flatten(curves, base, noise)
+        if noise > 0:
+            _, _, need = iterations_to_flatten(curves, base, noise)
+        else:
+            need = "The evaluation noise is 0 (one evaluation per snapshot), so no length to flatten can be estimated"
         reason = (f"{why}: it has not flattened, so its final accuracy is not yet a target" if flat is False else why)
-        return untestable_claim(cid_row, pid, statement, text, f"{reason}. {need}", unit="×")
+        return untestable_claim(cid_row, pid, statement, text, f"gate failed — {reason}. {need}", unit=unit)
     if resolvable < threshold:
         return untestable_claim(cid_row, pid, statement, text,
-                                f"the snapshots resolve factors up to {resolvable:.1f}× only, below the claimed "
-                                f"{threshold:g}×; snapshots at least every 1/{math.ceil(threshold)} of the run are "
-                                f"needed", unit="×")
-    factors, _, notes = _unit_factors(curves, base, method, x)
-    return claim(cid_row, pid, statement, text, factors, {s: 1.0 for s in factors}, unit="×",
-                 claimed=threshold - 1.0, note="; ".join(notes))
+                                f"gate failed — the snapshots resolve factors up to {resolvable:.1f}× only, below the "
+                                f"claimed {threshold:g}×; snapshots at least every 1/{math.ceil(threshold)} of the run "
+                                f"are needed", unit=unit)
+    factors, _, f_cens, _, notes = _unit_factors(curves, base, method, x)
+    logs = {s: math.log(max(f, 1e-9)) for s, f in factors.items()}
+    return claim(cid_row, pid, statement, text, logs, {s: 0.0 for s in logs}, unit=unit,
+                 claimed=math.log(threshold), discrete=True, censored=f_cens, gates=[progress],
+                 note="; ".join([f"claimed {threshold:g}× is ln {math.log(threshold):.3g}"] + notes))
 
 
 def efficiency_claims(curves: pd.DataFrame, feat_curves: pd.DataFrame | None = None,
@@ -281,10 +299,23 @@ def efficiency_claims(curves: pd.DataFrame, feat_curves: pd.DataFrame | None = N
                                          why + "; IDC must flatten before its final accuracy is a target",
                                          unit="iterations"))
         else:
-            _, xa, na = _unit_factors(curves, "idc", "dreamplus", "iteration")
-            _, xb, nb = _unit_factors(curves, "idc", "dream", "iteration")
+            _, xa, _, ca, na = _unit_factors(curves, "idc", "dreamplus", "iteration")
+            _, xb, _, cb, nb = _unit_factors(curves, "idc", "dream", "iteration")
+            # a difference is a bound only when one side is and the other exact: A's bound carries its sign, B's
+            # the opposite; both bounded (or bounds of opposite meaning) leave the difference unknown: dropped
+            cens, unknown = {}, []
+            for s_ in xa:
+                sides = {ca.get(s_, 0), -cb.get(s_, 0)} - {0}
+                if len(sides) == 1:
+                    cens[s_] = sides.pop()
+                elif sides:
+                    unknown.append(s_)
+            xa = {k: (v if k not in unknown else math.nan) for k, v in xa.items()}
             rows.append(claim("dream_efficiency.vs_dream", ce.id, statement, f"{ce.source}: {ce.text}", xa, xb,
-                              unit="iterations", claim_sign=-1, note="; ".join(na + nb)))
+                              unit="iterations", claim_sign=-1, note="; ".join(na + nb), discrete=True,
+                              censored={k: v for k, v in cens.items() if k not in unknown},
+                              gates=[_progress_gate(curves, "idc")],
+                              sesoi=relative_sesoi(xb, 0.1, "DREAM's mean iterations")))
     if feat_curves is not None and {"idc+feat", "dreamplus"} <= set(feat_curves.method):
         rows.append(_speedup("dream_efficiency.iters_vs_idc_feat", "iters-40x-distribution",
                              "DREAM+'s speed-up over feature-matching IDC − 1 (iterations to its final accuracy)",
@@ -301,7 +332,7 @@ def efficiency_claims(curves: pd.DataFrame, feat_curves: pd.DataFrame | None = N
             last = other_curves[other_curves.iteration == other_curves.iteration.max()]
             rows.append(claim(f"dream_efficiency.{base}_gain", cg.id, f"{name} + DREAM+ − {name}, final accuracy",
                               f"{cg.source}: {cg.text}", _unit(last[last.method == arm]),
-                              _unit(last[last.method == base]), unit=_PTS, scale=100.0))
+                              _unit(last[last.method == base]), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0))
     return rows
 
 
@@ -341,7 +372,7 @@ def ablation_claims(df: pd.DataFrame, ipc: int, variants: Sequence[str], base: s
         single = b == "idc" and len(comps) == 1
         out.append(claim(f"dream_ablation.{key}_ipc{ipc}", "components-each-help" if single else None,
                          f"{method_label(m)} − {method_label(base_method)} at IPC {ipc}", text, _acc(df, m, ipc),
-                         _acc(df, base_method, ipc), unit=_PTS, scale=100.0, claimed=claimed,
+                         _acc(df, base_method, ipc), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=claimed,
                          note="" if ipc == 10 else f"at IPC {ipc}; the paper's Tab. III is at IPC 10"))
     return out
 
@@ -373,10 +404,13 @@ def cost_claims(costs: pd.DataFrame) -> list[ClaimResult]:
     loop = lambda f: unit_means(f.assign(loop=f.whole - f.pretrain), "loop")
     rows = []
     if "dreamplus" in g and "idc" in g:
-        rows.append(claim(*specs[0][:2], specs[0][2], specs[0][3], loop(g["dreamplus"]), loop(g["idc"]), unit="s"))
+        rows.append(claim(*specs[0][:2], specs[0][2], specs[0][3], loop(g["dreamplus"]), loop(g["idc"]), unit="s",
+                          sesoi=relative_sesoi(loop(g["idc"]), 0.1, "IDC's mean inner loop")))
     if "dreamplus" in g:
         rows.append(claim(*specs[1][:2], specs[1][2], specs[1][3], unit_means(g["dreamplus"], "image_update"),
-                          unit_means(g["dreamplus"], "clustering"), unit="s"))
+                          unit_means(g["dreamplus"], "clustering"), unit="s",
+                          sesoi=relative_sesoi(unit_means(g["dreamplus"], "clustering"), 0.1,
+                                               "DREAM+'s mean clustering time")))
     if "dreamplus" in g and "dream" in g:
         d = unit_means(g["dream"], "image_update")
         margin = 0.1 * float(np.mean(list(d.values())))
@@ -396,7 +430,8 @@ def mmd_claims(probe: pd.DataFrame, diag: pd.DataFrame | None = None) -> list[Cl
     rep = unit_means(probe[probe.kind == "representative"], "mmd2")
     rnd = unit_means(probe[probe.kind == "random"], "mmd2")
     rows = [claim("dream_why.mmd_probe", c.id, "MMD² of representative batches − of random batches (probe)",
-                  f"{c.source}: {c.text}", rep, rnd, claim_sign=-1, scale=1000.0, unit="MMD² ×10⁻³")]
+                  f"{c.source}: {c.text}", rep, rnd, claim_sign=-1, scale=1000.0, unit="MMD² ×10⁻³",
+                  sesoi=relative_sesoi(rnd, 0.1, "random batches' mean MMD²", scale=1000.0))]
     if "draw" in probe and probe.draw.nunique() > 1:
         spread = probe.groupby(["seed", "class", "kind"]).mmd2.std().reset_index()
         rows.append(claim("dream_why.fluctuation", c.id, "spread of MMD² from one batch draw to the next: "
@@ -404,12 +439,14 @@ def mmd_claims(probe: pd.DataFrame, diag: pd.DataFrame | None = None) -> list[Cl
                           f"{c.source}: {c.text} (the 'less fluctuation' half)",
                           unit_means(spread[spread.kind == "representative"], "mmd2"),
                           unit_means(spread[spread.kind == "random"], "mmd2"), claim_sign=-1, scale=1000.0,
-                          unit="MMD² ×10⁻³"))
+                          unit="MMD² ×10⁻³", sesoi=relative_sesoi(unit_means(spread[spread.kind == "random"], "mmd2"),
+                                                                  0.1, "random batches' mean spread", scale=1000.0)))
     if diag is not None and {"idc", "dream"} <= set(diag.method):
         rows.append(claim("dream_why.mmd_during", c.id, "batch MMD² during distillation: DREAM − IDC",
                           f"{c.source}: {c.text}", unit_means(diag[diag.method == "dream"], "batch_mmd"),
                           unit_means(diag[diag.method == "idc"], "batch_mmd"), claim_sign=-1, scale=1000.0,
-                          unit="MMD² ×10⁻³"))
+                          unit="MMD² ×10⁻³", sesoi=relative_sesoi(unit_means(diag[diag.method == "idc"], "batch_mmd"),
+                                                                  0.1, "IDC's mean batch MMD²", scale=1000.0)))
     return rows
 
 
@@ -431,7 +468,7 @@ def region_claims(curves: pd.DataFrame | None) -> list[ClaimResult]:
             continue
         rows.append(claim(f"dream_why.{region}_vs_representative", c.id, f"IDC matched on the class {region} only − "
                           "DREAM (representative batches), final accuracy", text, _unit(last[last.method == arm]),
-                          _unit(last[last.method == "dream"]), claim_sign=-1, unit=_PTS, scale=100.0))
+                          _unit(last[last.method == "dream"]), claim_sign=-1, unit=_PTS, sesoi=_SESOI_PTS, scale=100.0))
     return rows
 
 
@@ -455,7 +492,9 @@ def stability_claims(diag: pd.DataFrame, migration: pd.DataFrame, common: pd.Dat
                               f"DREAM+'s MMD² to the real data − {method_label(other)}'s (common probe, mean over the "
                               "snapshots after the initialisation)", f"{c.source}: {c.text}",
                               unit_means(trained[trained.method == "dreamplus"], "mmd2"),
-                              unit_means(trained[trained.method == other], "mmd2"), claim_sign=-1, unit="MMD²"))
+                              unit_means(trained[trained.method == other], "mmd2"), claim_sign=-1, unit="MMD²",
+                              sesoi=relative_sesoi(unit_means(trained[trained.method == other], "mmd2"), 0.1,
+                                                   f"{method_label(other)}'s mean MMD²")))
     if common is not None and len(common):
         for col, cid, what, unit in (("grad_diff", "gradient-difference", "gradient difference", "gradient distance"),
                                      ("feature_diff", "feature-difference", "feature difference",
@@ -467,7 +506,9 @@ def stability_claims(diag: pd.DataFrame, migration: pd.DataFrame, common: pd.Dat
                 rows.append(claim(f"dream_stability.probe_{col}_vs_{other}", c.id,
                                   f"DREAM+'s {what} − {method_label(other)}'s on one common probe (final sets)",
                                   f"{c.source}: {c.text}", unit_means(common[common.method == "dreamplus"], col),
-                                  unit_means(common[common.method == other], col), claim_sign=-1, unit=unit))
+                                  unit_means(common[common.method == other], col), claim_sign=-1, unit=unit,
+                                  sesoi=relative_sesoi(unit_means(common[common.method == other], col), 0.1,
+                                                       f"{method_label(other)}'s mean {what}")))
     for col, cid, what, unit in (("grad_diff", "gradient-difference", "gradient difference", "gradient distance"),
                                  ("feature_diff", "feature-difference", "feature difference", "embedding distance")):
         c = paper.claim(cid)
@@ -477,13 +518,17 @@ def stability_claims(diag: pd.DataFrame, migration: pd.DataFrame, common: pd.Dat
             rows.append(claim(f"dream_stability.{col}_vs_{other}", c.id,
                               f"DREAM+'s {what} − {method_label(other)}'s (mean over the run)", f"{c.source}: {c.text}",
                               unit_means(diag[diag.method == "dreamplus"], col),
-                              unit_means(diag[diag.method == other], col), claim_sign=-1, unit=unit))
+                              unit_means(diag[diag.method == other], col), claim_sign=-1, unit=unit,
+                              sesoi=relative_sesoi(unit_means(diag[diag.method == other], col), 0.1,
+                                                   f"{method_label(other)}'s mean {what}")))
     c = paper.claim("feature-migration")
     half = migration.iteration.max() / 2
     late = migration[migration.iteration > half]
     rows.append(claim("dream_stability.late_migration", c.id, "DREAM+'s late feature migration − IDC's",
                       f"{c.source}: {c.text}", unit_means(late[late.method == "dreamplus"], "migration"),
-                      unit_means(late[late.method == "idc"], "migration"), claim_sign=-1, unit="embedding L2"))
+                      unit_means(late[late.method == "idc"], "migration"), claim_sign=-1, unit="embedding L2",
+                      sesoi=relative_sesoi(unit_means(late[late.method == "idc"], "migration"), 0.1,
+                                           "IDC's mean late migration")))
     return rows
 
 
@@ -497,7 +542,9 @@ def coverage_claims(coverage: pd.DataFrame) -> list[ClaimResult]:
             rows.append(claim(f"dream_tsne.coverage_{m}", c.id, f"{method_label(m)}'s coverage distance − IDC's",
                               f"{c.source}: {c.text}", unit_means(coverage[coverage.method == m], "coverage"),
                               unit_means(coverage[coverage.method == "idc"], "coverage"), claim_sign=-1,
-                              unit="× class spread"))
+                              unit="× class spread",
+                              sesoi=relative_sesoi(unit_means(coverage[coverage.method == "idc"], "coverage"), 0.1,
+                                                   "IDC's mean coverage distance")))
     return rows
 
 
@@ -531,7 +578,7 @@ def interval_claims(grid: pd.DataFrame, curves: pd.DataFrame | None = None, *, m
         early = curves[curves.iteration == first]
         rows.append(claim("dream_interval.early_efficiency", ce.id, f"accuracy at iteration {int(first)}: interval "
                           f"{lo} − interval {hi}", f"{ce.source}: {ce.text}", _unit(early[early.interval == lo]),
-                          _unit(early[early.interval == hi]), unit=_PTS, scale=100.0, note=note))
+                          _unit(early[early.interval == hi]), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, note=note))
     return rows
 
 
@@ -555,7 +602,7 @@ def _sampling_shape(p: pd.DataFrame, paper_k: dict[int, int], note: str) -> list
                                          "the grid has no distinct cells for the paper's "
                                          f"{hi} and {lo} sub-clusters at this class size", unit=_PTS))
             continue
-        rows.append(claim(f"dream_sampling.{key}", c.id, statement, text, _unit(a), _unit(b), unit=_PTS, scale=100.0,
+        rows.append(claim(f"dream_sampling.{key}", c.id, statement, text, _unit(a), _unit(b), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0,
                           claimed=claimed, note=note))
     return rows
 
@@ -582,7 +629,7 @@ def sampling_claims(grid: pd.DataFrame, base: pd.DataFrame, *, default_cell: Seq
             c = paper.claim("subcluster-best")
             rows.append(claim("dream_sampling.default_vs_fewest", c.id, f"DREAM+ at {k0} sub-clusters × {s0} − at "
                               f"{kmin} × 1", f"{c.source}: {c.text} (128 × 1 vs 32 × 1: {cb:+.1f})", _unit(best),
-                              _unit(few), unit=_PTS, scale=100.0, claimed=round(cb, 2), note=note))
+                              _unit(few), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=round(cb, 2), note=note))
     if kmin is not None:
         few, few_s = p[(p.subclusters == kmin) & (p.samples == 1)], p[p.subclusters == kmin]
         smax = int(few_s.samples.max())
@@ -599,10 +646,10 @@ def sampling_claims(grid: pd.DataFrame, base: pd.DataFrame, *, default_cell: Seq
         pp, d = g[g.method == "dreamplus"], g[g.method == "dream"]
         if len(pp) and len(d):
             rows.append(claim(f"dream_sampling.vs_dream_{k}x{n}", cd.id, f"DREAM+ − DREAM at {k} sub-clusters × {n}",
-                              f"{cd.source}: {cd.text}", _unit(pp), _unit(d), unit=_PTS, scale=100.0, note=note))
+                              f"{cd.source}: {cd.text}", _unit(pp), _unit(d), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, note=note))
         if len(pp):
             rows.append(claim(f"dream_sampling.vs_idc_{k}x{n}", cr.id, f"DREAM+ at {k} × {n} − IDC (random batches)",
-                              f"{cr.source}: {cr.text}", _unit(pp), _unit(base), unit=_PTS, scale=100.0, note=note))
+                              f"{cr.source}: {cr.text}", _unit(pp), _unit(base), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, note=note))
     return rows
 
 
@@ -626,7 +673,7 @@ def cross_arch_claims(df: pd.DataFrame, *, ipc: int | None = None) -> list[Claim
             key = "".join(ch if ch.isalnum() else "_" for ch in f"{d}_on_{a}".lower())
             rows.append(claim(f"dream_crossarch.{key}_vs_{other}", c.id, f"DREAM+ − {method_label(other)} on {a} "
                               f"(distilled on {d})", text, _unit(g[g.method == "dreamplus"]),
-                              _unit(g[g.method == other]), unit=_PTS, scale=100.0,
+                              _unit(g[g.method == other]), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0,
                               claimed=round(pa - pb, 2) if pa is not None and pb is not None and pa > pb else None,
                               note=note))
     return rows
@@ -646,14 +693,14 @@ def continual_claims(df: pd.DataFrame, method: str = "dreamplus", *, seed: int =
         key = other.replace("+", "_")
         rows.append(claim(f"dream_continual.last_vs_{key}", c.id, f"{method_label(method)} − {method_label(other)} "
                           f"after the last step", f"{c.source}: {c.text}", _unit(mine[mine.step == last]),
-                          _unit(theirs[theirs.step == last]), unit=_PTS, scale=100.0))
+                          _unit(theirs[theirs.step == last]), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0))
         rows.append(claim(f"dream_continual.mean_vs_{key}", c.id, f"{method_label(method)} − {method_label(other)}, "
-                          "mean over the steps", f"{c.source}: {c.text}", _unit(mine), _unit(theirs), unit=_PTS,
+                          "mean over the steps", f"{c.source}: {c.text}", _unit(mine), _unit(theirs), unit=_PTS, sesoi=_SESOI_PTS,
                           scale=100.0))
         gl = {s: _unit(mine[mine.step == last])[s] - _unit(theirs[theirs.step == last])[s]
               for s in _unit(mine[mine.step == last])}
         gf = {s: _unit(mine[mine.step == first])[s] - _unit(theirs[theirs.step == first])[s]
               for s in _unit(mine[mine.step == first])}
         rows.append(claim(f"dream_continual.gap_widens_{key}", cw.id, f"gap to {method_label(other)} at step {last} − "
-                          f"at step {first}", f"{cw.source}: {cw.text}", gl, gf, unit=_PTS, scale=100.0))
+                          f"at step {first}", f"{cw.source}: {cw.text}", gl, gf, unit=_PTS, sesoi=_SESOI_PTS, scale=100.0))
     return rows
