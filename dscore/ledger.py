@@ -4,11 +4,13 @@ How a claim travels:
 
 1. A page's claim function (``dscore.studies.<paper>.claims``) turns its runs into :class:`ClaimResult` rows:
    a stable id (``"adq_main.gain_avg"``), the literal id of the paper's claim it tests (``dscore.papers``), the
-   statement, the paper's size, the unit, and the :class:`dscore.stats.Judgement` on the raw p.
+   statement, the paper's size (or the smallest effect of interest), the unit, gates, and the
+   :class:`dscore.stats.Judgement` of the claim alone.
 2. :func:`record` writes them to the page's files (``<page>_files/claims.json``) and shows the *evidence*
    (effect, interval, MDE, units, raw p) — never a word: words are decided over the whole chapter.
-3. The chapter's overview notebook reads every page's file (:func:`load_pages`), adjusts the p-values of the
-   chapter as one Holm family and adds a row ``untestable here`` for every claim of the paper that no page judges
+3. The chapter's overview notebook reads every page's file (:func:`load_pages`), adjusts the hypotheses of the
+   chapter as one family (:func:`dscore.stats.family`: every word re-decided on the interval at the level where the
+   adjustment stopped) and adds a row ``untestable here`` for every claim of the paper that no page judges
    (:func:`chapter_verdicts`). It writes one verdict table per page (``<page>_verdicts.md``, included by that page),
    its own full table, a forest plot, and the landing page's one line per claim (:func:`at_a_glance`).
 
@@ -26,11 +28,13 @@ import numpy as np
 
 from . import stats
 
-__all__ = ["ClaimResult", "EvidenceTable", "Gate", "gate", "claim", "untestable_claim", "record", "evidence_table", "verdict_table", "load_pages",
+__all__ = ["ClaimResult", "EvidenceTable", "Design", "Gate", "gate", "claim", "equivalence", "untestable_claim", "record", "evidence_table", "verdict_table", "load_pages",
            "chapter_verdicts", "verdict_markdown", "verdict_box", "word_counts", "forest_plot", "at_a_glance", "publish", "CLAIMS_FILE", "WORD_COLOURS",
-           "family_level", "definitions_markdown", "raw_text", "ours_text", "relative_sesoi"]
+           "family_level", "definitions_markdown", "raw_text", "ours_text", "relative_sesoi",
+           "load_scale", "scale_line", "SCALE_FILE"]
 
 CLAIMS_FILE = "claims.json"
+SCALE_FILE = "scale.json"
 
 #: colour of each word in the forest plots and tables
 WORD_COLOURS = {"reproduced": "#1b7837", "stronger than claimed": "#00441b", "weaker than claimed": "#a6dba0",
@@ -93,40 +97,34 @@ class Gate:
 def gate(name: str, a: Any, b: Any, *, unit: str, sesoi: float, scale: float = 1.0, remedy: str = "",
          alpha: float = 0.05) -> Gate:
     """A gate judged like a claim on its own (:func:`dscore.stats.judge`, paired by unit id, at ``alpha``, not
-    in the chapter's family): it passes when its interval excludes zero on the positive side (A > B)."""
+    in the chapter's family): it passes when its interval excludes zero on the positive side (A > B) and the effect
+    is at least ``sesoi`` (a precondition holds clearly, not by a consistent hair)."""
     ua = {u: v * scale for u, v in stats.as_units(a, name).items()}
     ub = {u: v * scale for u, v in stats.as_units(b, name).items()}
     j = stats.judge(ua, ub, sesoi=sesoi, alpha=alpha)
-    ok = j.word in ("reproduced", "stronger than claimed", "weaker than claimed")
+    ok = j.word in ("reproduced", "stronger than claimed", "weaker than claimed") and j.diff >= sesoi
     lo, hi = j.ci
     text = (f"{name}: {_num(j.diff)} [{_num(lo)}, {_num(hi)}] {unit} ({100 * (1 - alpha):g} % interval, n {j.n}, "
-            f"{j.test}, p {_p(j.p)})")
+            f"{j.test}, p {_p(j.p)}; passes when the interval excludes 0 and the effect is at least {sesoi:g})")
     return Gate(name, ok, text, remedy)
 
 
-def claim(claim_id: str, paper_id: str | None, statement: str, paper: str, a: Any, b: Any, *, unit: str,
-          claim_sign: int = 1, claimed: float | None = None, margin: tuple[float, str] | float | None = None,
-          sesoi: tuple[float, str] | float | None = None, scale: float = 1.0, note: str = "",
-          discrete: bool = False, descriptive: str | None = None, gates: Sequence[Gate] = (),
-          censored: Mapping[Any, int] | None = None) -> ClaimResult:
-    """Judge one claim (:func:`dscore.stats.judge`, the arms paired by unit id) and wrap it with what a table needs.
+@dataclass(frozen=True)
+class Design:
+    """How a claim's units came about, beyond its arms: ``discrete`` (the outcome takes few values: the exact test at
+    any n), ``censored`` (``{unit: +1 | -1}``, values that are only a lower / upper bound), ``descriptive`` (why the
+    units are not independent: the row is shown, never judged), ``gates`` (:func:`gate` preconditions; a failed one
+    makes the row ``untestable here`` with its numbers), ``note`` (what a reader must know to read the row)."""
 
-    ``a``/``b``: one value per unit (``{unit id: value}``), multiplied by ``scale`` (e.g. 100: accuracies in
-    points); ``claimed`` is in the scaled unit. A claim of a sign only declares ``sesoi`` as ``(smallest effect of
-    interest, where it comes from)`` in the scaled unit. An equivalence claim gives ``margin`` as ``(bound, where the
-    bound comes from)``; a bound without its source is ``untestable here``. ``discrete``: the exact test at any n.
-    ``descriptive``: why the units are not independent (the row is shown, never judged). ``gates``: preconditions
-    (:func:`gate`); a failed one makes the row ``untestable here`` with its numbers. ``censored``: units whose value
-    is only a bound (:func:`dscore.stats.judge`).
+    discrete: bool = False
+    censored: Mapping[Any, int] | None = None
+    descriptive: str | None = None
+    gates: Sequence[Gate] = ()
+    note: str = ""
 
-    A unit whose value is missing (NaN) in either arm is dropped from both arms and the row says so; the remaining
-    units are judged (never an average over fewer cells: the tables give a unit NaN when any of its cells is).
-    """
-    _check_id(claim_id)
-    margin, margin_source = _with_source(margin, "margin")
-    sesoi, sesoi_source = _with_source(sesoi, "sesoi")
-    notes = [note] if note else []
 
+def _arms(claim_id: str, a: Any, b: Any, scale: float, notes: list[str]) -> tuple[dict, dict]:
+    """Both arms scaled; a unit missing (NaN) in either arm is dropped from both, and ``notes`` says so."""
     def scaled(values):
         if isinstance(values, Mapping):
             return {u: (float(v) * scale if v is not None else math.nan) for u, v in values.items()}
@@ -139,27 +137,67 @@ def claim(claim_id: str, paper_id: str | None, statement: str, paper: str, a: An
         ua = {u: v for u, v in ua.items() if u not in dropped}
         ub = {u: v for u, v in ub.items() if u not in dropped}
         notes.append(f"units {dropped} dropped from both arms: a cell of theirs is missing (NaN)")
-    failed = [g for g in gates if not g.passed]
-    notes += [f"gate passed: {g.text}" for g in gates if g.passed]
-    if margin is not None:
-        notes.append(f"margin ±{margin:g} {unit}: {margin_source}" if margin_source else "")
-    if sesoi is not None and margin is None and claimed in (None, 0):
-        notes.append(f"smallest effect of interest {sesoi:g} {unit}: {sesoi_source}")
+    return ua, ub
+
+
+def _judged(claim_id, paper_id, statement, paper, unit, design: Design, notes: list[str], judge_it) -> ClaimResult:
+    notes = ([design.note] if design.note else []) + notes + [f"gate passed: {g.text}" for g in design.gates
+                                                              if g.passed]
+    failed = [g for g in design.gates if not g.passed]
     if failed:
         why = "; ".join(f"gate failed — {g.text}" + (f"; {g.remedy}" if g.remedy else "") for g in failed)
-        j = stats.untestable(why, claim_sign=claim_sign, claimed=claimed, margin=margin)
-    elif margin is not None and not margin_source:
-        j = stats.untestable("an equivalence claim needs its margin stated with where it comes from; none was given",
-                             claim_sign=claim_sign, claimed=claimed, margin=margin)
-    elif sesoi is not None and not sesoi_source:
-        raise ValueError(f"{claim_id}: sesoi={sesoi} needs where it comes from: (value, source)")
+        j = stats.untestable(why)
     else:
-        j = stats.judge(ua, ub, claim_sign=claim_sign, claimed=claimed, margin=margin,
-                        sesoi=sesoi if margin is None and claimed in (None, 0) else None,
-                        discrete=discrete, censored=censored)
-        if descriptive:
-            j = stats.descriptive(j, descriptive)
+        j = judge_it()
+        if design.descriptive:
+            j = stats.descriptive(j, design.descriptive)
     return ClaimResult(claim_id, paper_id, statement, paper, unit, j, "; ".join(n for n in notes if n))
+
+
+def claim(claim_id: str, paper_id: str | None, statement: str, paper: str, a: Any, b: Any, *, unit: str,
+          claim_sign: int = 1, claimed: float | None = None, sesoi: tuple[float, str] | None = None,
+          scale: float = 1.0, design: Design | None = None) -> ClaimResult:
+    """Judge the claim "A − B has sign ``claim_sign``" (:func:`dscore.stats.judge`, the arms paired by unit id) and
+    wrap it with what a table needs.
+
+    ``a``/``b``: one value per unit (``{unit id: value}``), multiplied by ``scale`` (e.g. 100: accuracies in
+    points); ``claimed`` (the paper's size) is in the scaled unit. A claim of a sign only declares ``sesoi`` as
+    ``(smallest effect of interest, where it comes from)`` in the scaled unit, so that a tight null reads ``not
+    reproduced``. ``design``: :class:`Design` (discrete outcomes, censored values, descriptive rows, gates, a note).
+
+    A unit whose value is missing (NaN) in either arm is dropped from both arms and the row says so; the remaining
+    units are judged (never an average over fewer cells: the tables give a unit NaN when any of its cells is).
+    """
+    _check_id(claim_id)
+    design = design or Design()
+    notes: list[str] = []
+    value, source = _with_source(sesoi, "sesoi")
+    if value is not None and not source:
+        raise ValueError(f"{claim_id}: sesoi={sesoi!r} needs where it comes from: (value, source)")
+    if value is not None and claimed in (None, 0):
+        notes.append(f"smallest effect of interest {value:g} {unit}: {source}")
+    ua, ub = _arms(claim_id, a, b, scale, notes)
+    return _judged(claim_id, paper_id, statement, paper, unit, design, notes, lambda: stats.judge(
+        ua, ub, claim_sign=claim_sign, claimed=claimed, sesoi=value if claimed in (None, 0) else None,
+        discrete=design.discrete, censored=design.censored))
+
+
+def equivalence(claim_id: str, paper_id: str | None, statement: str, paper: str, a: Any, b: Any, *, unit: str,
+                margin: tuple[float, str], scale: float = 1.0, design: Design | None = None) -> ClaimResult:
+    """Judge the claim "|A − B| < margin" ("no worse", "lossless", "negligible") by two one-sided tests, ``margin`` as
+    ``(bound, where the bound comes from)`` in the scaled unit; a bound without its source is ``untestable here``.
+    The rest as :func:`claim`."""
+    _check_id(claim_id)
+    design = design or Design()
+    value, source = _with_source(margin, "margin")
+    notes = [f"margin ±{value:g} {unit}: {source}"] if source else []
+    ua, ub = _arms(claim_id, a, b, scale, notes)
+    if not source:
+        return ClaimResult(claim_id, paper_id, statement, paper, unit, stats.untestable(
+            "an equivalence claim needs its margin stated with where it comes from; none was given", margin=value),
+            design.note)
+    return _judged(claim_id, paper_id, statement, paper, unit, design, notes, lambda: stats.judge(
+        ua, ub, margin=value, discrete=design.discrete, censored=design.censored))
 
 
 def relative_sesoi(values: Any, fraction: float, what: str, *, scale: float = 1.0) -> tuple[float, str]:
@@ -308,10 +346,11 @@ def verdict_table(results: Sequence[ClaimResult]):
 
 # ------------------------------------------------------------------------------------------ the pages' files
 
-def record(page: str, results: Iterable[ClaimResult]):
+def record(page: str, results: Iterable[ClaimResult], *, scale: Mapping[str, Any] | None = None):
     """Write a page's claims to ``<page>_files/claims.json`` (atomically; the book runner's page folder) and return the
     :func:`evidence_table` to display (an :class:`EvidenceTable`); glues each claim's effect as ``<id>.ours``. Every id
-    must start with ``<page>.`` and be unique."""
+    must start with ``<page>.`` and be unique. ``scale`` (a chapter's headline page: what its study ran at, e.g.
+    ``study.describe()`` and its seeds) is written beside them (``scale.json``), for :func:`scale_line`."""
     from .paths import page_files_dir
     from .utils import atomic_write_text
 
@@ -328,11 +367,32 @@ def record(page: str, results: Iterable[ClaimResult]):
     path = folder / CLAIMS_FILE
     atomic_write_text(path, json.dumps([r.as_dict() for r in results], indent=1))
     path.chmod(0o644)
+    if scale is not None:
+        atomic_write_text(folder / SCALE_FILE, json.dumps({str(k): str(v) for k, v in scale.items()}, indent=1))
+        (folder / SCALE_FILE).chmod(0o644)
     from .report import glue
 
     for r in results:        # the page's evidence, pasteable by claim id: {glue:text}`<page>.ipynb::<id>.ours`
         glue(f"{r.id}.ours", ours_text(r))
     return EvidenceTable(evidence_table(results))
+
+
+def load_scale(page: str, pages_dir: str | Path) -> dict[str, str] | None:
+    """What ``page`` recorded as its scale (:func:`record`'s ``scale``), or None when it recorded none."""
+    path = Path(pages_dir) / f"{page}_files" / SCALE_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def scale_line(scale: Mapping[str, str] | None, profile: str, page: str) -> str:
+    """One line naming the scale a chapter's words hold for: the profile and what its headline ``page`` ran at
+    (data, networks, budgets, seeds), from :func:`load_scale`."""
+    if not scale:
+        return (f"These words hold for the `{profile}` profile's scale only; {page} recorded no description of it "
+                f"(see each page's banner).")
+    keep = [k for k in scale if k not in ("device",)]
+    parts = "; ".join(f"{k}: {scale[k]}" for k in keep)
+    return (f"**Scale.** Every word of this chapter holds for the `{profile}` profile's scale only, as run on "
+            f"{page}: {parts}. The paper's sizes are on its own datasets and networks.")
 
 
 def load_pages(pages: Sequence[str], pages_dir: str | Path) -> list[ClaimResult]:
@@ -534,7 +594,7 @@ def definitions_markdown() -> str:
 
 
 def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str = "nb/",
-            pages: Sequence[str] = ()) -> Path:
+            pages: Sequence[str] = (), scale: str = "") -> Path:
     """Write the chapter's verdicts where the book includes them, into the overview's files
     (``<overview>_files/``): ``<page>_box.md`` (:func:`verdict_box`, included at the top of the page; also for every
     page of ``pages`` that judged nothing), ``<page>_verdicts.md`` for every page (included below that page's
@@ -563,6 +623,8 @@ def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str =
     from .report import glue
 
     glue(f"{overview}.counts", word_counts(results))       # the landing page pastes it
+    glue(f"{overview}.scale", scale.replace("**Scale.** ", "") or "the scale of this build's profile (see each page's banner)")
+    glue(f"{overview}.level", family_level(results))
     for r in results:        # prose can paste a verdict by its stable id: {glue:text}`…overview_adq.ipynb::<id>`
         glue(r.id, r.word)
         glue(f"{r.id}.ours", ours_text(r))

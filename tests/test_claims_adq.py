@@ -9,7 +9,7 @@ from dscore.studies.adq import claims
 ARCHS = ("ConvNet-3", "ResNet-18")
 
 
-def runs(gain, *, seeds=range(5), noise=0.0, ratios=(0.1, 0.2, 0.3), dm=-10.0, shared=0.03, rng_seed=0, full=None):
+def runs(gain, *, seeds=range(8), noise=0.0, ratios=(0.1, 0.2, 0.3), dm=-10.0, shared=0.03, rng_seed=0, full=None):
     """Grid rows with a seed effect shared by every method (the pairing) and ADQ − DQ = ``gain`` points (both ADQ
     rows); ``full``: {arch: full-data accuracy offset} (default: every arch trains)."""
     rng = np.random.default_rng(rng_seed)
@@ -42,7 +42,7 @@ def test_main_claims_ids_paper_ids_and_units():
     ids = {c.id for c in paper.CLAIMS}
     assert all(r.paper_id is None or r.paper_id in ids for r in rows.values())
     g = rows["adq_main.gain_avg"]
-    assert g.unit == "points" and g.judgement.n == 5 and g.judgement.paired
+    assert g.unit == "points" and g.judgement.n == 8 and g.judgement.paired
     assert g.judgement.diff == pytest.approx(3.0) and g.judgement.claimed == 3.0
     assert rows["adq_main.gain_10"].judgement.claimed == 2.6
 
@@ -61,7 +61,7 @@ def test_main_claims_contradicted_and_underpowered():
     assert by_id(claims.main_claims(runs(-2.0, noise=0.002), [0.1], ARCHS))["adq_main.gain_avg"].word \
         == "contradicted"
     noisy = by_id(claims.main_claims(runs(3.0, seeds=range(3), noise=0.1, rng_seed=1), [0.1], ARCHS))["adq_main.gain_avg"]
-    assert noisy.word == "underpowered" and noisy.judgement.mde > 3.0
+    assert noisy.word == "underpowered" and noisy.judgement.mde > 3.0 and noisy.judgement.p >= 0.25   # exact, n 3
     two = by_id(claims.main_claims(runs(3.0, seeds=range(2)), [0.1], ARCHS))["adq_main.gain_avg"]
     assert two.word == "underpowered" and two.judgement.n == 2
 
@@ -111,7 +111,7 @@ def test_low_ratio_lossless_is_an_equivalence_claim():
     worse.loc[(worse.method == "adq") & (worse.ratio == 0.6), "acc"] -= 0.05
     assert by_id(claims.low_ratio_claims(worse, "ConvNet-3", [0.05, 0.1, 0.6]))["adq_low_ratio.lossless"].word \
         == "not equivalent"
-    assert rows["adq_low_ratio.beats_dq_low"].judgement.n == 5
+    assert rows["adq_low_ratio.beats_dq_low"].judgement.n == 8
     far = by_id(claims.low_ratio_claims(df[df.ratio != 0.6], "ConvNet-3", [0.05, 0.1]))["adq_low_ratio.lossless"]
     assert far.word == "untestable here" and "do not include 0.6" in far.judgement.reason
 
@@ -122,23 +122,24 @@ def test_ablation_claims():
                           "adq_ablation.ds_over_rs", "adq_ablation.is_over_rs", "adq_ablation.is_over_ds"]
     assert rows["adq_ablation.rs_over_dq"].judgement.claimed == 1.41
     assert rows["adq_ablation.ds_over_rs"].word == "reproduced"          # +DS = 2, +RS = 1.5 points
-    assert rows["adq_ablation.is_over_dq"].word == "reproduced"
+    is_dq = rows["adq_ablation.is_over_dq"]
+    assert is_dq.judgement.claimed < 3.0 and is_dq.word == "stronger than claimed"    # 3 points, nearly no noise
 
 
 def test_bins_claims_one_unit_per_feature_network():
     rows = []
-    for seed in range(4):
+    for seed in range(8):
         for k in range(8):
             rows.append({"seed": seed, "scope": "all", "bin": k, "rs": 1.0 - 0.05 * k + 0.01 * seed,
                          "ds": 0.1 * k, "is": -abs(k - 3.5) + 0.02 * seed})
     out = by_id(claims.bins_claims(pd.DataFrame(rows)))
     assert [r.word for r in out.values()] == ["reproduced"] * 3
-    assert out["adq_bins.is_rise_fall"].paper_id == "importance-rise-fall" and out["adq_bins.rs_early"].judgement.n == 4
+    assert out["adq_bins.is_rise_fall"].paper_id == "importance-rise-fall" and out["adq_bins.rs_early"].judgement.n == 8
 
 
 def test_texture_claims():
     rows = [{"seed": s, "student": st, "epoch": e, "distance": d * e + 0.01 * s}
-            for s in range(3) for st, d in (("high", 0.1), ("medium", 0.2), ("low", 0.5)) for e in (1, 2)]
+            for s in range(8) for st, d in (("high", 0.1), ("medium", 0.2), ("low", 0.5)) for e in (1, 2)]
     out = claims.texture_claims(pd.DataFrame(rows))
     assert [r.id for r in out] == ["adq_texture.low_vs_high", "adq_texture.medium_vs_high", "adq_texture.low_vs_medium"]
     assert all(r.word == "reproduced" for r in out)
@@ -146,11 +147,14 @@ def test_texture_claims():
 
 def test_beta_claims_and_the_shift_guard():
     rows = [{"beta": b, "seed": s, "ratio": r, "acc": 0.7 - (b - (0.6 if r == 0.1 else 0.8)) ** 2 + 0.001 * s}
-            for b in (0.0, 0.6, 0.8, 1.0) for s in range(3) for r in (0.1, 0.3)]
+            for b in (0.0, 0.6, 0.8, 1.0) for s in range(8) for r in (0.1, 0.3)]
     out = by_id(claims.beta_claims(pd.DataFrame(rows)))
     assert out["adq_beta.peak_over_0"].word == "reproduced"
     shift = out["adq_beta.peak_shift"]
-    assert shift.judgement.diff == pytest.approx(0.2) and shift.unit == "β"
+    assert shift.judgement.diff == pytest.approx(0.2) and shift.unit == "β" and shift.judgement.test.startswith("exact")
+    assert shift.word == "reproduced" and shift.judgement.p == pytest.approx(2 / 2 ** 8)
+    three = by_id(claims.beta_claims(pd.DataFrame([r for r in rows if r["seed"] < 3])))["adq_beta.peak_shift"]
+    assert three.word == "underpowered" and three.judgement.p == pytest.approx(0.25)      # never p 0 at n 3
     one = by_id(claims.beta_claims(pd.DataFrame([r for r in rows if r["ratio"] == 0.1])))
     assert one["adq_beta.peak_shift"].word == "untestable here" and "one keep ratio" in one["adq_beta.peak_shift"].judgement.reason
     no_peak = by_id(claims.beta_claims(pd.DataFrame([r for r in rows if r["beta"] != 0.6])))
@@ -159,7 +163,7 @@ def test_beta_claims_and_the_shift_guard():
 
 def test_pq_claims():
     rows = [{"method": m, "ratio": 0.1, "seed": s, "pq": pq, "acc": 0.6 + (0.02 if pq else 0.0) + 0.01 * s}
-            for m in ("dq", "adq") for s in range(3) for pq in (False, True)]
+            for m in ("dq", "adq") for s in range(8) for pq in (False, True)]
     out = claims.pq_claims(pd.DataFrame(rows), [0.1])
     assert [r.id for r in out] == ["adq_pq.dq_pq_gain", "adq_pq.adq_pq_gain"]
     assert [r.word for r in out] == ["reproduced", "reproduced"] and out[0].judgement.diff == pytest.approx(2.0)
@@ -167,7 +171,7 @@ def test_pq_claims():
 
 def test_cost_claims_guard_and_judgement():
     cost = pd.DataFrame([{"method": m, "stage": "all", "ratio": 0.1, "seed": s, "seconds": sec + 0.1 * s}
-                         for m, sec in (("DQ", 2.0), ("ADQ", 3.0), ("DM", 300.0)) for s in range(3)])
+                         for m, sec in (("DQ", 2.0), ("ADQ", 3.0), ("DM", 300.0)) for s in range(6)])
     runs_ = runs(1.0, seeds=range(3), noise=0.01)
     cost.attrs["from_cache"] = ["distill_run"]
     out = by_id(claims.cost_claims(cost, runs_))
@@ -176,8 +180,10 @@ def test_cost_claims_guard_and_judgement():
     cost.attrs["from_cache"] = []
     out = by_id(claims.cost_claims(cost, runs_))
     j = out["adq_cost.adq_vs_dm"].judgement
-    assert j.diff == pytest.approx(-297.0) and out["adq_cost.adq_vs_dm"].word == "reproduced"
-    assert out["adq_cost.error_bars"].judgement.n == 2 * 3          # architectures × keep ratios are the units
+    assert j.diff == pytest.approx(-297.0) and out["adq_cost.adq_vs_dm"].word == "stronger than claimed"  # 0.99 % < 1.1 %
+    bars = out["adq_cost.error_bars"]
+    assert bars.judgement.n == 2 * 3 and bars.word == "descriptive"       # architectures × keep ratios share seeds
+    assert bars.judgement.p is None and "share seeds" in bars.judgement.reason
     few = cost[cost.seed < 2].copy()
     few.attrs["from_cache"] = []
     assert by_id(claims.cost_claims(few, runs_))["adq_cost.adq_vs_dm"].word == "untestable here"
@@ -227,3 +233,20 @@ def test_pq_claims_are_untestable_when_the_mae_refills_no_better_than_zeros():
     assert r.word == "untestable here" and "MAE 0.250, zeros 0.200" in r.judgement.reason
     assert r.judgement.diff == pytest.approx(-9.0)
     assert by_id(claims.pq_claims(df, [0.1, 0.2]))["adq_pq.adq_pq_gain"].word != "untestable here"   # no checks
+
+
+def test_dq_minus_random_is_judged_beside_the_headline_and_dm_only_on_unseen_architectures():
+    df = runs(1.0, noise=0.002)
+    rnd = df[df.method == "dq"].assign(method="random")
+    rows = by_id(claims.main_claims(pd.concat([df, rnd]), [0.1, 0.2, 0.3], ARCHS))
+    assert rows["adq_main.dq_beats_random"].judgement.diff == pytest.approx(0.0, abs=0.01)
+    assert "DQ does not beat Random at this scale" in rows["adq_main.gain_avg"].note
+    better = pd.concat([df, rnd.assign(acc=rnd.acc - 0.03)])
+    assert "the bins give DQ an advantage" in by_id(claims.main_claims(better, [0.1], ARCHS))["adq_main.gain_avg"].note
+    dm = rows["adq_main.dq_beats_dm"]
+    assert "not distilled on (ResNet-18)" in dm.statement          # ConvNet-3, DM's own network, is left out
+
+
+    alone = df[df.arch == "ConvNet-3"]
+    r = by_id(claims.main_claims(alone, [0.1], ["ConvNet-3"]))["adq_main.adq_beats_dm"]
+    assert r.word == "untestable here" and "distilled on ConvNet-3" in r.judgement.reason

@@ -8,7 +8,7 @@ from dscore.papers import dreamplus as paper
 from dscore.studies.dreamplus import claims
 
 
-def grid(effects, *, seeds=range(4), eval_seeds=range(3), ipcs=(1, 10), noise=0.002, rng_seed=0):
+def grid(effects, *, seeds=range(8), eval_seeds=range(3), ipcs=(1, 10), noise=0.002, rng_seed=0):
     """Grid rows: ``effects`` = {method: points over IDC}; a distillation-seed effect shared by every method."""
     rng = np.random.default_rng(rng_seed)
     rows = []
@@ -26,31 +26,67 @@ def by_id(rows):
     return {r.id: r for r in rows}
 
 
+def start(df, moved=5.0, head=0.0):
+    """Initial sets for :func:`claims.main_claims`' gate: every run's initialisation ``moved`` points below its final
+    set, DREAM+'s initialisation ``head`` points above IDC's."""
+    rows = []
+    for r in df[df.method.isin(["idc", "dream", "dreamplus"])].itertuples():
+        first = r.acc - moved / 100 + (head / 100 if r.method == "dreamplus" else 0.0) - 0.001 * (r.seed % 2)
+        rows.append({"method": r.method, "ipc": r.ipc, "seed": r.seed, "eval_seed": r.eval_seed, "stage": "initial",
+                     "acc": first - (r.acc - 0.7 if r.method == "dreamplus" else 0.0) * 0})
+        rows.append({"method": r.method, "ipc": r.ipc, "seed": r.seed, "eval_seed": r.eval_seed, "stage": "final",
+                     "acc": r.acc})
+    return pd.DataFrame(rows)
+
+
 def test_main_claims_average_eval_seeds_inside_a_distillation_seed():
-    rows = by_id(claims.main_claims(grid({"idc": 0.0, "dream": 1.0, "dreamplus": 1.6}), "fashion_mnist", [1, 10]))
+    df = grid({"idc": 0.0, "dream": 1.0, "dreamplus": 1.6})
+    rows = by_id(claims.main_claims(df, "fashion_mnist", [1, 10], start(df)))
     r = rows["dream_main.dreamplus_vs_idc_ipc1"]
-    assert r.judgement.n == 4                       # 4 distillation seeds, not 12 (seed × evaluation seed) rows
+    assert r.judgement.n == 8                       # 8 distillation seeds, not 24 (seed × evaluation seed) rows
+    assert "gate passed: IDC's final set − its initial set at IPC 1" in r.note
     assert r.paper_id == "fashion-vs-idc" and r.judgement.claimed == pytest.approx(1.6)
     assert r.word == "reproduced"
-    assert list(rows) == [f"dream_main.{a}_vs_{b}_ipc{i}" for i in (1, 10)
-                          for a, b in (("dreamplus", "idc"), ("dream", "idc"), ("dreamplus", "dream"))]
+    assert list(rows) == [k for i in (1, 10) for k in
+                          [f"dream_main.{a}_vs_{b}_ipc{i}" for a, b in (("dreamplus", "idc"), ("dream", "idc"),
+                                                                        ("dreamplus", "dream"))]
+                          + [f"dream_main.init_advantage_ipc{i}"]]
+
+
+def test_main_claims_gate_idc_on_its_own_progress_and_judge_the_initialisation():
+    df = grid({"idc": 0.0, "dream": 1.0, "dreamplus": 1.6}, ipcs=(10,))
+    # IDC never leaves its initialisation (72.6 → 72.7 …): the rows against IDC compare initialisations
+    rows = by_id(claims.main_claims(df, "fashion_mnist", [10], start(df, moved=0.05)))
+    r = rows["dream_main.dreamplus_vs_idc_ipc10"]
+    assert r.word == "untestable here" and "gate failed — IDC's final set − its initial set" in r.judgement.reason
+    assert "more image steps" in r.judgement.reason
+    assert rows["dream_main.dreamplus_vs_dream_ipc10"].word != "untestable here"      # not gated on IDC
+    # the initialisation claim: DREAM+'s initial set 3 points above IDC's is reproduced; the opposite is contradicted
+    ahead = by_id(claims.main_claims(df, "fashion_mnist", [10], start(df, head=3.0 - 1.6)))
+    assert ahead["dream_main.init_advantage_ipc10"].word == "reproduced"
+    behind = by_id(claims.main_claims(df, "fashion_mnist", [10], start(df, head=-1.2 - 1.6)))
+    assert behind["dream_main.init_advantage_ipc10"].word == "contradicted"
+    assert behind["dream_main.init_advantage_ipc10"].paper_id == "init-advantage"
+    missing = by_id(claims.main_claims(df, "fashion_mnist", [10], None))
+    assert missing["dream_main.dreamplus_vs_idc_ipc10"].word == "untestable here"
 
 
 def test_main_claims_words():
-    weak = by_id(claims.main_claims(grid({"idc": 0.0, "dream": 0.0, "dreamplus": 0.4}), "fashion_mnist", [10]))
+    def main(df):
+        return claims.main_claims(df, "fashion_mnist", [10], start(df))
+
+    weak = by_id(main(grid({"idc": 0.0, "dream": 0.0, "dreamplus": 0.4})))
     assert weak["dream_main.dreamplus_vs_idc_ipc10"].word == "weaker than claimed"
-    worse = by_id(claims.main_claims(grid({"idc": 0.0, "dream": 0.0, "dreamplus": -2.0}), "fashion_mnist", [10]))
+    worse = by_id(main(grid({"idc": 0.0, "dream": 0.0, "dreamplus": -2.0})))
     assert worse["dream_main.dreamplus_vs_idc_ipc10"].word == "contradicted"
-    one = by_id(claims.main_claims(grid({"idc": 0.0, "dream": 0.0, "dreamplus": 2.0}, seeds=[0]), "fashion_mnist",
-                                   [10]))
-    assert one["dream_main.dreamplus_vs_idc_ipc10"].word == "underpowered"
-    assert "fewer than 3 units" in one["dream_main.dreamplus_vs_idc_ipc10"].judgement.reason
-    none = by_id(claims.main_claims(grid({"idc": 0.0, "dream": 0.0, "dreamplus": 0.0}, noise=0.0005),
-                                    "fashion_mnist", [10]))
+    one = by_id(main(grid({"idc": 0.0, "dream": 0.0, "dreamplus": 2.0}, seeds=[0])))
+    assert one["dream_main.dreamplus_vs_dream_ipc10"].word == "underpowered"
+    assert "one unit" in one["dream_main.dreamplus_vs_dream_ipc10"].judgement.reason
+    none = by_id(main(grid({"idc": 0.0, "dream": 0.0, "dreamplus": 0.0}, noise=0.0005)))
     assert none["dream_main.dreamplus_vs_idc_ipc10"].word == "not reproduced"
 
 
-def curves(shapes, *, seeds=range(3), iterations=range(0, 101, 5), eval_seeds=range(2)):
+def curves(shapes, *, seeds=range(8), iterations=range(0, 101, 5), eval_seeds=range(2)):
     """Efficiency curves: ``shapes`` = {method: f(iteration) → accuracy}; seconds = 2 × iterations."""
     rows = []
     for m, f in shapes.items():
@@ -107,8 +143,9 @@ def test_efficiency_judged_when_the_design_can_resolve_it():
     assert flat is True and "noise" in why
     rows = by_id(claims.efficiency_claims(dense))
     it = rows["dream_efficiency.iters_vs_idc"]
-    assert it.word in ("reproduced", "weaker than claimed") and it.judgement.n == 3 and it.unit == "×"
-    assert it.judgement.claimed == pytest.approx(14.0)
+    assert it.word in ("reproduced", "weaker than claimed", "stronger than claimed") and it.judgement.n == 8
+    assert it.unit == "ln(speed-up)" and it.judgement.claimed == pytest.approx(np.log(15.0))
+    assert it.judgement.test.startswith("exact") and "gate passed: IDC's final snapshot" in it.note
     assert rows["dream_efficiency.vs_dream"].judgement.claim_sign == -1
 
 
@@ -119,8 +156,11 @@ def test_fig4b_judges_dreamplus_against_feature_matching_idc():
     feat = curves({"idc+feat": slow_feat, "dreamplus": FAST}, iterations=iters)
     rows = by_id(claims.efficiency_claims(main, feat))
     r = rows["dream_efficiency.iters_vs_idc_feat"]
-    assert r.paper_id == "iters-40x-distribution" and r.judgement.claimed == pytest.approx(39.0)
-    assert r.word != "untestable here" and r.judgement.n == 3
+    assert r.paper_id == "iters-40x-distribution" and r.judgement.claimed == pytest.approx(np.log(40.0))
+    assert r.word != "untestable here" and r.judgement.n == 8
+    worse = rows["dream_efficiency.feat_vs_grad"]
+    assert worse.paper_id == "feat-matching-worse" and worse.judgement.diff == pytest.approx(-5.0, abs=0.01)
+    assert worse.word == "reproduced"
     # no feature-matching arm, no Fig. 4b row; a feature-matching IDC still rising is untestable
     assert "dream_efficiency.iters_vs_idc_feat" not in by_id(claims.efficiency_claims(main, main))
     rising = curves({"idc+feat": RISING, "dreamplus": FAST}, iterations=iters)
@@ -131,7 +171,8 @@ def test_efficiency_guard_baseline_already_there_at_the_start():
     # IDC's curve never rises above its initialisation: a factor would read 0.00, the claim is untestable
     flat_start = curves({"idc": lambda it: 0.5 - 0.0001 * it, "dreamplus": FAST})
     r = by_id(claims.efficiency_claims(flat_start))["dream_efficiency.iters_vs_idc"]
-    assert r.word == "untestable here" and "first snapshot" in r.judgement.reason
+    assert r.word == "untestable here" and "no progress" in r.judgement.reason
+    assert "IDC's final snapshot − its first" in r.judgement.reason and "must move" not in r.judgement.reason
 
 
 def test_flattened_needs_three_snapshots_in_the_last_quarter():
@@ -164,7 +205,7 @@ def test_cost_claims_equivalence_margin_and_guard():
                            "image_update": u + 0.001 * s * (m == "dreamplus"), "clustering": c}
                           for m, w, p, u, c in (("idc", 0.2, 0.0, 0.15, 0.0), ("dream", 0.3, 0.0, 0.15, 0.05),
                                                 ("dreamplus", 0.5, 0.2, 0.151, 0.05))
-                          for s in range(3) for it in range(4)])
+                          for s in range(6) for it in range(4)])
     costs.attrs["from_cache"] = []
     rows = by_id(claims.cost_claims(costs))
     assert rows["dream_cost.bm_overhead"].word == "equivalent"
@@ -186,7 +227,8 @@ def test_every_paper_claim_is_judged_or_explained():
               "subcluster-best", "samples-marginal", "dreamplus-over-dream-sampling", "representative-beats-random",
               "mmd-lower", "feature-migration", "gradient-difference", "feature-difference", "cluster-interval",
               "cluster-interval-efficiency", "tsne-coverage", "continual-learning", "continual-gap-widens",
-              "dc-dsa-10x", "dc-dsa-gain", "center-vs-boundary", "tinyimagenet"}
+              "dc-dsa-10x", "dc-dsa-gain", "center-vs-boundary", "tinyimagenet", "init-advantage",
+              "feat-matching-worse"}
     ids = {c.id for c in paper.CLAIMS}
     assert judged | set(claims.UNTESTABLE) == ids
     assert set(claims.JUDGED_ON) == judged and set(claims.JUDGED_ON.values()) <= set(claims.PAGES)
@@ -227,7 +269,7 @@ def test_dream_plus_bm_differs_from_dream_only_in_the_objective():
     assert {k for k in dream if dream[k] != pt[k]} == {"pretrain_real_epochs"}
 
 
-def sampling_frame(accs, *, seeds=range(4), noise=0.0005, rng_seed=0):
+def sampling_frame(accs, *, seeds=range(8), noise=0.0005, rng_seed=0):
     """DREAM+ rows of a sampling grid: ``accs`` = {(K, s): accuracy}, a distillation-seed effect shared by all."""
     rng = np.random.default_rng(rng_seed)
     return pd.DataFrame([{"method": "dreamplus", "subclusters": k, "samples": n, "seed": s, "eval_seed": e,
@@ -237,12 +279,12 @@ def sampling_frame(accs, *, seeds=range(4), noise=0.0005, rng_seed=0):
 
 def test_sampling_claims_judge_the_papers_shape_on_class_fraction_cells():
     # our K 2, 6, 12 stand for the paper's 32, 128, 256: the best at 6 (+3 over 2) and a drop at 12 (+0.8)
-    g = sampling_frame({(2, 1): 0.674, (6, 1): 0.704, (12, 1): 0.696, (2, 4): 0.688})
+    g = sampling_frame({(2, 1): 0.674, (6, 1): 0.699, (12, 1): 0.696, (2, 4): 0.688})
     base = g[(g.subclusters == 2) & (g.samples == 1)].assign(method="idc", acc=lambda d: d.acc - 0.01)
     rows = by_id(claims.sampling_claims(g, base, default_cell=(32, 1), ipc=1, paper_k={2: 32, 6: 128, 12: 256}))
     peak, drop = rows["dream_sampling.peak_vs_fewest"], rows["dream_sampling.drop_after_peak"]
-    assert peak.judgement.diff == pytest.approx(3.0, abs=0.15) and peak.judgement.claimed == pytest.approx(2.5)
-    assert drop.judgement.diff == pytest.approx(0.8, abs=0.15) and drop.judgement.claimed == pytest.approx(0.3)
+    assert peak.judgement.diff == pytest.approx(2.5, abs=0.15) and peak.judgement.claimed == pytest.approx(2.5)
+    assert drop.judgement.diff == pytest.approx(0.3, abs=0.15) and drop.judgement.claimed == pytest.approx(0.3)
     assert peak.word == "reproduced" and "IPC 1" in peak.note
     assert "dream_sampling.default_vs_fewest" not in rows and "dream_sampling.samples_marginal" in rows
     # a drop that is not there: the peak row still holds, the drop row does not
@@ -284,11 +326,11 @@ def test_common_probe_and_fluctuation_claims():
     # fluctuation: representative batches vary less from draw to draw than random ones
     rng = np.random.default_rng(0)
     probe = pd.DataFrame([{"seed": s, "class": c, "draw": d, "kind": k, "mmd2": v + sd * rng.normal()}
-                          for s in range(4) for c in range(5) for d in range(6)
+                          for s in range(8) for c in range(5) for d in range(6)
                           for k, v, sd in (("random", 0.02, 0.01), ("representative", 0.01, 0.002))])
     mmd = by_id(claims.mmd_claims(probe))
     f = mmd["dream_why.fluctuation"]
-    assert f.judgement.n == 4 and f.judgement.diff < 0 and f.word == "reproduced"
+    assert f.judgement.n == 8 and f.judgement.diff < 0 and f.word == "reproduced"
     assert "dream_why.fluctuation" not in by_id(claims.mmd_claims(probe[probe.draw == 0]))   # one draw: no spread
 
 
@@ -297,8 +339,8 @@ def test_fig9_rows_for_dc_and_dsa():
     other = curves({"dc": FLAT_IDC, "dc+rm+init+bm": FAST, "dsa": RISING, "dsa+rm+init+bm": FAST})
     rows = by_id(claims.efficiency_claims(main, None, other))
     dc = rows["dream_efficiency.dc_speedup"]
-    assert dc.paper_id == "dc-dsa-10x" and dc.judgement.n == 3 and dc.judgement.claimed == 9.0
-    assert dc.judgement.diff > 9.0                                   # FAST reaches DC's final within a snapshot
+    assert dc.paper_id == "dc-dsa-10x" and dc.judgement.n == 8 and dc.judgement.claimed == pytest.approx(np.log(10))
+    assert dc.judgement.diff > np.log(10)                            # FAST reaches DC's final within a snapshot
     assert rows["dream_efficiency.dsa_speedup"].word == "untestable here"          # DSA still rising
     gain = rows["dream_efficiency.dc_gain"]
     assert gain.paper_id == "dc-dsa-gain" and gain.judgement.diff == pytest.approx(2.0, abs=0.01)
@@ -313,18 +355,18 @@ def test_region_claims_compare_centre_and_boundary_only_with_representative_batc
     rows = by_id(claims.region_claims(c))
     assert list(rows) == ["dream_why.centre_vs_representative", "dream_why.boundary_vs_representative"]
     assert rows["dream_why.centre_vs_representative"].judgement.diff == pytest.approx(-22.0)
-    assert all(r.paper_id == "center-vs-boundary" and r.judgement.n == 3 for r in rows.values())
+    assert all(r.paper_id == "center-vs-boundary" and r.judgement.n == 8 for r in rows.values())
     assert rows["dream_why.boundary_vs_representative"].word == "reproduced"
     none = claims.region_claims(None)
     assert len(none) == 1 and none[0].word == "untestable here" and "region_seeds is empty" in none[0].judgement.reason
 
 
 def test_tab2_rows_pair_dreamplus_with_dm_and_leave_mtt_untestable():
-    df = grid({"dm": 0.0, "dreamplus": 11.5}, ipcs=(1, 10))
+    df = grid({"dm": 0.0, "dreamplus": 11.1}, ipcs=(1, 10))
     rows = by_id(claims.tiny_claims(df, [10, 1]))
     assert list(rows) == ["dream_tiny.vs_dm_ipc1", "dream_tiny.vs_dm_ipc10", "dream_tiny.vs_mtt"]
     r = rows["dream_tiny.vs_dm_ipc10"]
-    assert r.judgement.n == 4 and r.judgement.claimed == pytest.approx(24.0 - 12.9) and r.word == "reproduced"
+    assert r.judgement.n == 8 and r.judgement.claimed == pytest.approx(24.0 - 12.9) and r.word == "reproduced"
     assert rows["dream_tiny.vs_dm_ipc1"].judgement.claimed == pytest.approx(10.5 - 3.9)
     assert rows["dream_tiny.vs_mtt"].word == "untestable here" and "MTT" in rows["dream_tiny.vs_mtt"].judgement.reason
     none = claims.tiny_claims(None, [1, 10, 50], reason="no TinyImageNet in this profile")

@@ -86,7 +86,7 @@ def test_a_missing_cell_drops_its_unit_from_both_arms_and_says_so():
 
 def test_units_that_share_seeds_are_descriptive_and_outside_the_family():
     d = ledger.claim("p1.d", "c2", "cells", "x", [1.0, 1.2, 0.9, 1.1, 1.0, 1.05], [0.0] * 6, unit="points",
-                     sesoi=SESOI, descriptive="the cells share seeds")
+                     sesoi=SESOI, design=ledger.Design(descriptive="the cells share seeds"))
     assert d.word == "descriptive" and d.judgement.p is None
     out = ledger.chapter_verdicts([strong("p1.a"), d], PAPER, {"c3": "x"})
     assert next(r for r in out if r.id == "p1.d").word == "descriptive"
@@ -98,21 +98,21 @@ def test_a_failed_gate_makes_the_row_untestable_with_the_gates_numbers():
                        remedy="more image steps")
     assert not flat.passed and "+0.13" in flat.text and "exact sign-flip" in flat.text
     r = ledger.claim("p1.g", "c1", "A − IDC", "x", [1, 2, 3, 4, 5, 6], [0] * 6, unit="points", sesoi=SESOI,
-                     gates=[flat])
+                     design=ledger.Design(gates=[flat]))
     assert r.word == "untestable here" and "gate failed" in r.judgement.reason and "more image steps" in r.judgement.reason
     moved = ledger.gate("IDC final − initial", [81.0, 80.2, 81.5, 80.9, 81.3, 80.7], [76.2, 76.0, 76.5, 76.1, 76.4, 76.3],
                         unit="points", sesoi=1.0)
     assert moved.passed
     r = ledger.claim("p1.g", "c1", "A − IDC", "x", [1, 2, 3, 4, 5, 6], [0] * 6, unit="points", sesoi=SESOI,
-                     gates=[moved])
+                     design=ledger.Design(gates=[moved]))
     assert r.word != "untestable here" and "gate passed" in r.note
 
 
 def test_equivalence_needs_a_stated_margin():
-    r = ledger.claim("p.e", "c1", "A − B", "lossless", [0.1, -0.1, 0.0], [0, 0, 0], unit="points", margin=1.0)
+    r = ledger.equivalence("p.e", "c1", "A − B", "lossless", [0.1, -0.1, 0.0], [0, 0, 0], unit="points", margin=1.0)
     assert r.word == "untestable here" and "margin" in r.judgement.reason
-    r = ledger.claim("p.e", "c1", "A − B", "lossless", [0.1, -0.1, 0.0, 0.05, 0.02, -0.03], [0] * 6, unit="points",
-                     margin=(1.0, "our reading"))
+    r = ledger.equivalence("p.e", "c1", "A − B", "lossless", [0.1, -0.1, 0.0, 0.05, 0.02, -0.03], [0] * 6,
+                           unit="points", margin=(1.0, "our reading"))
     assert r.word == "equivalent" and "our reading" in r.note
 
 

@@ -357,3 +357,11 @@ def test_a_round_off_difference_is_no_difference():
     b = [0.3, 0.9, 1.2]
     j = judge(units(a), units(b), sesoi=1.0)
     assert j.diff == 0.0 and j.p == 1.0 and j.word == "underpowered"
+
+
+def test_the_readme_defines_every_word_in_its_own_sentence():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for word, sentence in stats.DEFINITIONS.items():
+        assert f"- `{word}`: {sentence}" in readme, word

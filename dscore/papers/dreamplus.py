@@ -177,6 +177,15 @@ CLAIMS: list[Claim] = [
           "Tab. III", "top-1 of each single-component row − IDC's 67.5", 0.0, ">", "points"),
     Claim("dc-dsa-gain", "Representative bidirectional matching with clustering init also improves DC and DSA.",
           "Tab. III", "DREAM+ − baseline top-1 for DC and DSA", 0.0, ">", "points"),
+    Claim("init-advantage", "Clustering-based initialisation shows a huge performance advantage before training "
+          "starts, although its final impact is limited.", "Tab. III (the text discussing it)",
+          "top-1 of the initial synthetic set, clustering-based (DREAM+) − random real images (IDC)", None, ">",
+          "points"),
+    Claim("feat-matching-worse", "The original IDC with feature matching performs significantly worse than with "
+          "gradient matching.", "Fig. 4(b)", "final top-1 of IDC with match='feat' − IDC with gradient matching",
+          None, "<", "points"),
+    Claim("grad-variance", "Clustering-based mini-batches have less gradient variance than random sampling.",
+          "Fig. 1(a)", "variance of per-batch gradients, sub-cluster-centre vs. random batches", None, "<", ""),
     Claim("dc-dsa-10x", "For DC and DSA one-tenth of the iterations is enough to reach the original performance.",
           "Fig. 9", "speed-up factor in iterations for DC and DSA (CIFAR-10, IPC 10)", 10.0, ">=", "×"),
     Claim("dreamplus-vs-dream-efficiency", "DREAM+ is more efficient than DREAM.", "Fig. 4",
@@ -297,8 +306,10 @@ STATEMENTS = {
                  ("random sampling's synthetic set", "drawn to the edge",
                   "random sampling results show that most samples are drawn to the edge of the distribution",
                   "Sec. 4.5"),
-                 ("setting", "CIFAR-10, IPC 10", "All the above experiments are performed on CIFAR-10 with 10 IPC",
-                  "Sec. 4.5, its last sentence")],
+                 ("setting", "not stated for Fig. 8 (the sentence nearest, which closes the next paragraph, on "
+                             "Fig. 9, says CIFAR-10, IPC 10)",
+                  "All the above experiments are performed on CIFAR-10 with 10 IPC",
+                  "Sec. 4.5, the last sentence of 'Appliance on More Methods' (Fig. 9)")],
     "Figure 11": [("protocol", "5 steps × 20 new classes, CIFAR-100",
                    "a 5-step class incremental experiment on CIFAR-100, in which 20 new classes were introduced at each "
                    "step", "Sec. 4.6"),

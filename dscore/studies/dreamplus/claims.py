@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sstats
 
-from ...ledger import ClaimResult, claim, gate, relative_sesoi, untestable_claim
+from ...ledger import ClaimResult, Design, claim, equivalence, gate, relative_sesoi, untestable_claim
 from ...papers import dreamplus as paper
 from ...report import speedup_factor
 from .study import PAPER_DATASET, method_label
@@ -39,6 +39,8 @@ UNTESTABLE = {
                        "page where we have the cell",
     "beats-rfad": "compares with RFAD, which this book does not implement",
     "beats-haba": "compares with HaBa, which this book does not implement",
+    "grad-variance": "needs the variance of per-batch matching gradients under the two samplers, which no page "
+                     "measures yet (the MMD of the same batches is measured on dream_why)",
 }
 
 #: the page that judges each paper claim no entry of :data:`UNTESTABLE` explains (when its parameters run it)
@@ -53,7 +55,7 @@ JUDGED_ON = {
     "gradient-difference": "dream_stability", "feature-difference": "dream_stability",
     "cluster-interval": "dream_interval", "cluster-interval-efficiency": "dream_interval",
     "tsne-coverage": "dream_tsne", "center-vs-boundary": "dream_why", "continual-learning": "dream_continual", "continual-gap-widens": "dream_continual",
-    "tinyimagenet": "dream_tiny",
+    "tinyimagenet": "dream_tiny", "init-advantage": "dream_main", "feat-matching-worse": "dream_efficiency",
 }
 
 #: Tab. IV's row / column names of the registry's networks
@@ -74,12 +76,25 @@ def _acc(df: pd.DataFrame, method: str, ipc: int | None = None) -> dict:
 
 # ----------------------------------------------------------------------------------------------- Tab. I
 
-def main_claims(df: pd.DataFrame, dataset: str, ipcs: Sequence[int]) -> list[ClaimResult]:
+def main_claims(df: pd.DataFrame, dataset: str, ipcs: Sequence[int], start: pd.DataFrame | None) -> list[ClaimResult]:
     """Tab. I on a :meth:`DreamStudy.grid` frame: DREAM+ − IDC, DREAM − IDC and DREAM+ − DREAM at every IPC, with the
-    paper's difference on the same dataset where Tab. I has it. Paired by distillation seed."""
+    paper's difference on the same dataset where Tab. I has it. Paired by distillation seed.
+
+    ``start`` (:func:`~dscore.studies.dreamplus.gates.initial_sets`): every run's initial and final set on the same
+    evaluation. It gates the rows against IDC (IDC's final set must beat its initial set, else the row would compare
+    initialisations: ``untestable here`` with the gate's numbers) and judges the paper's "clustering-based
+    initialisation shows a huge advantage before training starts" (DREAM+'s initial set − IDC's). ``None``: no
+    initial sets were evaluated, and the rows against IDC say that their gate is missing."""
     col = PAPER_DATASET.get(dataset)
     rows = []
     for ipc in sorted(ipcs):
+        idc_gate = None
+        if start is not None and len(start[(start.method == "idc") & (start.ipc == ipc)]):
+            st = start[(start.method == "idc") & (start.ipc == ipc)]
+            idc_gate = gate(f"IDC's final set − its initial set at IPC {ipc}", unit_means(st[st.stage == "final"]),
+                            unit_means(st[st.stage == "initial"]), unit=_PTS, scale=100.0, sesoi=_SESOI_PTS[0],
+                            remedy="IDC must move away from its initialisation at this scale: more image steps, a "
+                                   "converged evaluation, or more distillation seeds")
         for a, b, cid in (("dreamplus", "idc", "fashion-vs-idc"), ("dream", "idc", None),
                           ("dreamplus", "dream", None)):
             la, lb = method_label(a), method_label(b)
@@ -89,8 +104,22 @@ def main_claims(df: pd.DataFrame, dataset: str, ipcs: Sequence[int]) -> list[Cla
                     else f"Tab. I: {la} above {lb} (no {dataset} cell)")
             key = f"dream_main.{a}_vs_{b}_ipc{ipc}"
             pid = cid if cid and dataset == "fashion_mnist" else None
-            rows.append(claim(key, pid, f"{la} − {lb} at IPC {ipc}", text, _acc(df, a, ipc), _acc(df, b, ipc),
-                              unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=claimed if claimed and claimed > 0 else None))
+            statement = f"{la} − {lb} at IPC {ipc}"
+            if b == "idc" and idc_gate is None:
+                rows.append(untestable_claim(key, pid, statement, text, "gate missing — IDC's initial set was not "
+                                             "evaluated, so nothing shows that IDC moved from its initialisation",
+                                             unit=_PTS))
+                continue
+            rows.append(claim(key, pid, statement, text, _acc(df, a, ipc), _acc(df, b, ipc), unit=_PTS,
+                              sesoi=_SESOI_PTS, scale=100.0, claimed=claimed if claimed and claimed > 0 else None, design=Design(gates=[idc_gate] if b == "idc" else ())))
+        if start is not None and {"dreamplus", "idc"} <= set(start[start.ipc == ipc].method):
+            c = paper.claim("init-advantage")
+            init = start[(start.ipc == ipc) & (start.stage == "initial")]
+            rows.append(claim(f"dream_main.init_advantage_ipc{ipc}", c.id, f"DREAM+'s initial set (clustering-based) "
+                              f"− IDC's (random real images) at IPC {ipc}, before any image step",
+                              f"{c.source}: {c.text}", unit_means(init[init.method == "dreamplus"]),
+                              unit_means(init[init.method == "idc"]), unit=_PTS, scale=100.0,
+                              sesoi=(2.0, "two accuracy points: our reading of 'huge' (the paper states no size)")))
     return rows
 
 
@@ -269,8 +298,7 @@ def _speedup(cid_row: str, pid: str, statement: str, curves: pd.DataFrame, base:
     factors, _, f_cens, _, notes = _unit_factors(curves, base, method, x)
     logs = {s: math.log(max(f, 1e-9)) for s, f in factors.items()}
     return claim(cid_row, pid, statement, text, logs, {s: 0.0 for s in logs}, unit=unit,
-                 claimed=math.log(threshold), discrete=True, censored=f_cens, gates=[progress],
-                 note="; ".join([f"claimed {threshold:g}× is ln {math.log(threshold):.3g}"] + notes))
+                 claimed=math.log(threshold), design=Design(discrete=True, censored=f_cens, gates=[progress], note="; ".join([f"claimed {threshold:g}× is ln {math.log(threshold):.3g}"] + notes)))
 
 
 def efficiency_claims(curves: pd.DataFrame, feat_curves: pd.DataFrame | None = None,
@@ -312,10 +340,18 @@ def efficiency_claims(curves: pd.DataFrame, feat_curves: pd.DataFrame | None = N
                     unknown.append(s_)
             xa = {k: (v if k not in unknown else math.nan) for k, v in xa.items()}
             rows.append(claim("dream_efficiency.vs_dream", ce.id, statement, f"{ce.source}: {ce.text}", xa, xb,
-                              unit="iterations", claim_sign=-1, note="; ".join(na + nb), discrete=True,
-                              censored={k: v for k, v in cens.items() if k not in unknown},
-                              gates=[_progress_gate(curves, "idc")],
-                              sesoi=relative_sesoi(xb, 0.1, "DREAM's mean iterations")))
+                              unit="iterations", claim_sign=-1,
+                              sesoi=relative_sesoi(xb, 0.1, "DREAM's mean iterations"), design=Design(note="; ".join(na + nb), discrete=True, censored={k: v for k, v in cens.items() if k not in unknown}, gates=[_progress_gate(curves, "idc")])))
+    if feat_curves is not None and "idc+feat" in set(feat_curves.method) and "idc" in set(curves.method):
+        cf = paper.claim("feat-matching-worse")
+        feat = feat_curves[(feat_curves.method == "idc+feat")]
+        grad = curves[curves.method == "idc"]
+        feat_last = unit_means(feat[feat.iteration == feat.iteration.max()])
+        grad_last = unit_means(grad[grad.iteration == grad.iteration.max()])
+        both = sorted(set(feat_last) & set(grad_last))
+        rows += [] if not both else [claim("dream_efficiency.feat_vs_grad", cf.id, "IDC with feature matching − "
+                          "IDC with gradient matching, final snapshot", f"{cf.source}: {cf.text}", {k: feat_last[k] for k in both},
+                          {k: grad_last[k] for k in both}, claim_sign=-1, unit=_PTS, scale=100.0, sesoi=_SESOI_PTS, design=Design(note="the distillation seeds both curves ran"))]
     if feat_curves is not None and {"idc+feat", "dreamplus"} <= set(feat_curves.method):
         rows.append(_speedup("dream_efficiency.iters_vs_idc_feat", "iters-40x-distribution",
                              "DREAM+'s speed-up over feature-matching IDC − 1 (iterations to its final accuracy)",
@@ -372,8 +408,7 @@ def ablation_claims(df: pd.DataFrame, ipc: int, variants: Sequence[str], base: s
         single = b == "idc" and len(comps) == 1
         out.append(claim(f"dream_ablation.{key}_ipc{ipc}", "components-each-help" if single else None,
                          f"{method_label(m)} − {method_label(base_method)} at IPC {ipc}", text, _acc(df, m, ipc),
-                         _acc(df, base_method, ipc), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=claimed,
-                         note="" if ipc == 10 else f"at IPC {ipc}; the paper's Tab. III is at IPC 10"))
+                         _acc(df, base_method, ipc), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=claimed, design=Design(note="" if ipc == 10 else f"at IPC {ipc}; the paper's Tab. III is at IPC 10")))
     return out
 
 
@@ -414,7 +449,7 @@ def cost_claims(costs: pd.DataFrame) -> list[ClaimResult]:
     if "dreamplus" in g and "dream" in g:
         d = unit_means(g["dream"], "image_update")
         margin = 0.1 * float(np.mean(list(d.values())))
-        rows.append(claim(*specs[2][:2], specs[2][2], specs[2][3], unit_means(g["dreamplus"], "image_update"), d,
+        rows.append(equivalence(*specs[2][:2], specs[2][2], specs[2][3], unit_means(g["dreamplus"], "image_update"), d,
                           unit="s", margin=(margin, "the paper's 'negligible' read as within 10 % of DREAM's image "
                                             "update (our reading)")))
     return rows
@@ -569,16 +604,16 @@ def interval_claims(grid: pd.DataFrame, curves: pd.DataFrame | None = None, *, m
     for col, name in (("acc", "top1"), ("top5", "top5")):
         if col not in a or a[col].isna().any():
             continue
-        rows.append(claim(f"dream_interval.{name}", c.id, f"{name.replace('top', 'top-')} re-clustering every {hi} "
+        rows.append(equivalence(f"dream_interval.{name}", c.id, f"{name.replace('top', 'top-')} re-clustering every {hi} "
                           f"steps − every {lo}", f"{c.source}: {c.text}", _unit(a, col), _unit(b, col), unit=_PTS,
-                          scale=100.0, margin=(margin, _MARGIN_SOURCE), note=note))
+                          scale=100.0, margin=(margin, _MARGIN_SOURCE), design=Design(note=note)))
     if curves is not None and not curves.empty:
         ce = paper.claim("cluster-interval-efficiency")
         first = curves[curves.iteration > 0].iteration.min()
         early = curves[curves.iteration == first]
         rows.append(claim("dream_interval.early_efficiency", ce.id, f"accuracy at iteration {int(first)}: interval "
                           f"{lo} − interval {hi}", f"{ce.source}: {ce.text}", _unit(early[early.interval == lo]),
-                          _unit(early[early.interval == hi]), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, note=note))
+                          _unit(early[early.interval == hi]), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, design=Design(note=note)))
     return rows
 
 
@@ -603,7 +638,7 @@ def _sampling_shape(p: pd.DataFrame, paper_k: dict[int, int], note: str) -> list
                                          f"{hi} and {lo} sub-clusters at this class size", unit=_PTS))
             continue
         rows.append(claim(f"dream_sampling.{key}", c.id, statement, text, _unit(a), _unit(b), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0,
-                          claimed=claimed, note=note))
+                          claimed=claimed, design=Design(note=note)))
     return rows
 
 
@@ -629,15 +664,15 @@ def sampling_claims(grid: pd.DataFrame, base: pd.DataFrame, *, default_cell: Seq
             c = paper.claim("subcluster-best")
             rows.append(claim("dream_sampling.default_vs_fewest", c.id, f"DREAM+ at {k0} sub-clusters × {s0} − at "
                               f"{kmin} × 1", f"{c.source}: {c.text} (128 × 1 vs 32 × 1: {cb:+.1f})", _unit(best),
-                              _unit(few), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=round(cb, 2), note=note))
+                              _unit(few), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=round(cb, 2), design=Design(note=note)))
     if kmin is not None:
         few, few_s = p[(p.subclusters == kmin) & (p.samples == 1)], p[p.subclusters == kmin]
         smax = int(few_s.samples.max())
         if smax > 1 and len(few):
             c = paper.claim("samples-marginal")
-            rows.append(claim("dream_sampling.samples_marginal", c.id, f"DREAM+ at {kmin} sub-clusters: {smax} "
+            rows.append(equivalence("dream_sampling.samples_marginal", c.id, f"DREAM+ at {kmin} sub-clusters: {smax} "
                               "samples each − 1", f"{c.source}: {c.text}", _unit(few_s[few_s.samples == smax]),
-                              _unit(few), unit=_PTS, scale=100.0, margin=(margin, _MARGIN_SOURCE), note=note))
+                              _unit(few), unit=_PTS, scale=100.0, margin=(margin, _MARGIN_SOURCE), design=Design(note=note)))
     cd, cr = paper.claim("dreamplus-over-dream-sampling"), paper.claim("representative-beats-random")
     cells = sorted(tuple(int(v) for v in c) for c in grid[["subclusters", "samples"]].drop_duplicates().to_numpy())
     cells = sorted(cells, key=lambda c: c != (k0, s0))
@@ -646,10 +681,10 @@ def sampling_claims(grid: pd.DataFrame, base: pd.DataFrame, *, default_cell: Seq
         pp, d = g[g.method == "dreamplus"], g[g.method == "dream"]
         if len(pp) and len(d):
             rows.append(claim(f"dream_sampling.vs_dream_{k}x{n}", cd.id, f"DREAM+ − DREAM at {k} sub-clusters × {n}",
-                              f"{cd.source}: {cd.text}", _unit(pp), _unit(d), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, note=note))
+                              f"{cd.source}: {cd.text}", _unit(pp), _unit(d), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, design=Design(note=note)))
         if len(pp):
             rows.append(claim(f"dream_sampling.vs_idc_{k}x{n}", cr.id, f"DREAM+ at {k} × {n} − IDC (random batches)",
-                              f"{cr.source}: {cr.text}", _unit(pp), _unit(base), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, note=note))
+                              f"{cr.source}: {cr.text}", _unit(pp), _unit(base), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, design=Design(note=note)))
     return rows
 
 
@@ -674,8 +709,7 @@ def cross_arch_claims(df: pd.DataFrame, *, ipc: int | None = None) -> list[Claim
             rows.append(claim(f"dream_crossarch.{key}_vs_{other}", c.id, f"DREAM+ − {method_label(other)} on {a} "
                               f"(distilled on {d})", text, _unit(g[g.method == "dreamplus"]),
                               _unit(g[g.method == other]), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0,
-                              claimed=round(pa - pb, 2) if pa is not None and pb is not None and pa > pb else None,
-                              note=note))
+                              claimed=round(pa - pb, 2) if pa is not None and pb is not None and pa > pb else None, design=Design(note=note)))
     return rows
 
 

@@ -895,7 +895,7 @@ class DreamStudy:
         steps, theirs = c.iterations * c.outer_loops, authors.iterations * authors.outer_loops
         out = {"data": self.splits.describe(), "network": f"{self.arch}{self.arch_kwargs or ''}",
                "distillation": f"{c.iterations} iterations × {c.outer_loops} image steps (IDC family) = {steps} image "
-                               f"steps, {steps / theirs:.2%} of the paper's {authors.iterations} × "
+                               f"steps, {steps / theirs:.2%} of the authors' released {authors.iterations} × "
                                f"{authors.outer_loops}",
                "network batch": f"{c.net_batch} for every IDC-family arm",
                "evaluation": f"{p.epochs} epochs (IDC family), seeds {self.eval_seeds}",
