@@ -1,7 +1,7 @@
 """Helpers for the book's notebooks: glued numbers, the run banner, image grids, the gap to a published number and
 the speed-up factor of an efficiency curve.
 
-Nothing here computes results or judges claims: verdicts are :mod:`dscore.stats` (tests, power, Holm) and
+Nothing here computes results or judges claims: verdicts are :mod:`dscore.stats` (tests, power, the chapter family) and
 :mod:`dscore.ledger` (the chapter's claims, recorded once and shown everywhere).
 """
 from __future__ import annotations

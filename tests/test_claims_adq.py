@@ -1,4 +1,6 @@
 """The ADQ chapter's claim functions on constructed runs: ids, units, pairing by seed, and the words they return."""
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,9 +121,10 @@ def test_low_ratio_lossless_is_an_equivalence_claim():
 def test_ablation_claims():
     rows = by_id(claims.ablation_claims(runs(3.0, noise=0.001), [0.1, 0.2]))
     assert list(rows) == ["adq_ablation.rs_over_dq", "adq_ablation.ds_over_dq", "adq_ablation.is_over_dq",
-                          "adq_ablation.ds_over_rs", "adq_ablation.is_over_rs", "adq_ablation.is_over_ds"]
+                          "adq_ablation.ds_over_rs_10", "adq_ablation.ds_over_rs_20", "adq_ablation.is_over_rs",
+                          "adq_ablation.is_over_ds"]
     assert rows["adq_ablation.rs_over_dq"].judgement.claimed == 1.41
-    assert rows["adq_ablation.ds_over_rs"].word == "reproduced"          # +DS = 2, +RS = 1.5 points
+    assert rows["adq_ablation.ds_over_rs_10"].word == "reproduced"       # +DS = 2, +RS = 1.5 points, each ratio
     is_dq = rows["adq_ablation.is_over_dq"]
     assert is_dq.judgement.claimed < 3.0 and is_dq.word == "stronger than claimed"    # 3 points, nearly no noise
 
@@ -250,3 +253,15 @@ def test_dq_minus_random_is_judged_beside_the_headline_and_dm_only_on_unseen_arc
     alone = df[df.arch == "ConvNet-3"]
     r = by_id(claims.main_claims(alone, [0.1], ["ConvNet-3"]))["adq_main.adq_beats_dm"]
     assert r.word == "untestable here" and "distilled on ConvNet-3" in r.judgement.reason
+
+
+def test_a_seed_with_a_missing_cell_is_dropped_from_both_arms_never_averaged_over_fewer_cells():
+    from dscore.studies.adq.tables import per_unit
+
+    df = runs(1.0, noise=0.002)
+    df.loc[(df.method == "dq") & (df.seed == 2) & (df.ratio == 0.2) & (df.arch == "ConvNet-3"), "acc"] = float("nan")
+    assert math.isnan(per_unit(df, "acc", method="dq", arch="ConvNet-3")[2])
+    short = df[~((df.method == "adq_paper") & (df.seed == 3) & (df.ratio == 0.3))]
+    assert math.isnan(per_unit(short, "acc", method="adq_paper")[3])                   # a row missing: NaN too
+    g = by_id(claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS))["adq_main.gain_avg"]
+    assert g.judgement.n == 7 and "units [2] dropped from both arms" in g.note

@@ -48,12 +48,21 @@ def per_seed(df: pd.DataFrame, value: str = "acc", **where) -> list[float]:
 def per_unit(df: pd.DataFrame, value: str = "acc", **where) -> dict[int, float]:
     """``{seed: value}`` among the rows matching ``where`` (column = value or list of values), averaged over every
     other varying column (architectures, keep ratios); the seed (a selection seed: the whole pipeline's draw) is the
-    unit of replication, and arms are paired by it, never by position."""
+    unit of replication, and arms are paired by it, never by position.
+
+    A seed with a missing cell (a NaN value, or fewer rows than the most complete seed) gets NaN, never an average
+    over fewer cells; :func:`dscore.ledger.claim` then drops it from both arms and says so on the row."""
     mask = pd.Series(True, index=df.index)
     for col, v in where.items():
         mask &= df[col].isin(v) if isinstance(v, (list, tuple, set)) else (df[col] == v)
-    g = df[mask].groupby("seed")[value].mean().sort_index()
-    return {int(k): float(v) for k, v in g.items()}
+    return _complete_means(df[mask], "seed", value)
+
+
+def _complete_means(df: pd.DataFrame, unit: str, value: str) -> dict:
+    g = df.groupby(unit)[value]
+    means, counts, nans = g.mean().sort_index(), g.size(), g.apply(lambda x: x.isna().any())
+    full = int(counts.max()) if len(counts) else 0
+    return {int(k): (float(v) if counts[k] == full and not nans[k] else float("nan")) for k, v in means.items()}
 
 
 def _short(method: str) -> str:

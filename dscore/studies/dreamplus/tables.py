@@ -27,11 +27,16 @@ def _label(method: str) -> str:
 
 def unit_means(df: pd.DataFrame, col: str = "acc", unit: str = "seed") -> dict[int, float]:
     """One value per unit of replication (a distillation seed): ``col`` averaged over everything else that varies
-    inside the unit (evaluation seeds, diagnostic steps, classes), ``{unit id: mean}``, units ascending."""
+    inside the unit (evaluation seeds, diagnostic steps, classes), ``{unit id: mean}``, units ascending. A unit with
+    a missing cell (a NaN, or fewer rows than the most complete unit) gets NaN, never an average over fewer cells;
+    :func:`dscore.ledger.claim` drops it from both arms and says so on the row."""
     if unit not in df:
         raise ValueError(f"the frame has no unit column {unit!r}; columns: {list(df.columns)}")
-    g = df.groupby(unit)[col].mean().sort_index()
-    return {int(k) if isinstance(k, (int, np.integer)) else k: float(v) for k, v in g.items()}
+    g = df.groupby(unit)[col]
+    means, counts, nans = g.mean().sort_index(), g.size(), g.apply(lambda x: x.isna().any())
+    full = int(counts.max()) if len(counts) else 0
+    return {int(k) if isinstance(k, (int, np.integer)) else k: (float(v) if counts[k] == full and not nans[k]
+                                                                else float("nan")) for k, v in means.items()}
 
 
 def summarise(df: pd.DataFrame, by: Sequence[str] = ("method", "ipc")) -> pd.DataFrame:
