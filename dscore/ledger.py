@@ -506,7 +506,7 @@ def at_a_glance(chapters: Mapping[str, Sequence[ClaimResult]], *, link_prefix: s
         lead = f"**{title}** — " if title else ""
         if counts or title:
             parts.append(lead + (word_counts(results) if counts else "") + "\n")
-        parts.append("| claim | A − B | ours [95 % CI] | verdict |\n|---|---|---|---|")
+        parts.append("| claim | A − B | ours [interval the word was decided on] | verdict |\n|---|---|---|---|")
         for r in results:
             page = overview if r.id.startswith("overview.") else r.page
             label = r.id if page is None else f"[{r.id}]({link_prefix}{page}.ipynb)"
@@ -611,7 +611,8 @@ def publish(overview: str, results: Sequence[ClaimResult], *, link_prefix: str =
         if not r.id.startswith("overview."):
             by_page.setdefault(r.page, []).append(r)
     for page, rows in by_page.items():
-        text = ("Holm-adjusted over the whole chapter; the chapter's words, counts and forest plot are on its "
+        text = ("Decided over the whole chapter (Holm–Shaffer over every claim's zero and size hypotheses), each word "
+                "on the interval shown at the chapter's level; the chapter's words, counts and forest plot are on its "
                 "overview page.\n\n" + verdict_markdown(rows, compact=True))
         atomic_write_text(folder / f"{page}_verdicts.md", text)
     for page in dict.fromkeys([*pages, *by_page]):

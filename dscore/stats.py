@@ -674,8 +674,8 @@ def family(judgements: Sequence[Judgement], *, alpha: float = 0.05, name: str = 
     for i, j in enumerate(judgements):
         if i not in members and j.p is not None:
             out[i] = at_level(j, level, zero_rej=False, size_rej=False,
-                              note=f"{name}: no test at n = {j.n} can reach p < {alpha:g} (smallest p "
-                                   f"{j.min_p:.3g}), so this row takes no part in the family")
+                              note=f"no test at this n reaches p < {alpha:g}, so the row takes no part in {name}'s "
+                                   f"family")
     return out
 
 
