@@ -582,6 +582,9 @@ def family_level(results: Sequence[ClaimResult]) -> str:
     levels = {r.judgement.level for r in results if r.judgement.p is not None and r.judgement.level is not None}
     if not levels:
         return "No claim of this chapter could be tested at this scale."
+    if not judged:
+        return ("No claim of this chapter can be decided at this scale: every tested row has too few units for any test "
+                "to reach p < 0.05, so no adjustment was needed and the intervals are unadjusted 95 % intervals.")
     level = min(levels)
     return (f"Holm–Shaffer over {len(judged)} testable claims ({2 * len(judged)} hypotheses: zero and the size of "
             f"each), stopped at level {level:.3g}: every word was decided on the {100 * (1 - level):.4g} % interval "

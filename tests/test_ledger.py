@@ -158,3 +158,25 @@ def test_verdict_box_lists_each_claim_with_its_word_effect_and_the_papers_size()
     assert box.startswith(":::{admonition} Verdicts of this page") and box.rstrip().endswith(":::")
     assert f"- **{rows[0].word}** — ADQ − DQ: +3.00" in box and "paper: +2.60 points" in box
     assert "No claim of the paper is judged on this page." in verdict_box([])
+
+
+def test_the_scale_line_and_the_family_level_name_what_the_words_hold_for(tmp_path, monkeypatch):
+    monkeypatch.setenv(pages.PAGE_FILES_ENV, str(tmp_path / "p1_files"))
+    ledger.record("p1", [strong("p1.a")], scale={"data": "Fashion-MNIST, 240 per class", "device": "cpu"})
+    scale = ledger.load_scale("p1", tmp_path)
+    line = ledger.scale_line(scale, "default", "p1")
+    assert "`default` profile's scale only" in line and "Fashion-MNIST, 240 per class" in line and "cpu" not in line
+    assert ledger.load_scale("p9", tmp_path) is None and "recorded no description" in ledger.scale_line(None, "x", "p9")
+    out = ledger.chapter_verdicts([strong("p1.a"), weak("p2.b")], PAPER, {"c3": "x"})
+    level = ledger.family_level(out)
+    assert "over 2 testable claims (4 hypotheses" in level and "%" in level
+    few = ledger.claim("p1.f", "c1", "A − B", "x", [1.0, 2.0, 3.0], [0.0] * 3, unit="points", sesoi=SESOI)
+    assert "No claim of this chapter can be decided" in ledger.family_level(
+        ledger.chapter_verdicts([few], PAPER, {"c2": "x", "c3": "y"}))
+
+
+def test_a_relative_smallest_effect_of_interest_names_its_source():
+    value, source = ledger.relative_sesoi({0: 2.0, 1: -4.0, 2: float("nan")}, 0.1, "IDC's mean distance")
+    assert value == pytest.approx(0.3) and source.startswith("10% of IDC's mean distance (0.3)")
+    with pytest.raises(ValueError, match="needs where it comes from"):
+        ledger.claim("p.s", None, "A − B", "x", [1.0] * 6, [0.0] * 6, unit="s", sesoi=0.1)
