@@ -180,3 +180,13 @@ def test_a_relative_smallest_effect_of_interest_names_its_source():
     assert value == pytest.approx(0.3) and source.startswith("10% of IDC's mean distance (0.3)")
     with pytest.raises(ValueError, match="needs where it comes from"):
         ledger.claim("p.s", None, "A − B", "x", [1.0] * 6, [0.0] * 6, unit="s", sesoi=0.1)
+
+
+def test_the_forest_plot_draws_the_interval_each_word_was_decided_on():
+    out = ledger.chapter_verdicts([strong("p1.a"), weak("p2.b")], PAPER, {"c3": "x"})
+    fig = ledger.forest_plot(out)
+    thick = sorted(tuple(line.get_xdata()) for line in fig.axes[0].lines if line.get_linewidth() == 2.4)
+    want = sorted(tuple(r.judgement.ci) for r in out if r.judgement.ci is not None)
+    assert thick == [pytest.approx(w) for w in want]
+    b = next(r for r in out if r.id == "p2.b").judgement
+    assert b.ci != pytest.approx(b.ci_raw)                  # adjusted and unadjusted differ: the thick one is adjusted
