@@ -243,7 +243,7 @@ def test_dq_minus_random_is_judged_beside_the_headline_and_dm_only_on_unseen_arc
     rnd = df[df.method == "dq"].assign(method="random")
     rows = by_id(claims.main_claims(pd.concat([df, rnd]), [0.1, 0.2, 0.3], ARCHS))
     assert rows["adq_main.dq_beats_random"].judgement.diff == pytest.approx(0.0, abs=0.01)
-    assert "DQ does not beat Random at this scale" in rows["adq_main.gain_avg"].note
+    assert "DQ is not shown to beat Random at this scale" in rows["adq_main.gain_avg"].note
     better = pd.concat([df, rnd.assign(acc=rnd.acc - 0.03)])
     assert "the bins give DQ an advantage" in by_id(claims.main_claims(better, [0.1], ARCHS))["adq_main.gain_avg"].note
     dm = rows["adq_main.dq_beats_dm"]

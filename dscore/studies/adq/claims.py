@@ -179,7 +179,8 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
                     unit=_PTS, sesoi=_SESOI_PTS[0], scale=100.0)
         bins_note = (f"DQ − Random beside it: {bins.text}; " + (
             "the bins give DQ an advantage at this scale" if bins.passed else
-            "DQ does not beat Random at this scale, so this row bounds ADQ − DQ where the bins show no advantage"))
+            "DQ is not shown to beat Random at this scale, so this row bounds ADQ − DQ where the bins show no "
+            "advantage"))
         rows.append(claim("adq_main.dq_beats_random", None, f"DQ − Random, {where} and keep ratios",
                           "DQ's premise: its bins beat a random subset (DQ paper; the ADQ text builds on it)",
                           _acc(on, method="dq", ratio=r, arch=ok), _acc(on, method="random", ratio=r, arch=ok),
