@@ -106,6 +106,10 @@ def gate(name: str, a: Any, b: Any, *, unit: str, sesoi: float, scale: float = 1
     lo, hi = j.ci
     text = (f"{name}: {_num(j.diff)} [{_num(lo)}, {_num(hi)}] {unit} ({100 * (1 - alpha):g} % interval, n {j.n}, "
             f"{j.test}, p {_p(j.p)}; passes when the interval excludes 0 and the effect is at least {sesoi:g})")
+    if j.min_p is not None and j.min_p >= alpha:
+        need = next(n for n in range(2, 64) if 2.0 / 2 ** n < alpha)
+        remedy = (f"with {j.n} units no test can pass this gate (smallest p {j.min_p:.3g}): at least {need} are needed"
+                  + (f"; {remedy}" if remedy else ""))
     return Gate(name, ok, text, remedy)
 
 

@@ -100,6 +100,7 @@ def test_a_failed_gate_makes_the_row_untestable_with_the_gates_numbers():
     r = ledger.claim("p1.g", "c1", "A − IDC", "x", [1, 2, 3, 4, 5, 6], [0] * 6, unit="points", sesoi=SESOI,
                      design=ledger.Design(gates=[flat]))
     assert r.word == "untestable here" and "gate failed" in r.judgement.reason and "more image steps" in r.judgement.reason
+    assert "with 3 units no test can pass this gate (smallest p 0.25): at least 6 are needed" in r.judgement.reason
     moved = ledger.gate("IDC final − initial", [81.0, 80.2, 81.5, 80.9, 81.3, 80.7], [76.2, 76.0, 76.5, 76.1, 76.4, 76.3],
                         unit="points", sesoi=1.0)
     assert moved.passed
