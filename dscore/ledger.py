@@ -99,13 +99,14 @@ def gate(name: str, a: Any, b: Any, *, unit: str, sesoi: float, scale: float = 1
     """A gate judged like a claim on its own (:func:`dscore.stats.judge`, paired by unit id, at ``alpha``, not
     in the chapter's family): it passes when its interval excludes zero on the positive side (A > B) and the effect
     is at least ``sesoi`` (a precondition holds clearly, not by a consistent hair)."""
-    ua = {u: v * scale for u, v in stats.as_units(a, name).items()}
-    ub = {u: v * scale for u, v in stats.as_units(b, name).items()}
+    dropped: list[str] = []
+    ua, ub = _arms(name, a, b, scale, dropped)
     j = stats.judge(ua, ub, sesoi=sesoi, alpha=alpha)
     ok = j.word in ("reproduced", "stronger than claimed", "weaker than claimed") and j.diff >= sesoi
     lo, hi = j.ci
     text = (f"{name}: {_num(j.diff)} [{_num(lo)}, {_num(hi)}] {unit} ({100 * (1 - alpha):g} % interval, n {j.n}, "
-            f"{j.test}, p {_p(j.p)}; passes when the interval excludes 0 and the effect is at least {sesoi:g})")
+            f"{j.test}, p {_p(j.p)}; passes when the interval excludes 0 and the effect is at least {sesoi:g})"
+            + "".join(f"; {d}" for d in dropped))
     if j.min_p is not None and j.min_p >= alpha:
         need = next(n for n in range(2, 64) if 2.0 / 2 ** n < alpha)
         remedy = (f"with {j.n} units no test can pass this gate (smallest p {j.min_p:.3g}): at least {need} are needed"
@@ -210,7 +211,7 @@ def relative_sesoi(values: Any, fraction: float, what: str, *, scale: float = 1.
     measured in units with no natural size (distances, seconds, MMD²). A mean of 0 gives the smallest float."""
     units = stats.as_units({u: v for u, v in values.items() if v == v} if isinstance(values, Mapping) else values,
                            what)
-    mean = abs(float(np.mean([abs(v) for v in units.values()]))) * scale if units else 0.0
+    mean = float(np.mean([abs(v) for v in units.values()])) * scale if units else 0.0
     value = fraction * mean if mean > 0 else float(np.finfo(float).tiny)
     return value, f"{fraction:.0%} of {what} ({value:.3g}): our smallest effect of interest; the paper states no size"
 

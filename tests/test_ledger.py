@@ -104,6 +104,8 @@ def test_a_failed_gate_makes_the_row_untestable_with_the_gates_numbers():
     moved = ledger.gate("IDC final − initial", [81.0, 80.2, 81.5, 80.9, 81.3, 80.7], [76.2, 76.0, 76.5, 76.1, 76.4, 76.3],
                         unit="points", sesoi=1.0)
     assert moved.passed
+    holey = ledger.gate("g", {0: 1.0, 1: float("nan")}, {0: 0.0, 1: 0.0}, unit="points", sesoi=1.0)
+    assert not holey.passed and "units [1] dropped from both arms" in holey.text
     r = ledger.claim("p1.g", "c1", "A − IDC", "x", [1, 2, 3, 4, 5, 6], [0] * 6, unit="points", sesoi=SESOI,
                      design=ledger.Design(gates=[moved]))
     assert r.word != "untestable here" and "gate passed" in r.note
