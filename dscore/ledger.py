@@ -490,6 +490,9 @@ def verdict_box(results: Sequence[ClaimResult]) -> str:
         claimed = _claimed_text(r)
         paper = f"; paper: {claimed}" if not claimed.startswith(("–", "A > B", "A < B")) else ""
         level = f" ({_level_text(r.judgement)} interval)" if r.judgement.ci_level is not None else ""
+        if r.word == "untestable here":          # no interval: the box says why, the verdict table says it all
+            lines.append(f"- **{r.word}** — {_cell(r.statement)}: {_cell(r.judgement.reason.split('; ')[0])}")
+            continue
         lines.append(f"- **{r.word}** — {_cell(r.statement)}: {ours_text(r)}{level}{paper}")
     lines += ["", "Words decided over the whole chapter (Holm–Shaffer), each on the interval shown; the unadjusted "
               "evidence is in *Claims* at the end of the page, the minimum detectable effects and reasons below it.",

@@ -161,6 +161,8 @@ def test_verdict_box_lists_each_claim_with_its_word_effect_and_the_papers_size()
     assert box.startswith(":::{admonition} Verdicts of this page") and box.rstrip().endswith(":::")
     assert f"- **{rows[0].word}** — ADQ − DQ: +3.00" in box and "paper: +2.60 points" in box
     assert "No claim of the paper is judged on this page." in verdict_box([])
+    gated = ledger.untestable_claim("page.b", None, "A − IDC", "x", "gate failed — IDC moved +0.1; more steps")
+    assert "- **untestable here** — A − IDC: gate failed — IDC moved +0.1" in verdict_box([gated])
 
 
 def test_the_scale_line_and_the_family_level_name_what_the_words_hold_for(tmp_path, monkeypatch):
