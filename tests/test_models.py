@@ -522,3 +522,31 @@ def test_register_model_rejects_duplicates_and_bad_builders():
     with pytest.raises(ValueError, match="must accept"):
         models.register_model("test_bad_builder")(lambda *, num_classes: None)
     assert "test_bad_builder" not in list_models()
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 16, 16), (1, 2, 17, 20), (3, 1, 32, 33), (2, 2, 8, 8), (1, 1, 5, 7)])
+def test_avgpool2x2_is_the_pooling_kernel_up_to_rounding(shape):
+    """AvgPool2x2 (matrix products on CPU maps of side >= 16, the kernel below) against F.avg_pool2d: values,
+    gradients and second derivatives (the matching losses differentiate through it twice)."""
+    from dscore.models import AvgPool2x2
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(*shape[:2], shape[2] // 2, shape[3] // 2, generator=gen, dtype=torch.float64)
+    pool = AvgPool2x2()
+    ours, ref = pool(x), torch.nn.functional.avg_pool2d(x, 2)
+    assert ours.shape == ref.shape
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    (g_ours,) = torch.autograd.grad((ours * w).sum() ** 2, x, create_graph=True)
+    (g_ref,) = torch.autograd.grad((ref * w).sum() ** 2, x, create_graph=True)
+    torch.testing.assert_close(g_ours, g_ref, rtol=1e-12, atol=1e-12)
+    (h_ours,) = torch.autograd.grad(g_ours.square().sum(), x)
+    (h_ref,) = torch.autograd.grad(g_ref.square().sum(), x)
+    torch.testing.assert_close(h_ours, h_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_avgpool2x2_float32_error_is_what_its_docstring_states():
+    from dscore.models import AvgPool2x2
+
+    x = torch.rand(4, 16, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert (AvgPool2x2()(x) - torch.nn.functional.avg_pool2d(x, 2)).abs().max() <= 2.4e-7

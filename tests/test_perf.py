@@ -65,3 +65,44 @@ def test_perf_page_is_in_the_book_with_params_for_every_profile():
     assert "perf_bench" in book.notebook_names(root)
     for profile in book.PROFILES:
         book.load_params(root, profile, "perf_bench")
+
+
+def test_matmul_rate_is_a_positive_flop_rate():
+    assert perf.matmul_rate(64, repeats=2, device="cpu") > 0
+
+
+def test_matching_step_rows_are_consistent_on_a_tiny_setting():
+    rows = perf.matching_step_benchmark({"classes": 2, "n": 12, "width": 4, "ipc": 1, "batch_real": 4, "n_data": 8,
+                                         "net_batch": 4, "steps": 2, "image_size": 16}, methods=("idc",), device="cpu")
+    v = {r["metric"]: r["value"] for r in rows}
+    assert v["image_step_gflop"] > 0 and v["image_step_seconds"] > 0 and v["reference_step_seconds"] > 0
+    assert v["image_step_gflops"] == pytest.approx(v["image_step_gflop"] / v["image_step_seconds"])
+    assert v["image_step_share_of_matmul"] == pytest.approx(v["image_step_gflops"] / v["matmul_gflops"])
+    assert v["image_step_speedup_vs_reference"] == pytest.approx(v["reference_step_seconds"] / v["image_step_seconds"])
+    with pytest.raises(ValueError, match="unknown key"):
+        perf.matching_step_benchmark({"bogus": 1})
+
+
+def test_flop_count_sees_the_network_not_the_pooling_matrices():
+    """The counter runs on a copy whose pooling calls the kernel: the same count as a network built that way."""
+    from dscore.models import create_model
+
+    net = create_model("convnet3", num_classes=3, in_channels=1, image_size=28, width=4, seed=0)
+    x = torch.rand(5, 1, 28, 28)
+    counted = perf._counting_copy(net)
+    assert not any(isinstance(m, type(net.layers[3])) for m in counted.modules())
+    flops = perf._flops(lambda: counted(x).sum().backward())
+    convs = perf._flops(lambda: torch.nn.functional.conv2d(torch.rand(5, 1, 28, 28), net.layers[0].weight, padding=3))
+    assert flops > convs > 0
+    assert flops < perf._flops(lambda: net(x).sum().backward())
+
+
+def test_evaluation_epoch_rows_are_consistent_on_a_tiny_setting():
+    rows = perf.evaluation_epoch_benchmark({"classes": 2, "images_per_class": 4, "width": 4, "epochs": 2,
+                                           "image_size": 16}, device="cpu")
+    v = {r["metric"]: r["value"] for r in rows}
+    assert v["evaluation_over_bare"] == pytest.approx(v["evaluation_epoch_seconds"] / v["bare_epoch_seconds"])
+    assert v["evaluation_share_of_matmul"] == pytest.approx(
+        v["epoch_gflop"] / v["evaluation_epoch_seconds"] / v["matmul_gflops"])
+    with pytest.raises(ValueError, match="epochs"):
+        perf.evaluation_epoch_benchmark({"epochs": 1})

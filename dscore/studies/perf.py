@@ -18,9 +18,15 @@ process, so the page reports ratios, which travel between machines better than s
   samples of the two variants compared; the clustering share of an IDC inner loop before and after.
 * :func:`training_throughput` — images per second of evaluation training (forward, backward, SGD
   step) per architecture.
+* :func:`matching_step_benchmark` — one IDC / DREAM+ image step of the distillation engine at the DREAM+
+  chapter's setting, its FLOP rate as a share of a large matmul measured in the same process
+  (:func:`matmul_rate`), and its speed-up over :func:`reference_image_step`, the plain per-class loop.
+* :func:`evaluation_epoch_benchmark` — one epoch of an IDC-protocol evaluation (DiffAug, CutMix) against a bare
+  training loop of the same network on the same images, both as shares of the in-process matmul.
 """
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from typing import Any, Callable, Mapping, Sequence
@@ -30,18 +36,21 @@ import torch.nn.functional as F
 
 from ..augment import get_augmentation, siamese_idc
 from ..cluster import fit_kmeans, kmeans_plusplus, nearest_to_centroids
+from ..distill import distill, preset
 from ..distill.init import idc_decode, idc_mix_init
-from ..distill.losses import gradient_matching_loss
+from ..distill.losses import bidirectional_loss, conv_parameters, gradient_matching_loss
 from ..distill.sampler import embed_images
 from ..features import as_unit_rows
-from ..models import create_model
+from ..models import AvgPool2x2, create_model
 from ..quantize import generate_bins
 from ..select import graphcut
-from ..train import cutmix
+from ..train import PROTOCOLS, cutmix, train_model
 from ..utils import check_int, resolve_device
 
 __all__ = ["naive_graphcut", "timed", "PeakMemory", "clustered_features", "graphcut_speed", "graphcut_memory",
-           "bins_benchmark", "clustering_benchmark", "training_throughput", "TARGETS", "summary", "run_suite"]
+           "bins_benchmark", "clustering_benchmark", "training_throughput", "matmul_rate", "reference_image_step",
+           "MATCHING_SETTING", "matching_step_benchmark", "EVALUATION_SETTING", "evaluation_epoch_benchmark",
+           "TARGETS", "summary", "run_suite"]
 
 #: the performance targets the page checks: (metric, comparison, threshold)
 TARGETS = {
@@ -49,6 +58,9 @@ TARGETS = {
     "graphcut_picks_identical": ("==", True),
     "kmeans_picks_agreement": (">=", 0.99),
     "clustering_overhead_after": ("<=", 0.5),
+    # the distillation image step and the evaluation epoch, as shares of the in-process matmul rate
+    "image_step_share_of_matmul": (">=", 0.14),
+    "evaluation_share_of_matmul": (">=", 0.11),
 }
 
 
@@ -385,6 +397,207 @@ def training_throughput(archs: Mapping[str, Mapping[str, Any]], *, batch: int = 
     return rows
 
 
+def matmul_rate(size: int = 2048, repeats: int = 5, device=None) -> float:
+    """FLOP/s of a ``size``×``size`` fp32 matmul on ``device``: the best of ``repeats`` timed products after one
+    warm-up (2·size³ FLOPs each). The yardstick every "share of matmul" row divides by, measured in the same
+    process as the loop it judges, because it differs between machines of the same kind."""
+    device = resolve_device(device)
+    size, repeats = check_int("size", size, low=1), check_int("repeats", repeats, low=1)
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=gen).to(device)
+    b = torch.randn(size, size, generator=gen).to(device)
+    a @ b
+    best = min(timed(lambda: a @ b, device)[0] for _ in range(repeats))
+    return 2.0 * size ** 3 / best
+
+
+def _flops(fn: Callable[[], Any]) -> int:
+    """FLOPs that torch's counter (matmuls and convolutions, forward and backward) sees while ``fn`` runs."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def _counting_copy(net: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``net`` whose :class:`~dscore.models.AvgPool2x2` layers call the pooling kernel, so that the FLOP
+    counter sees the network's own arithmetic and not the small matrix products that pooling runs as on the CPU."""
+    twin = copy.deepcopy(net)
+    for module in list(twin.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, AvgPool2x2):
+                setattr(module, name, torch.nn.AvgPool2d(2))
+    return twin
+
+
+#: the scale of :func:`matching_step_benchmark` and the chapter default it mirrors (the DREAM+ chapter of the
+#: default profile: Fashion-MNIST-sized images, 240 training images per class, ConvNet-3 of width 16, IPC 10
+#: decoded ×2², real batch 32, IDC network updates of 128 real samples in batches of 32)
+MATCHING_SETTING = {"classes": 10, "n": 240, "channels": 1, "image_size": 28, "width": 16, "ipc": 10, "factor": 2,
+                    "batch_real": 32, "n_data": 128, "net_batch": 32, "steps": 4, "seed": 0}
+
+
+def _setting(name: str, given: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> dict:
+    unknown = sorted(set(given or {}) - set(defaults))
+    if unknown:
+        raise ValueError(f"{name} has unknown key(s) {unknown}; allowed: {', '.join(defaults)}")
+    out = {**defaults, **(given or {})}
+    for key, value in out.items():
+        check_int(f"{name}[{key!r}]", value, low=0 if key == "seed" else 1)
+    return out
+
+
+def reference_image_step(net: torch.nn.Module, real: Sequence[torch.Tensor], stored: torch.Tensor,
+                         optimizer: torch.optim.Optimizer, *, ipc: int, factor: int, objective: str = "gradient",
+                         metric: str = "l1", generator: torch.Generator | None = None) -> None:
+    """The plain per-class image step of the IDC family, kept as the benchmark's reference.
+
+    For each class c: decode its ``ipc`` stored images (rows c·ipc … of ``stored``, a leaf of shape (C·ipc, ch, H,
+    W)), draw one Siamese IDC augmentation for the real batch ``real[c]`` and the decoded images, form the class
+    loss (``objective`` "gradient": conv-weight gradient matching with ``metric``; "bidirectional": DREAM+'s
+    embedding + gradient term) and take one optimiser step on ``stored`` (IDC's one step per class). One forward and
+    backward per batch and a double backward per class: O(C·(batch_real + ipc·f²)) network passes."""
+    params = conv_parameters(net)
+    for c, real_c in enumerate(real):
+        syn = idc_decode(stored[c * ipc:(c + 1) * ipc], factor)
+        real_aug, syn_aug = siamese_idc(real_c, syn, generator)
+        y_real = torch.full((real_c.shape[0],), c, dtype=torch.long, device=real_c.device)
+        y_syn = torch.full((syn.shape[0],), c, dtype=torch.long, device=real_c.device)
+        if objective == "bidirectional":
+            loss, _ = bidirectional_loss(net, real_aug, y_real, syn_aug, y_syn, params=params, grad_metric=metric)
+        else:
+            loss, _ = gradient_matching_loss(net, real_aug, y_real, syn_aug, y_syn, params=params, metric=metric)
+        stored.grad = torch.autograd.grad(loss, stored)[0]
+        optimizer.step()
+    stored.grad = None
+
+
+def matching_step_benchmark(setting: Mapping[str, Any] | None = None, *, methods: Sequence[str] = ("idc", "dreamplus"),
+                            label: str = "chapter setting", device=None) -> list[dict]:
+    """One distillation image step of each of ``methods`` (IDC-family presets) at :data:`MATCHING_SETTING` (keys of
+    ``setting`` change it; unknown keys are a ValueError naming them), against the machine and a reference.
+
+    Data: seeded random images of the setting's shape (the cost of a step does not depend on pixel values).
+    The engine (:func:`dscore.distill.distill`, one iteration of ``steps`` + 1 image steps, with the IDC network
+    update between them) reports the seconds of every image step without clustering, network updates or
+    pretraining; the first step is a warm-up and the median of the others is the step time. The reference is
+    :func:`reference_image_step` on a fresh network of the same shape, timed the same way; its FLOPs (torch's
+    counter over one reference step: the engine computes the same per-class losses) divided by the step time give
+    the FLOP rate, reported as a share of :func:`matmul_rate` measured in the same process. DREAM+'s
+    representative sampling is excluded from the step time (it is the clustering benchmark's subject).
+    Rows: ``image_step_seconds``, ``reference_step_seconds``, ``image_step_gflop``, ``image_step_gflops``,
+    ``matmul_gflops``, ``image_step_share_of_matmul``, ``reference_share_of_matmul``,
+    ``image_step_speedup_vs_reference``."""
+    s = _setting("setting", setting, MATCHING_SETTING)
+    device = resolve_device(device)
+    classes, n, ch, size, ipc, factor = s["classes"], s["n"], s["channels"], s["image_size"], s["ipc"], s["factor"]
+    if ipc > n:
+        raise ValueError(f"setting['ipc']={ipc} exceeds setting['n']={n}; allowed: 1 <= ipc <= n")
+    gen = torch.Generator().manual_seed(s["seed"])
+    images = torch.rand(classes * n, ch, size, size, generator=gen)
+    labels = torch.arange(classes).repeat_interleave(n)
+    peak = matmul_rate(device=device)
+    rows: list[dict] = []
+    for method in methods:
+        cfg = preset(method, "fashion_mnist", ipc, arch="convnet3", arch_kwargs={"width": s["width"]}, iterations=1,
+                     outer_loops=s["steps"] + 1, factor=factor, batch_real=s["batch_real"], n_data=s["n_data"],
+                     net_batch=s["net_batch"], pretrain_steps=1, interval=s["steps"] + 1, init="mix",
+                     diag_every=0, snapshot_every=0, seed=s["seed"], device=str(device))
+        result = distill(images, labels, cfg, num_classes=classes, progress=False)
+        step = float(torch.tensor(result.history["time_matching"][1:]).median())
+
+        net = create_model("convnet3", num_classes=classes, in_channels=ch, image_size=size, width=s["width"],
+                           seed=s["seed"]).to(device)
+        stored = idc_mix_init(images.to(device), classes * ipc, factor, seed=s["seed"]).requires_grad_(True)
+        optimizer = torch.optim.SGD([stored], lr=cfg.lr_img, momentum=cfg.momentum_img)
+        batch = min(cfg.batch_real, n)
+        real = [images[c * n:c * n + batch].to(device) for c in range(classes)]
+        aug_gen = torch.Generator(device=device).manual_seed(s["seed"])
+
+        def reference(model=net):
+            reference_image_step(model, real, stored, optimizer, ipc=ipc, factor=factor, objective=cfg.objective,
+                                 metric=cfg.grad_metric, generator=aug_gen)
+
+        reference()                                                         # warm-up
+        ref = sorted(timed(reference, device)[0] for _ in range(s["steps"]))[s["steps"] // 2]
+        flop = _flops(lambda: reference(_counting_copy(net)))
+        case = f"{label}: {method} image step, N={n}/class width={s['width']} IPC={ipc} ({device.type})"
+        rows += [_row("matching step", case, "image_step_seconds", step, "s"),
+                 _row("matching step", case, "reference_step_seconds", ref, "s"),
+                 _row("matching step", case, "image_step_gflop", flop / 1e9, "GFLOP"),
+                 _row("matching step", case, "image_step_gflops", flop / step / 1e9, "GFLOP/s"),
+                 _row("matching step", case, "matmul_gflops", peak / 1e9, "GFLOP/s"),
+                 _row("matching step", case, "image_step_share_of_matmul", flop / step / peak, ""),
+                 _row("matching step", case, "reference_share_of_matmul", flop / ref / peak, ""),
+                 _row("matching step", case, "image_step_speedup_vs_reference", ref / step, "x")]
+    return rows
+
+
+#: the scale of :func:`evaluation_epoch_benchmark`: an IPC-10 set decoded ×2² (40 images per class) evaluated with
+#: ConvNet-3 of width 16 under the IDC protocol (batch 64, DiffAug flip → colour → crop/scale/rotate, CutMix p 0.5)
+EVALUATION_SETTING = {"classes": 10, "images_per_class": 40, "channels": 1, "image_size": 28, "width": 16,
+                      "epochs": 4, "seed": 0}
+
+
+def evaluation_epoch_benchmark(setting: Mapping[str, Any] | None = None, *, label: str = "chapter setting",
+                               device=None) -> list[dict]:
+    """One epoch of an IDC-protocol evaluation (:func:`dscore.train.train_model` with ``PROTOCOLS["idc"]``: per-sample
+    DiffAug, CutMix, SGD with momentum and weight decay, the learning rate set every step) against a bare loop of
+    the same network on the same images (forward, cross-entropy, backward, SGD step; no augmentation), at
+    :data:`EVALUATION_SETTING` (keys of ``setting`` change it; unknown keys are a ValueError naming them).
+
+    Both run ``epochs`` epochs on seeded random images; the first epoch is a warm-up and the median of the others
+    is the epoch time. The FLOPs of one bare epoch (torch's counter; augmentation and CutMix add none it counts)
+    over each epoch time give the FLOP rates, reported as shares of :func:`matmul_rate` in the same process.
+    Rows: ``evaluation_epoch_seconds``, ``bare_epoch_seconds``, ``epoch_gflop``, ``evaluation_share_of_matmul``,
+    ``bare_share_of_matmul``, ``evaluation_over_bare`` (seconds per epoch, evaluation / bare)."""
+    s = _setting("setting", setting, EVALUATION_SETTING)
+    if s["epochs"] < 2:
+        raise ValueError(f"setting['epochs']={s['epochs']} must be >= 2 (the first epoch is a warm-up)")
+    device = resolve_device(device)
+    classes, ch, size = s["classes"], s["channels"], s["image_size"]
+    gen = torch.Generator().manual_seed(s["seed"])
+    images = torch.rand(classes * s["images_per_class"], ch, size, size, generator=gen)
+    labels = torch.arange(classes).repeat_interleave(s["images_per_class"])
+    protocol = PROTOCOLS["idc"].replace(epochs=s["epochs"])
+    peak = matmul_rate(device=device)
+
+    def model():
+        return create_model("convnet3", num_classes=classes, in_channels=ch, image_size=size, width=s["width"],
+                            seed=s["seed"])
+
+    result = train_model(model(), images, labels, protocol, device=device, seed=s["seed"], progress=False)
+    evaluation = float(torch.tensor([h["seconds"] for h in result.history[1:]]).median())
+
+    net = model().to(device)
+    x, y = images.to(device), labels.to(device)
+    opt = torch.optim.SGD(net.parameters(), lr=protocol.lr, momentum=protocol.momentum,
+                          weight_decay=protocol.weight_decay)
+    order = torch.Generator().manual_seed(s["seed"])
+
+    def bare_epoch(model=net, optimizer=opt):
+        for idx in torch.randperm(len(x), generator=order).split(protocol.batch_size):
+            idx = idx.to(device)
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+    bare = sorted(timed(bare_epoch, device)[0] for _ in range(s["epochs"]))[1:]
+    bare = bare[len(bare) // 2]
+    twin = _counting_copy(net)
+    flop = _flops(lambda: bare_epoch(twin, torch.optim.SGD(twin.parameters(), lr=protocol.lr)))
+    case = f"{label}: IDC-protocol evaluation epoch, {len(x)} images width={s['width']} ({device.type})"
+    return [_row("evaluation epoch", case, "evaluation_epoch_seconds", evaluation, "s"),
+            _row("evaluation epoch", case, "bare_epoch_seconds", bare, "s"),
+            _row("evaluation epoch", case, "epoch_gflop", flop / 1e9, "GFLOP"),
+            _row("evaluation epoch", case, "matmul_gflops", peak / 1e9, "GFLOP/s"),
+            _row("evaluation epoch", case, "evaluation_share_of_matmul", flop / evaluation / peak, ""),
+            _row("evaluation epoch", case, "bare_share_of_matmul", flop / bare / peak, ""),
+            _row("evaluation epoch", case, "evaluation_over_bare", evaluation / bare, "x")]
+
+
 def summary(rows: Sequence[dict]) -> list[dict]:
     """The targeted ratios among ``rows`` with their target and whether it is met."""
     out = []
@@ -401,14 +614,15 @@ def summary(rows: Sequence[dict]) -> list[dict]:
 
 def run_suite(*, graphcut: Mapping[str, Any], graphcut_large: Mapping[str, Any], bins: Mapping[str, Any],
               clustering: Mapping[str, Any], throughput: Mapping[str, Any], device: str = "auto",
-              clustering_chapter: Mapping[str, Any] | None = None,
-              log: Callable[[str], None] | None = print) -> list[dict]:
+              clustering_chapter: Mapping[str, Any] | None = None, matching: Mapping[str, Any] | None = None,
+              evaluation: Mapping[str, Any] | None = None, log: Callable[[str], None] | None = print) -> list[dict]:
     """Every benchmark of the performance page with the given keyword settings, on the CPU and, when
     ``device`` is "auto" and CUDA is present (or ``device`` is "cuda"), once more on the GPU (without the
     scikit-learn comparison, which runs on the CPU). ``clustering`` is DREAM+'s own setting (a whole class,
     the paper's network), its cases labelled "DREAM+ setting"; ``clustering_chapter`` (optional) the same
-    benchmark at the DREAM+ chapter's profile settings, labelled "chapter setting". Returns the rows
-    (section, case, metric, value, unit)."""
+    benchmark at the DREAM+ chapter's profile settings, labelled "chapter setting". ``matching`` and ``evaluation``
+    (optional) are the settings of :func:`matching_step_benchmark` and :func:`evaluation_epoch_benchmark`. Returns
+    the rows (section, case, metric, value, unit)."""
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device={device!r} is not supported; allowed: 'auto', 'cpu', 'cuda'")
     devices = ["cpu"]
@@ -424,6 +638,10 @@ def run_suite(*, graphcut: Mapping[str, Any], graphcut_large: Mapping[str, Any],
     if clustering_chapter is not None:
         steps.insert(4, ("clustering (chapter setting)", lambda dev: clustering_benchmark(
             clustering_chapter, sklearn=False, device=dev, label="chapter setting")))
+    if matching is not None:
+        steps.append(("matching step", lambda dev: matching_step_benchmark(matching, device=dev)))
+    if evaluation is not None:
+        steps.append(("evaluation epoch", lambda dev: evaluation_epoch_benchmark(evaluation, device=dev)))
     from ..utils import tqdm
 
     for dev in devices:
