@@ -300,6 +300,57 @@ def test_overrides_merge_files_then_pairs_as_yaml(tmp_path):
     assert got == {"epochs": 4, "seed": 2, "lr": 0.05}
 
 
+def test_deep_merge_keeps_what_the_override_does_not_name():
+    base = {"evaluation": {"epochs": 20, "batch_size": 64, "idc": {"epochs": 20, "lr": 0.01}}, "seeds": [0, 1]}
+    over = {"evaluation": {"idc": {"epochs": 300}}, "seeds": [5]}
+    merged = book.deep_merge(base, over)
+    assert merged == {"evaluation": {"epochs": 20, "batch_size": 64, "idc": {"epochs": 300, "lr": 0.01}}, "seeds": [5]}
+    assert base["evaluation"]["idc"]["epochs"] == 20                        # neither argument is changed
+    assert book.deep_merge({"a": {"b": 1}}, {"a": None}) == {"a": None}    # a non-mapping replaces
+    assert book.deep_merge({"a": 1}, {"a": {"b": 2}}) == {"a": {"b": 2}}
+
+
+def test_dotted_keys_reach_inside_a_mapping_and_bad_paths_are_named():
+    assert book.dotted("evaluation.idc.epochs", 5) == {"evaluation": {"idc": {"epochs": 5}}}
+    assert book.dotted("seeds", [1]) == {"seeds": [1]}
+    for bad in ("a..b", ".a", "a."):
+        with pytest.raises(book.BookError, match="not a parameter path"):
+            book.dotted(bad, 1)
+
+
+def test_a_dotted_pair_changes_one_nested_value_and_keeps_the_rest(tmp_path):
+    f = tmp_path / "my.yaml"
+    f.write_text("evaluation: {seeds: [0, 1], idc: {epochs: 50}}\n")
+    got = book.read_overrides(ROOT, "dream_main", [str(f)], [("evaluation.idc.epochs", "300"),
+                                                                 ("evaluation", "{check_every: 5}")])
+    assert got == {"evaluation": {"seeds": [0, 1], "idc": {"epochs": 300}, "check_every": 5}}
+    with pytest.raises(book.BookError, match=r"-p evaluatoin.epochs: 'evaluatoin' is not a parameter .*did you mean"):
+        book.read_overrides(ROOT, "dream_main", pairs=[("evaluatoin.epochs", "5")])
+    with pytest.raises(book.BookError, match=r"-p evaluation\.\.epochs: .*not a parameter path"):
+        book.read_overrides(ROOT, "dream_main", pairs=[("evaluation..epochs", "5")])
+
+
+def test_an_override_of_one_nested_value_keeps_the_profile_s_others(tmp_path, monkeypatch):
+    """``-p evaluation '{epochs: 5}'`` used to replace the whole mapping and silently drop the profile's other keys."""
+    root = tmp_path / "repo"
+    (root / "notebooks").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('profile = "smoke"\nevaluation = {"epochs": 1, "batch_size": 8}')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nbformat.write(nb, root / "notebooks" / "page.ipynb")
+    for profile in book.PROFILES:
+        (root / "params" / profile).mkdir(parents=True)
+        (root / "params" / profile / "page.yaml").write_text("evaluation: {epochs: 1, batch_size: 8}\n")
+    seen = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, parameters=None, **kw: seen.append(parameters)
+                        or __import__("shutil").copy(src, dst))
+    monkeypatch.setattr(book.executor, "kernel_name", lambda **kw: "python3")
+    overrides = book.read_overrides(root, "page", pairs=[("evaluation.epochs", "5")])
+    book.execute(root, "page", "smoke", overrides=overrides, log=lambda *_: None)
+    assert seen[0]["evaluation"] == {"epochs": 5, "batch_size": 8}
+
+
 def test_run_executes_with_the_overrides_and_writes_into_the_book_tree(tmp_path, monkeypatch):
     import shutil
 

@@ -5,6 +5,7 @@ Usage (from a checkout)::
     python -m dscore.book build --profile default      # execute what changed, then build the HTML
     python -m dscore.book run tour --profile smoke     # execute one notebook
     python -m dscore.book run tour -f my.yaml -p epochs 3   # … with your own parameters (unknown keys rejected)
+    python -m dscore.book run dream_main -p evaluation.idc.epochs 300   # a dotted key changes one nested value
     python -m dscore.book run adq_main --profile paper --dry-run   # check a profile end to end in seconds
     python -m dscore.book check                        # validate params/ against the notebooks
     python -m dscore.book publish REMOTE               # push _build/html to REMOTE's gh-pages branch
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("-f", "--file", action="append", default=[], metavar="YAML",
                        help="a YAML file of parameter values (repeatable; later files win)")
     p_run.add_argument("-p", "--parameter", action="append", nargs=2, default=[], metavar=("KEY", "VALUE"),
-                       help="one parameter, the value parsed as YAML (repeatable; wins over -f)")
+                       help="one parameter, the value parsed as YAML, KEY dotted to reach inside a mapping "
+                            "(evaluation.epochs); merged key by key over -f and the profile (repeatable)")
     p_run.add_argument("--force", action="store_true")
     p_run.add_argument("--dry-run", action="store_true",
                        help="one tiny step of every study: checks the parameters end to end; the numbers mean nothing")

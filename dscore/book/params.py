@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
 __all__ = ["PROFILES", "CELL_TIMEOUT", "KERNEL_NAME", "OUTPUT_DIR", "PAGES_DIR_PARAM", "SHARED_PREFIX", "CHAPTER_PREFIX",
            "BookError", "check_profile", "toc_files", "notebook_names", "chapter_dependencies", "execution_order",
-           "declared_parameters", "chapter_of", "shared_params_path", "params_source", "load_params", "read_overrides"]
+           "declared_parameters", "chapter_of", "shared_params_path", "params_source", "load_params", "read_overrides",
+           "deep_merge", "dotted"]
 
 PROFILES = ("smoke", "default", "paper")
 # Per-cell timeouts (seconds); the paper profile runs on GPUs for hours.
@@ -165,11 +166,39 @@ def params_source(root: Path, profile: str, name: str) -> str:
     return f"{shared.relative_to(root).as_posix()} + {own}" if shared is not None and shared.exists() else own
 
 
+def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` on top, mappings merged key by key at every depth: ``{"evaluation": {"epochs": 5}}`` over
+    ``{"evaluation": {"epochs": 20, "seeds": [0, 1]}}`` keeps the seeds. Any other value (a list, a number, None)
+    replaces what was there. Neither argument is changed."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def dotted(key: str, value: Any) -> dict[str, Any]:
+    """``("evaluation.idc.epochs", 5)`` → ``{"evaluation": {"idc": {"epochs": 5}}}``: a dotted key as the nested
+    mapping it names (a key without a dot is itself). An empty part (``"a..b"``, ``".a"``) is a BookError."""
+    parts = str(key).split(".")
+    if any(not part for part in parts):
+        raise BookError(f"{key!r} is not a parameter path; write names joined by single dots, e.g. 'evaluation.epochs'")
+    for part in reversed(parts[1:]):
+        value = {part: value}
+    return {parts[0]: value}
+
+
 def load_params(root: Path, profile: str, name: str) -> dict[str, Any]:
     """The parameters of notebook ``name`` in ``profile``: its chapter's shared setup
     (``params/<profile>/_<chapter>.yaml``, when the page is a section of a chapter and the file exists) with the
-    page's own ``params/<profile>/<name>.yaml`` over it (a page may override a shared value, e.g. run smaller).
-    Every key, shared or own, must be a declared parameter of the notebook."""
+    page's own ``params/<profile>/<name>.yaml`` merged over it (:func:`deep_merge`). Every key, shared or own, must be
+    a declared parameter of the notebook.
+
+    The override rule, stated once: the merge lets any file override any value, so a reader's own file (``-f``,
+    ``-p``) can change a shared value for one page; the book's own page files never repeat a key of their chapter's
+    setup, so that every page of a chapter shares one setup and its cached runs (the study tests enforce it)."""
     check_profile(profile)
     path = root / "params" / profile / f"{name}.yaml"
     if not path.exists():
@@ -184,7 +213,7 @@ def load_params(root: Path, profile: str, name: str) -> dict[str, Any]:
         if unknown:
             raise BookError(f"{source.relative_to(root)}: {unknown} not declared in the parameters cell of "
                             f"notebooks/{name}.ipynb; declared: {sorted(declared)}")
-    params = {**shared, **own}
+    params = deep_merge(shared, own)
     params["profile"] = profile
     if "profile" not in declared:
         raise BookError(f"notebooks/{name}.ipynb must declare a 'profile' parameter")
@@ -197,8 +226,10 @@ def load_params(root: Path, profile: str, name: str) -> dict[str, Any]:
 def read_overrides(root: Path, name: str, files: list[str] | None = None,
                    pairs: list[tuple[str, str]] | None = None) -> dict[str, Any]:
     """A reader's own parameters for page ``name``: the YAML ``files`` in order, then ``pairs`` (key, YAML value),
-    later ones winning. Keys the page does not declare (or ``profile``: use ``--profile``) raise BookError before any
-    work, naming the key, where it came from and the nearest declared name."""
+    later ones merged over earlier ones (:func:`deep_merge`), as they are then merged over the profile's values. A
+    pair's key may be dotted to reach inside a mapping: ``("evaluation.epochs", "5")`` changes the epochs and keeps
+    the rest of ``evaluation``. Top-level keys the page does not declare (or ``profile``: use ``--profile``) raise
+    BookError before any work, naming the key, where it came from and the nearest declared name."""
     import difflib
 
     declared = declared_parameters(root / "notebooks" / f"{name}.ipynb")
@@ -214,14 +245,19 @@ def read_overrides(root: Path, name: str, files: list[str] | None = None,
             raise BookError(f"-f {file}: not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise BookError(f"-f {file}: must be a mapping of parameter names to values, found {type(data).__name__}")
-        values.update(data)
+        values = deep_merge(values, data)
         sources.update({k: f"-f {file}" for k in data})
     for key, text in pairs or []:
         try:
-            values[key] = yaml.safe_load(text)
+            parsed = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise BookError(f"-p {key} {text!r}: not valid YAML: {exc}") from None
-        sources[key] = f"-p {key}"
+        try:
+            nested = dotted(key, parsed)
+        except BookError as exc:
+            raise BookError(f"-p {key}: {exc}") from None
+        values = deep_merge(values, nested)
+        sources[next(iter(nested))] = f"-p {key}"
     for key in values:
         if key == "profile":
             raise BookError(f"{sources[key]}: 'profile' is chosen with --profile (one of {', '.join(PROFILES)})")

@@ -22,7 +22,7 @@ from ..paths import PAGE_FILES_ENV
 from ..utils import PROGRESS_ENV, atomic_write_text, exclusive_lock
 from .executor import execute_notebook
 from .params import CELL_TIMEOUT, OUTPUT_DIR, BookError, chapter_dependencies, check_profile, declared_parameters, \
-    execution_order, load_params, params_source
+    deep_merge, execution_order, load_params, params_source
 from .rules import check_all, check_params
 
 __all__ = ["MANIFEST", "TIMINGS", "TIMINGS_PAGE", "HTML_INCOMPLETE", "fingerprint", "execute",
@@ -92,7 +92,7 @@ def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overr
     params = load_params(root, profile, name)
     source = params_source(root, profile, name)
     if overrides:
-        params.update(overrides)
+        params = deep_merge(params, overrides)
         source += " with " + ", ".join(f"{k}={v!r}" for k, v in overrides.items())
     check_params(root, name, params, source)
     key = fingerprint(root, name, profile, params)
