@@ -9,6 +9,7 @@ from dscore.papers import adq as paper
 from dscore.studies.adq import claims
 
 ARCHS = ("ConvNet-3", "ResNet-18")
+REF = {"reference": "ConvNet-3", "dm_distilled_on": ["ConvNet-3"]}
 
 
 def runs(gain, *, seeds=range(8), noise=0.0, ratios=(0.1, 0.2, 0.3), dm=-10.0, shared=0.03, rng_seed=0, full=None):
@@ -33,7 +34,7 @@ def by_id(rows):
 
 
 def test_main_claims_ids_paper_ids_and_units():
-    rows = by_id(claims.main_claims(runs(3.0), [0.1, 0.2, 0.3], ARCHS))
+    rows = by_id(claims.main_claims(runs(3.0), [0.1, 0.2, 0.3], ARCHS, **REF))
     assert list(rows) == ["adq_main.gain_avg", "adq_main.gain_avg_tuned", "adq_main.gain_10", "adq_main.gain_20",
                           "adq_main.gain_30", "adq_main.beats_dq_convnet_3", "adq_main.beats_dq_resnet_18",
                           "adq_main.dq_beats_dm", "adq_main.adq_beats_dm", "adq_main.adq_beats_graphcut",
@@ -51,54 +52,54 @@ def test_main_claims_ids_paper_ids_and_units():
 
 def test_main_claims_words_reproduced_weaker_and_not_reproduced():
     # a gain of 3 points with little noise: reproduced; 0.5 points: weaker than claimed; none: not reproduced
-    assert by_id(claims.main_claims(runs(3.0, noise=0.002), [0.1, 0.2, 0.3], ARCHS))["adq_main.gain_avg"].word \
+    assert by_id(claims.main_claims(runs(3.0, noise=0.002), [0.1, 0.2, 0.3], ARCHS, **REF))["adq_main.gain_avg"].word \
         == "reproduced"
-    assert by_id(claims.main_claims(runs(0.5, noise=0.002), [0.1, 0.2, 0.3], ARCHS))["adq_main.gain_avg"].word \
+    assert by_id(claims.main_claims(runs(0.5, noise=0.002), [0.1, 0.2, 0.3], ARCHS, **REF))["adq_main.gain_avg"].word \
         == "weaker than claimed"
-    assert by_id(claims.main_claims(runs(0.0, noise=0.002), [0.1, 0.2, 0.3], ARCHS))["adq_main.gain_avg"].word \
+    assert by_id(claims.main_claims(runs(0.0, noise=0.002), [0.1, 0.2, 0.3], ARCHS, **REF))["adq_main.gain_avg"].word \
         == "not reproduced"
 
 
 def test_main_claims_contradicted_and_underpowered():
-    assert by_id(claims.main_claims(runs(-2.0, noise=0.002), [0.1], ARCHS))["adq_main.gain_avg"].word \
+    assert by_id(claims.main_claims(runs(-2.0, noise=0.002), [0.1], ARCHS, **REF))["adq_main.gain_avg"].word \
         == "contradicted"
-    noisy = by_id(claims.main_claims(runs(3.0, seeds=range(3), noise=0.1, rng_seed=1), [0.1], ARCHS))["adq_main.gain_avg"]
+    noisy = by_id(claims.main_claims(runs(3.0, seeds=range(3), noise=0.1, rng_seed=1), [0.1], ARCHS, **REF))["adq_main.gain_avg"]
     assert noisy.word == "underpowered" and noisy.judgement.mde > 3.0 and noisy.judgement.p >= 0.25   # exact, n 3
-    two = by_id(claims.main_claims(runs(3.0, seeds=range(2)), [0.1], ARCHS))["adq_main.gain_avg"]
+    two = by_id(claims.main_claims(runs(3.0, seeds=range(2)), [0.1], ARCHS, **REF))["adq_main.gain_avg"]
     assert two.word == "underpowered" and two.judgement.n == 2
 
 
 def test_the_seed_effect_is_paired_out():
     # a large shared seed effect: paired, a 1-point gain is clear; the spread of the arms alone would hide it
     df = runs(1.0, shared=0.2, noise=0.0005)
-    g = by_id(claims.main_claims(df, [0.2], ARCHS))["adq_main.gain_avg"]
+    g = by_id(claims.main_claims(df, [0.2], ARCHS, **REF))["adq_main.gain_avg"]
     assert g.judgement.p < 1e-3 and g.judgement.mde < 0.5
 
 
 def test_an_architecture_that_does_not_train_is_shown_not_judged():
     df = runs(3.0, noise=0.002, full={"ResNet-18": -0.4})          # ResNet-18: 20 % on full data vs 65 %
-    ok, why = claims.training_archs(df, ARCHS)
+    ok, why = claims.training_archs(df, ARCHS, reference="ConvNet-3")
     assert ok == ["ConvNet-3"] and "does not train at this scale" in why["ResNet-18"] and "90%" in why["ResNet-18"]
-    rows = by_id(claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS))
+    rows = by_id(claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS, **REF))
     skipped = rows["adq_main.beats_dq_resnet_18"]
     assert skipped.word == "untestable here" and "ResNet-18 reaches" in skipped.judgement.reason
     assert "(ConvNet-3)" in rows["adq_main.gain_avg"].statement
     # ResNet-18's rows do not enter the means: sabotage them and nothing changes
     bad = df.copy()
     bad.loc[(bad.arch == "ResNet-18") & (bad.method == "adq_paper"), "acc"] -= 0.3
-    assert by_id(claims.main_claims(bad, [0.1, 0.2, 0.3], ARCHS))["adq_main.gain_avg"].judgement.diff == \
+    assert by_id(claims.main_claims(bad, [0.1, 0.2, 0.3], ARCHS, **REF))["adq_main.gain_avg"].judgement.diff == \
         pytest.approx(rows["adq_main.gain_avg"].judgement.diff)
     with pytest.raises(ValueError, match="reference='ConvNet-3'"):
-        claims.main_claims(df[df.arch != "ConvNet-3"], [0.1], ["ResNet-18"])
+        claims.main_claims(df[df.arch != "ConvNet-3"], [0.1], ["ResNet-18"], **REF)
     with pytest.raises(ValueError, match="arm='adq_paper' has no runs"):
-        claims.main_claims(df[df.method != "adq_paper"], [0.1], ARCHS)
+        claims.main_claims(df[df.method != "adq_paper"], [0.1], ARCHS, **REF)
 
 
 def test_missing_seed_in_one_arm_raises_instead_of_misaligning():
     df = runs(1.0)
     df = df[~((df.method == "dq") & (df.seed == 2))]
     with pytest.raises(ValueError, match="lacks|different seeds"):
-        claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS)
+        claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS, **REF)
 
 
 def test_low_ratio_lossless_is_an_equivalence_claim():
@@ -214,7 +215,7 @@ def test_main_claims_pair_context_rows_on_the_seeds_they_ran():
     # the judged arms on six seeds, the context rows (DM, GraphCut, full data) on the first three
     df = runs(3.0, seeds=range(6))
     df = df[df.method.isin(["dq", "adq", "adq_paper"]) | (df.seed < 3)]
-    rows = by_id(claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS))
+    rows = by_id(claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS, **REF))
     assert rows["adq_main.gain_avg"].judgement.n == 6
     assert rows["adq_main.adq_beats_graphcut"].judgement.n == 3
     assert rows["adq_main.dq_beats_dm"].judgement.n == 3 and rows["adq_main.adq_beats_dm"].judgement.paired
@@ -241,17 +242,17 @@ def test_pq_claims_are_untestable_when_the_mae_refills_no_better_than_zeros():
 def test_dq_minus_random_is_judged_beside_the_headline_and_dm_only_on_unseen_architectures():
     df = runs(1.0, noise=0.002)
     rnd = df[df.method == "dq"].assign(method="random")
-    rows = by_id(claims.main_claims(pd.concat([df, rnd]), [0.1, 0.2, 0.3], ARCHS))
+    rows = by_id(claims.main_claims(pd.concat([df, rnd]), [0.1, 0.2, 0.3], ARCHS, **REF))
     assert rows["adq_main.dq_beats_random"].judgement.diff == pytest.approx(0.0, abs=0.01)
     assert "DQ is not shown to beat Random at this scale" in rows["adq_main.gain_avg"].note
     better = pd.concat([df, rnd.assign(acc=rnd.acc - 0.03)])
-    assert "the bins give DQ an advantage" in by_id(claims.main_claims(better, [0.1], ARCHS))["adq_main.gain_avg"].note
+    assert "the bins give DQ an advantage" in by_id(claims.main_claims(better, [0.1], ARCHS, **REF))["adq_main.gain_avg"].note
     dm = rows["adq_main.dq_beats_dm"]
     assert "not distilled on (ResNet-18)" in dm.statement          # ConvNet-3, DM's own network, is left out
 
 
     alone = df[df.arch == "ConvNet-3"]
-    r = by_id(claims.main_claims(alone, [0.1], ["ConvNet-3"]))["adq_main.adq_beats_dm"]
+    r = by_id(claims.main_claims(alone, [0.1], ["ConvNet-3"], **REF))["adq_main.adq_beats_dm"]
     assert r.word == "untestable here" and "distilled on ConvNet-3" in r.judgement.reason
 
 
@@ -263,5 +264,5 @@ def test_a_seed_with_a_missing_cell_is_dropped_from_both_arms_never_averaged_ove
     assert math.isnan(per_unit(df, "acc", method="dq", arch="ConvNet-3")[2])
     short = df[~((df.method == "adq_paper") & (df.seed == 3) & (df.ratio == 0.3))]
     assert math.isnan(per_unit(short, "acc", method="adq_paper")[3])                   # a row missing: NaN too
-    g = by_id(claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS))["adq_main.gain_avg"]
+    g = by_id(claims.main_claims(df, [0.1, 0.2, 0.3], ARCHS, **REF))["adq_main.gain_avg"]
     assert g.judgement.n == 7 and "units [2] dropped from both arms" in g.note

@@ -198,6 +198,14 @@ def test_every_adq_page_of_a_profile_reads_the_chapter_setup(profile, repo_root)
         assert params["archs"], page
         assert setup["tuning"]["arch"] in params["archs"], f"{page}: the tuning architecture must be one of its archs"
         assert setup == shared, f"params/{profile}/{page}.yaml overrides the chapter's setup"
+        study = adq.ADQStudy(setup, params["archs"])
+        assert study.reference_arch == setup["tuning"]["arch"] and study.reference_arch in params["archs"]
+        seen = study.dm_seen_archs            # the labels of DM's own network, explicit: never looked up by name
+        assert all(params["archs"][a]["arch"] == setup["dm"].get("arch", "convnet3") for a in seen)
+        if profile == "default":
+            assert seen == ["ConvNet-3"]
+        if profile == "paper":
+            assert seen == []
 
 
 @pytest.mark.slow

@@ -123,11 +123,12 @@ def _gain(df: pd.DataFrame, a: str, b: str, **where) -> dict[int, float]:
 
 
 #: an architecture joins the chapter's claims only when its full-data accuracy is at least this fraction of the
-#: reference architecture's (ConvNet-3): a network that does not train at this scale says nothing about selection
+#: reference architecture's (the study's ``reference_arch``): a network that does not train at this scale says
+#: nothing about selection
 TRAINS_WITHIN = 0.9
 
 
-def training_archs(df: pd.DataFrame, archs: Sequence[str], *, reference: str = "ConvNet-3",
+def training_archs(df: pd.DataFrame, archs: Sequence[str], *, reference: str,
                    within: float = TRAINS_WITHIN) -> tuple[list[str], dict[str, str]]:
     """Which of ``archs`` train at this scale: an architecture whose mean full-data accuracy (rows ``method ==
     "full"``) reaches ``within`` × ``reference``'s. Returns ``(training, {arch: reason})`` for the others. Without
@@ -149,9 +150,9 @@ def training_archs(df: pd.DataFrame, archs: Sequence[str], *, reference: str = "
     return training, reasons
 
 
-def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str], *, arm: str = "adq_paper",
-                reference: str = "ConvNet-3", within: float = TRAINS_WITHIN,
-                dm_distilled_on: str | None = "ConvNet-3") -> list[ClaimResult]:
+def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str], *, reference: str,
+                dm_distilled_on: Sequence[str], arm: str = "adq_paper",
+                within: float = TRAINS_WITHIN) -> list[ClaimResult]:
     """Tab. 1 / Fig. 5 on an :meth:`ADQStudy.grid` frame (test split, with the ``full`` runs for the architecture
     gate :func:`training_archs`): ADQ − DQ overall and at every keep ratio (means over the architectures that
     train), on every architecture; DQ − DM, ADQ − DM and ADQ − GraphCut; the gain growing with the keep ratio.
@@ -163,9 +164,14 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
 
     DQ − Random (when the frame has ``random`` runs) is judged beside the headline: it shows whether the bins give
     DQ any advantage at this scale, and the headline's row says what it found. "DQ and ADQ beat DM" is about
-    networks DM was not distilled on: its rows average only the architectures other than ``dm_distilled_on`` and
-    are ``untestable here`` when none of them trains."""
+    networks DM was not distilled on: its rows average only the architectures other than ``dm_distilled_on`` (the
+    labels of the network DM distilled on, :attr:`ADQStudy.dm_seen_archs`) and are ``untestable here`` when none of
+    them trains. ``reference`` is the architecture of the gate :func:`training_archs` (:attr:`ADQStudy.reference_arch`).
+    Both are passed explicitly, never looked up by a label."""
     r = list(ratios)
+    if isinstance(dm_distilled_on, str) or not isinstance(reference, str):
+        raise ValueError(f"dm_distilled_on={dm_distilled_on!r} must be a sequence of architecture labels (e.g. "
+                         f"ADQStudy.dm_seen_archs) and reference={reference!r} one label (ADQStudy.reference_arch)")
     if arm not in set(df.method):
         raise ValueError(f"arm={arm!r} has no runs; methods in the frame: {sorted(set(df.method))}")
     ok, skipped = training_archs(df, archs, reference=reference, within=within)
@@ -217,14 +223,15 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
     if "dm" in set(df.method):
         dm = _c("dq-adq-beat-dm")
         on = _on_units_of(df, "dm")
-        unseen = [a for a in ok if a != dm_distilled_on]
+        seen = list(dm_distilled_on)
+        unseen = [a for a in ok if a not in seen]
         for m, name in (("dq", "DQ"), (arm, label)):
             key = f"adq_main.{'dq' if m == 'dq' else 'adq'}_beats_dm"
             statement = (f"{name} − DM on the architectures DM was not distilled on ({', '.join(unseen) or 'none'}), "
                          "mean over them and the keep ratios")
             if not unseen:
                 rows.append(untestable_claim(key, dm.id, statement, f"{dm.source}: every cell",
-                                             f"gate failed — DM's images were distilled on {dm_distilled_on}, and no "
+                                             f"gate failed — DM's images were distilled on {', '.join(seen) or 'none of them'}, and no "
                                              f"other architecture trains at this scale ({', '.join(ok)}); the claim is "
                                              f"about networks DM was not distilled on", unit=_PTS))
                 continue

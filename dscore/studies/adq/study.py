@@ -105,6 +105,9 @@ class ADQStudy:
         if tuning_arch not in self.archs:
             raise ValueError(f"tuning['arch']={tuning_arch!r} is not one of the page's archs {list(self.archs)}")
         self.tuning_arch = tuning_arch
+        #: the architecture the chapter's claims measure the others against (the gate "does it train at this
+        #: scale"): the one β and T are tuned on, named by the chapter setup's ``tuning['arch']``
+        self.reference_arch = tuning_arch
         self.device = resolve_device(None if self.setup.device == "auto" else self.setup.device)
         self.cache = as_cache(cache)
         self.progress = progress
@@ -115,6 +118,14 @@ class ADQStudy:
         self.check_every = self.setup.check_every
         self._splits: Splits | None = None
         self._choice: dict[float, dict] = {}
+
+    @property
+    def dm_seen_archs(self) -> list[str]:
+        """Labels of the page's architectures that are the network DM distils its images on (the registry name
+        ``dm['arch']``, ConvNet-3 by default, with ``dm['arch_kwargs']``): DM's rows are judged on the others."""
+        name = self.setup.dm.get("arch", "convnet3")
+        kwargs = dict(self.setup.dm.get("arch_kwargs", {}))
+        return [label for label, spec in self.archs.items() if spec.name == name and dict(spec.kwargs) == kwargs]
 
     # ------------------------------------------------------------------------------------- shared artefacts
 
