@@ -330,18 +330,26 @@ def test_a_dotted_pair_changes_one_nested_value_and_keeps_the_rest(tmp_path):
         book.read_overrides(ROOT, "dream_main", pairs=[("evaluation..epochs", "5")])
 
 
-def test_an_override_of_one_nested_value_keeps_the_profile_s_others(tmp_path, monkeypatch):
-    """``-p evaluation '{epochs: 5}'`` used to replace the whole mapping and silently drop the profile's other keys."""
+def _one_page_repo(tmp_path, parameters: str, values: str):
+    """A repository with one notebook ``page`` whose parameters cell declares ``parameters`` and a params file of
+    ``values`` in every profile."""
     root = tmp_path / "repo"
     (root / "notebooks").mkdir(parents=True)
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell('profile = "smoke"\nevaluation = {"epochs": 1, "batch_size": 8}')
+    cell = nbformat.v4.new_code_cell(f'profile = "smoke"\n{parameters}')
     cell.metadata["tags"] = ["parameters"]
     nb.cells = [cell]
     nbformat.write(nb, root / "notebooks" / "page.ipynb")
     for profile in book.PROFILES:
         (root / "params" / profile).mkdir(parents=True)
-        (root / "params" / profile / "page.yaml").write_text("evaluation: {epochs: 1, batch_size: 8}\n")
+        (root / "params" / profile / "page.yaml").write_text(values)
+    return root
+
+
+def test_an_override_of_one_nested_value_keeps_the_profile_s_others(tmp_path, monkeypatch):
+    """``-p evaluation '{epochs: 5}'`` used to replace the whole mapping and silently drop the profile's other keys."""
+    root = _one_page_repo(tmp_path, 'evaluation = {"epochs": 1, "batch_size": 8}',
+                          "evaluation: {epochs: 1, batch_size: 8}\n")
     seen = []
     monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, parameters=None, **kw: seen.append(parameters)
                         or __import__("shutil").copy(src, dst))
@@ -354,16 +362,7 @@ def test_an_override_of_one_nested_value_keeps_the_profile_s_others(tmp_path, mo
 def test_run_executes_with_the_overrides_and_writes_into_the_book_tree(tmp_path, monkeypatch):
     import shutil
 
-    root = tmp_path / "repo"
-    (root / "notebooks").mkdir(parents=True)
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell('profile = "smoke"\nepochs = 1')
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell]
-    nbformat.write(nb, root / "notebooks" / "page.ipynb")
-    for profile in book.PROFILES:
-        (root / "params" / profile).mkdir(parents=True)
-        (root / "params" / profile / "page.yaml").write_text("epochs: 1\n")
+    root = _one_page_repo(tmp_path, "epochs = 1", "epochs: 1\n")
     seen = []
 
     def fake_execute(src, dst, parameters=None, **kwargs):
