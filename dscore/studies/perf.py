@@ -584,8 +584,8 @@ def evaluation_epoch_benchmark(setting: Mapping[str, Any] | None = None, *, labe
             loss.backward()
             optimizer.step()
 
-    bare = sorted(timed(bare_epoch, device)[0] for _ in range(s["epochs"]))[1:]
-    bare = bare[len(bare) // 2]
+    seconds = [timed(bare_epoch, device)[0] for _ in range(s["epochs"])]
+    bare = float(torch.tensor(seconds[1:]).median())                        # the first epoch is the warm-up
     twin = _counting_copy(net)
     flop = _flops(lambda: bare_epoch(twin, torch.optim.SGD(twin.parameters(), lr=protocol.lr)))
     case = f"{label}: IDC-protocol evaluation epoch, {len(x)} images width={s['width']} ({device.type})"
