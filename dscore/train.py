@@ -44,6 +44,7 @@ __all__ = [
     "SCHEDULES", "TrainResult", "TrainProtocol", "PROTOCOLS",
     "make_lr_schedule", "resolve_milestones", "batch_indices", "cutmix", "mixed_targets",
     "seeded_model", "train_model", "evaluate", "train_with_protocol", "train_many", "coreset_protocol",
+    "epochs_for_steps",
 ]
 
 SCHEDULES = ("cosine", "multistep", "step", "constant")
@@ -573,6 +574,18 @@ class TrainProtocol:
 
     def as_kwargs(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def epochs_for_steps(steps: int, num_samples: int, batch_size: int) -> int:
+    """The number of epochs that gives a training set of ``num_samples`` images about ``steps`` SGD steps at
+    ``batch_size``: ``max(1, round(steps / ceil(num_samples / batch_size)))`` (an epoch is ``ceil(N / B)`` steps,
+    as :func:`batch_indices` cuts it). Used to compare sets of different sizes at equal training rather than at
+    equal epochs. O(1)."""
+    steps = check_int("steps", steps, low=1)
+    num_samples = check_int("num_samples", num_samples, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1)
+    per_epoch = -(-num_samples // batch_size)
+    return max(1, int(round(steps / per_epoch)))
 
 
 PROTOCOLS: dict[str, TrainProtocol] = {

@@ -98,7 +98,10 @@ class ADQSetup:
     ``val_fraction`` becomes the validation split, ``test_per_class`` test images per class (None: all), all cut
     with ``split_seed``. Pipeline: the feature network ``extractor``, the ``bins``, the bin ``scores``. Evaluation:
     ``protocol`` (the coreset protocol with the page's fields) and ``check_every`` (every how many epochs the test
-    set is also checked: the authors' best-of-checks, reported beside, never used to choose; 0 = never). Tuning:
+    set is also checked: the authors' best-of-checks, reported beside, never used to choose; 0 = never) and
+    ``steps`` (None: every set trains ``protocol.epochs`` epochs, the authors' way; an int: every set trains about
+    that many SGD steps, ``dscore.train.epochs_for_steps``, so that keep ratios compare at equal training, not at
+    equal epochs; the protocol's ``epochs`` is then unused). Tuning:
     ``tuning``. DM: ``dm`` (keyword arguments of :func:`dscore.distill.dm_at_ratio`). ``device``: ``"auto"``,
     ``"cpu"``, ``"cuda"`` or ``"cuda:<n>"``.
     """
@@ -116,6 +119,7 @@ class ADQSetup:
     tuning: ChapterTuning
     dm: Mapping[str, Any] = field(default_factory=dict)
     device: str = "auto"
+    steps: int | None = None
 
     def __post_init__(self):
         check_data_scale(self)
@@ -124,6 +128,8 @@ class ADQSetup:
             if not isinstance(getattr(self, name), kind):
                 raise ValueError(f"{name} must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
         object.__setattr__(self, "check_every", check_int("evaluation['check_every']", self.check_every, low=0))
+        if self.steps is not None:
+            object.__setattr__(self, "steps", check_int("evaluation['steps']", self.steps, low=1))
         if not isinstance(self.dm, Mapping):
             raise ValueError(f"dm={self.dm!r} must be a mapping of dm_at_ratio keyword arguments")
         object.__setattr__(self, "dm", dict(self.dm))
@@ -146,11 +152,12 @@ class ADQSetup:
             raise ValueError(f"evaluation={evaluation!r} must be a mapping of protocol fields (and check_every)")
         evaluation = dict(evaluation)
         check_every = evaluation.pop("check_every", 0)
+        steps = evaluation.pop("steps", None)
         return cls(dataset=params["dataset"], pool_per_class=params["pool_per_class"],
                    val_fraction=params["val_fraction"], test_per_class=params["test_per_class"],
                    split_seed=params["split_seed"], extractor=ExtractorConfig.of(params["extractor"], "extractor"),
                    bins=BinConfig(num_bins=params["num_bins"]), scores=ScoreConfig.of(params["scores"], "scores"),
-                   protocol=PROTOCOLS["coreset"].replace(**evaluation), check_every=check_every,
+                   protocol=PROTOCOLS["coreset"].replace(**evaluation), check_every=check_every, steps=steps,
                    tuning=ChapterTuning.of(params["tuning"]), dm=params["dm"], device=params["device"])
 
     def dry(self) -> "ADQSetup":
@@ -159,6 +166,6 @@ class ADQSetup:
         t = self.tuning
         return dataclasses.replace(
             self, **dry_data_scale(self), extractor=self.extractor.replace(epochs=1),
-            scores=self.scores.replace(head_epochs=1), protocol=self.protocol.replace(epochs=1), dm={**self.dm, "iterations": 1},
+            scores=self.scores.replace(head_epochs=1), protocol=self.protocol.replace(epochs=1), steps=None, dm={**self.dm, "iterations": 1},
             tuning=dataclasses.replace(t, epochs=1, betas=t.betas[:1], temperatures=t.temperatures[:1],
                                        seeds=t.seeds[:1]))

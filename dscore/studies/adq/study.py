@@ -47,7 +47,9 @@ from ...evaluation import evaluate_cached
 from ...quantize import adq_select, pipeline, zscore
 from ...quantize.config import MAEConfig, TrajectoryConfig, TuningConfig
 from ...select import select_coreset
+from ...train import TrainProtocol, epochs_for_steps
 from ...utils import check_choice, check_float, check_int, resolve_device, tqdm
+from ..calibration import length_curve
 from ..common import ArchSpec, Splits, arch_specs, make_splits, pick_setup
 from .setup import SETUP_KEYS, ADQSetup
 
@@ -119,6 +121,14 @@ class ADQStudy:
         self._splits: Splits | None = None
         self._choice: dict[float, dict] = {}
 
+    def protocol_for(self, num_train: int) -> TrainProtocol:
+        """The evaluation protocol for a training set of ``num_train`` images: the setup's protocol, its epochs set
+        by :func:`dscore.train.epochs_for_steps` when the setup fixes ``evaluation['steps']`` (equal training for
+        every keep ratio), else unchanged (equal epochs, the authors' way)."""
+        if self.setup.steps is None:
+            return self.protocol
+        return self.protocol.replace(epochs=epochs_for_steps(self.setup.steps, num_train, self.protocol.batch_size))
+
     @property
     def dm_seen_archs(self) -> list[str]:
         """Labels of the page's architectures that are the network DM distils its images on (the registry name
@@ -137,8 +147,11 @@ class ADQStudy:
     def tuning_config(self) -> TuningConfig:
         """The :class:`~dscore.quantize.config.TuningConfig` that :meth:`choice` hands to
         :func:`~dscore.quantize.pipeline.tune_adq`: the chapter's grid, seeds and rule on the setup's validation
-        split, evaluated with the tuning architecture at the tuning's (else the protocol's) epochs, batch and LR."""
+        split, evaluated with the tuning architecture at the tuning's (else the protocol's) epochs, batch and LR
+        (with ``evaluation['steps']``: the epochs that give a subset at the first tuning ratio that many steps)."""
         t, p = self.setup.tuning, self.protocol
+        if self.setup.steps is not None:          # the tuning subsets train as many steps as every other set
+            p = self.protocol_for(max(1, round(t.ratios[0] * len(self.splits.train))))
         spec = self.archs[self.tuning_arch]
         return TuningConfig(betas=t.betas, temperatures=t.temperatures, val_fraction=self.setup.val_fraction,
                             split_seed=self.setup.split_seed, seeds=t.seeds, eval_arch=spec.name,
@@ -358,7 +371,8 @@ class ADQStudy:
         chosen = self.select(method, ratio, seed, **select_kwargs)
         evaluation = self.splits.test if split == "test" else self.splits.val
         out = evaluate_cached(chosen["images"], chosen["labels"], evaluation, arch=spec.name, arch_kwargs=spec.kwargs,
-                              protocol=self.protocol, seed=seed, eval_every=self.check_every if split == "test" else 0,
+                              protocol=self.protocol_for(len(chosen["labels"])), seed=seed,
+                              eval_every=self.check_every if split == "test" else 0,
                               device=self.device,
                               cache=self.cache)
         return {**out, "method": method, "ratio": 1.0 if method == "full" else ratio, "arch": arch, "split": split,
@@ -596,7 +610,8 @@ class ADQStudy:
                          "image_fraction": ratio, "acc": plain["acc"], "best_of_checks": plain["best_of_checks"]})
             q = self.pixel_quantized(method, ratio, seed, theta=theta, patch=patch, mae=mae)
             out = evaluate_cached(q["images"], q["labels"], self.splits.test, arch=spec.name, arch_kwargs=spec.kwargs,
-                                  protocol=self.protocol, seed=seed, eval_every=self.check_every, device=self.device,
+                                  protocol=self.protocol_for(len(q["labels"])), seed=seed, eval_every=self.check_every,
+                                  device=self.device,
                                   cache=self.cache)
             rows.append({"method": method, "ratio": ratio, "arch": arch, "seed": seed, "pq": True,
                          "image_fraction": q["image_fraction"], "acc": out["acc"],
@@ -634,6 +649,50 @@ class ADQStudy:
 
     # ---------------------------------------------------------------------------------------- descriptions
 
+    def calibration(self, ratios: Sequence[float], lengths: Sequence[int], seeds: Sequence[int], *,
+                    arch: str | None = None) -> pd.DataFrame:
+        """Accuracy against training length for the chapter's reference sets: a random subset at each keep ratio and
+        the full training part (``ratio`` 1.0), each trained on ``arch`` (default: the reference architecture) for
+        about ``length`` SGD steps (:func:`dscore.train.epochs_for_steps`; the protocol's schedule scaled to it) and
+        scored on the **validation split**. ``seeds`` draw the subset and initialise the network; they must be
+        disjoint from the seeds that judge claims. One row per (ratio, length, seed): ``ratio, length, seed,
+        acc`` (:func:`dscore.studies.calibration.length_curve`). Cost: len(ratios)+1 sets × len(seeds) ×
+        sum(lengths) steps."""
+        arch = self.reference_arch if arch is None else check_choice("arch", arch, self.archs)
+        spec = self.archs[arch]
+        ratios = [check_float("ratio", r, low=0.0, high=1.0, low_open=True) for r in ratios]
+        lengths = list(lengths)[:2] if self.dry_run else list(lengths)
+        seeds = list(seeds)[:1] if self.dry_run else list(seeds)
+        groups = [(r,) for r in (ratios[:1] if self.dry_run else ratios) if r < 1.0] + [(1.0,)]
+        train = self.splits.train
+
+        def score(group, length, seed):
+            ratio = group[0]
+            if ratio >= 1.0:
+                images, labels = train.images, train.labels
+            else:
+                idx = select_coreset("random", train.labels, ratio=ratio, seed=seed).cpu()
+                images, labels = train.images[idx], train.labels[idx]
+            epochs = 1 if self.dry_run else epochs_for_steps(length, len(labels), self.protocol.batch_size)
+            return evaluate_cached(images, labels, self.splits.val, arch=spec.name, arch_kwargs=spec.kwargs,
+                                   protocol=self.protocol.replace(epochs=epochs), seed=seed, device=self.device,
+                                   cache=self.cache)["acc"]
+
+        return length_curve(score, groups, lengths, seeds, group_names=("ratio",), progress=self.progress)
+
+    def configured_steps(self, ratios: Sequence[float]) -> dict[float, int]:
+        """The SGD steps the chapter trains each reference set for (``ratio`` 1.0: the full training part): the
+        setup's ``evaluation['steps']``, or what its fixed epochs give at that set's size."""
+        if self.setup.steps is not None:
+            return {float(r): self.setup.steps for r in [*ratios, 1.0]}
+        n = len(self.splits.train)
+        out = {}
+        for r in [*ratios, 1.0]:
+            size = n if r >= 1.0 else max(1, round(r * n))
+            p = self.protocol_for(size)
+            out[float(r)] = p.epochs * -(-size // p.batch_size)
+        return out
+
     def describe(self) -> dict[str, Any]:
         """What this study ran at, for the page banner."""
         p = self.protocol
@@ -643,6 +702,8 @@ class ADQStudy:
                              "one feature network, bins and DS head serve every seed"),
                 "tuning seeds": f"{list(self.tuning.seeds)} (β, T chosen on the validation split; disjoint from the "
                                 f"test seeds)",
-                "evaluation": f"{p.epochs} epochs, batch {p.batch_size}, lr {p.lr} ({p.schedule}), {p.augment}",
+                "evaluation": (f"{p.epochs} epochs" if self.setup.steps is None else
+                               f"about {self.setup.steps} SGD steps for every set (epochs = steps / batches per epoch)")
+                              + f", batch {p.batch_size}, lr {p.lr} ({p.schedule}), {p.augment}",
                 "device": str(self.device), "archs": ", ".join(f"{k} = {v.name}{dict(v.kwargs) or ''}"
                                                               for k, v in self.archs.items())}

@@ -41,6 +41,7 @@ from ...fingerprint import code_version, dataset_fingerprint
 from ...models import create_model, list_models, model_kwargs
 from ...train import TrainProtocol
 from ...utils import check_choice, check_int, resolve_device
+from ..calibration import length_curve
 from ..common import Splits, make_splits, pick_setup
 from .setup import SETUP_KEYS, DreamSetup
 from .timing import cumulative_seconds, per_step_costs
@@ -884,6 +885,38 @@ class DreamStudy:
         df = pd.DataFrame([row for rows in self._map(one, todo, "continual", group=lambda c: c[0]) for row in rows])
         df.attrs["class_order"] = [train.classes[c] for c in order]
         return df
+
+    # ------------------------------------------------------------------------------------- calibration
+
+    def calibration(self, ipcs: Sequence[int], lengths: Sequence[int], seeds: Sequence[int], *,
+                    families: Sequence[str] = ("idc",)) -> pd.DataFrame:
+        """Accuracy against evaluation epochs for the chapter's reference sets: ``ipc`` random real images per class
+        (selection seed ``s``, network seed ``s``), trained with each family's protocol for each of ``lengths``
+        epochs (the protocol's schedule scaled to the length) and scored on the **validation split**; ``seeds``
+        should be disjoint from the seeds that judge claims. One row per (ipc, family, length, seed): ``ipc,
+        family, length, seed, acc`` (:func:`dscore.studies.calibration.length_curve`; turn it into lengths with
+        :func:`~dscore.studies.calibration.plateau_lengths`). Cost: len(ipcs) × len(families) × len(seeds) ×
+        sum(lengths) epochs of an evaluation network on ``ipc × classes`` images."""
+        for f in families:
+            check_choice("family", f, tuple(self.protocols))
+        ipcs = self._dry([check_int("ipc", i, low=1) for i in ipcs], 1)
+        lengths = self._dry(sorted(check_int("length", n, low=1) for n in lengths), 2)
+        seeds = self._dry(list(seeds), 1)
+        arch, arch_kwargs = self._arch_of(None)
+
+        def score(group, length, seed):
+            ipc, family = group
+            images, labels = self.training_set("random", ipc, seed)
+            protocol = self.protocols[family].replace(epochs=1 if self.dry_run else length)
+            return evaluate_cached(images, labels, self.splits.val, arch=arch, arch_kwargs=arch_kwargs,
+                                   protocol=protocol, seed=seed, device=self.device, cache=self.cache)["acc"]
+
+        return length_curve(score, [(i, f) for i in ipcs for f in families], lengths, seeds,
+                            group_names=("ipc", "family"), progress=self.progress)
+
+    def configured_epochs(self) -> dict[str, int]:
+        """The evaluation epochs the chapter runs at, per protocol family."""
+        return {f: p.epochs for f, p in self.protocols.items()}
 
     # ------------------------------------------------------------------------------------- descriptions
 
