@@ -123,3 +123,18 @@ def test_dream_calibration_grid(tmp_path):
     assert again.acc.tolist() == df.acc.tolist()                       # cached
     with pytest.raises(ValueError, match="family"):
         study.calibration([1], [1], [100], families=["mtt"])
+
+
+def test_beside_paper_sets_our_cells_beside_the_published_ones():
+    runs = pd.DataFrame([{"method": m, "label": dp.method_label(m), "ipc": ipc, "seed": s, "eval_seed": 0,
+                          "acc": a + 0.01 * s, "best_of_checks": a + 0.02}
+                         for m, a in (("random", 0.70), ("idc", 0.80)) for ipc in (1, 10) for s in (0, 1)])
+    out = dp.beside_paper(runs, ["random", "idc"], [10], "FashionMNIST").set_index("method")
+    assert out.loc["Random", "ours"] == pytest.approx(70.5) and out.loc["Random", "paper"] == pytest.approx(73.8)
+    assert out.loc["Random", "ours − paper"] == pytest.approx(70.5 - 73.8)
+    assert out.loc["IDC", "authors' protocol"] == pytest.approx(82.0) and out.loc["IDC", "runs"] == 2
+    assert out.loc["IDC", "paper"] == pytest.approx(dp.paper_cell("I", "IDC", ("FashionMNIST", 10)))
+    none = dp.beside_paper(runs, ["random"], [1], None)
+    assert math.isnan(none.paper.iloc[0]) and math.isnan(none["ours − paper"].iloc[0])
+    with pytest.raises(ValueError, match="ipc=50"):
+        dp.beside_paper(runs, ["random"], [50], "FashionMNIST")

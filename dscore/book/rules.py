@@ -202,6 +202,10 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "temperature": _float(low=0.0, low_open=True),
     "kd_weight": _float(low=0.0),
     "eval_archs": lambda name, value: _arch_specs(value),
+    "lengths": _each(_int(low=1), unique=True),
+    "calibration_seeds": _SEEDS,
+    "within": _float(low=0.0, high=1.0, high_open=True),
+    "families": _each(_choice(lambda: ("idc", "dsa", "dc")), unique=True),
 }
 
 #: Parameters that may be null (None): the whole split instead of a per-class subset.

@@ -16,7 +16,7 @@ from .timing import cumulative_seconds, per_step_costs
 
 __all__ = ["summarise", "cumulative_seconds", "per_step_costs", "curve_speedups", "speedup_table", "accs_of",
            "paper_cell", "finite", "iterations_to_baseline", "unit_means", "stability_summary",
-           "probe_summary", "mmd_summary", "cost_summary"]
+           "probe_summary", "mmd_summary", "cost_summary", "beside_paper"]
 
 
 def _label(method: str) -> str:
@@ -113,6 +113,32 @@ def accs_of(df: pd.DataFrame, method: str, ipc: int | None = None) -> list[float
     """Per-run accuracies of ``method`` (at ``ipc``) in a :meth:`DreamStudy.grid` frame."""
     sel = df[df.method == method] if ipc is None else df[(df.method == method) & (df.ipc == ipc)]
     return sel.acc.astype(float).tolist()
+
+def beside_paper(runs: pd.DataFrame, methods: Sequence[str], ipcs: Sequence[int], paper_dataset: str | None,
+                 table_id: str = "I") -> pd.DataFrame:
+    """Our accuracy beside the paper's, one row per (method, ipc) of a :meth:`DreamStudy.grid` frame, in percent:
+    ``method`` (table name), ``ipc``, ``ours`` and ``std`` (final epoch, over every run of the cell), ``authors'
+    protocol`` (best of the periodic checks, NaN when not recorded), ``paper`` (Tab. ``table_id``'s cell for
+    ``paper_dataset``; NaN when it has none), ``ours − paper`` and ``runs``. A (method, ipc) without runs is a
+    ValueError naming it."""
+    summary = summarise(runs)
+    rows = []
+    for method in methods:
+        for ipc in ipcs:
+            s = summary[(summary.method == method) & (summary.ipc == ipc)]
+            if s.empty:
+                raise ValueError(f"runs has no row for method={method!r} at ipc={ipc}")
+            s = s.iloc[0]
+            published = paper_cell(table_id, _label(method), (paper_dataset, ipc)) if paper_dataset else None
+            best = s.get("best_mean")
+            ours = 100 * s["mean"]
+            rows.append({"method": _label(method), "ipc": int(ipc), "ours": ours, "std": 100 * s["std"],
+                         "authors' protocol": 100 * best if finite(best) else float("nan"),
+                         "paper": float("nan") if published is None else float(published),
+                         "ours − paper": float("nan") if published is None else ours - float(published),
+                         "runs": int(s["n"])})
+    return pd.DataFrame(rows)
+
 
 def paper_cell(table_id: str, row, col) -> float | None:
     """A published value of :mod:`dscore.papers.dreamplus` (None when the paper has no such cell)."""
