@@ -106,6 +106,8 @@ def _selections(study, methods, ratio, seed):
 
 
 ADQ_PAGES = {
+    # accuracy against training length for random subsets and the full part, on the validation split
+    "adq_calibration": lambda s: timeless(s.calibration([0.2], [2, 4], [100], arch="tiny")),
     # the bins and their RS / DS / IS scores (ADQ Fig. 2, 3)
     "adq_bins": lambda s: {"bins": s.bins(), "scores": s.scores(), "curves": timeless(s.bin_score_curves([0]))},
     # expert and texture-level student trajectories (Fig. 4)
@@ -139,6 +141,8 @@ def _runs(study, methods, ipc=1, seed=0):
 
 
 DREAM_PAGES = {
+    # accuracy against evaluation epochs for random real images, on the validation split
+    "dream_calibration": lambda s: timeless(s.calibration([1], [1, 2], [100], families=["idc", "dsa"])),
     # synthetic sets of every method, the coresets, and the accuracy of every evaluation (Tab. I)
     "dream_main": lambda s: {"runs": _runs(s, ["dc", "dsa", "dm", "idc", "dream", "dreamplus"]),
                              "coresets": {m: s.coreset(m, 1, 0) for m in ("random", "herding", "kcenter", "forgetting")},
