@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from dscore.cache import ArtifactCache
+from dscore.distill import preset
 from dscore.studies import adq
 from dscore.studies import dreamplus as dp
 from dscore.studies.calibration import length_curve, plateau_lengths
@@ -138,3 +139,23 @@ def test_beside_paper_sets_our_cells_beside_the_published_ones():
     assert math.isnan(none.paper.iloc[0]) and math.isnan(none["ours − paper"].iloc[0])
     with pytest.raises(ValueError, match="ipc=50"):
         dp.beside_paper(runs, ["random"], [50], "FashionMNIST")
+
+
+def test_baseline_diagnostics_set_each_distillation_beside_its_initialisation(tmp_path):
+    study = dp.DreamStudy(tiny_setup(), cache=ArtifactCache(tmp_path / "c"), progress=False)
+    df = study.baseline_diagnostics([1], ["dc", "forgetting"])
+    dc = df[df.method == "DC"].set_index("measure").value
+    e = study.eval_seeds[0]
+    assert dc["initial set, test accuracy (%)"] == pytest.approx(100 * study.evaluate("dc", 1, 0, e, iteration=0)["acc"])
+    assert dc["final set, test accuracy (%)"] == pytest.approx(100 * study.evaluate("dc", 1, 0, e)["acc"])
+    cfg = study.run("dc", 1, 0).config
+    authors = preset("dc", study.dataset, 1)
+    assert dc["image steps run / authors' (%)"] == pytest.approx(
+        100 * cfg.iterations * cfg.outer_loops / (authors.iterations * authors.outer_loops))
+    # the share of never-learned samples in the Forgetting coreset, from the scores themselves
+    scores, idx = study.forgetting(), study.coreset("forgetting", 1, 0)
+    never = 100 * float((scores[idx] > study.forgetting_epochs // 2).double().mean())
+    assert df[df.method == "Forgetting"].value.iloc[0] == pytest.approx(never)
+    assert set(df.ipc) == {1} and len(df) == 4
+    with pytest.raises(ValueError, match="method"):
+        study.baseline_diagnostics([1], ["idc"])

@@ -38,8 +38,10 @@ def computed(cache, kind):
 
 def test_grid_rows_and_shared_runs_are_computed_once(study):
     df = study.grid(["random", "herding", "idc", "dreamplus"], [1], [0, 1])
-    # coresets: one selection seed; idc / dreamplus: two distillation seeds; three evaluation seeds each
-    assert len(df) == (1 + 1 + 2 + 2) * 3
+    # herding: one selection seed; random: a selection seed per distillation seed; idc / dreamplus: two distillation
+    # seeds; three evaluation seeds each
+    assert len(df) == (2 + 1 + 2 + 2) * 3
+    assert sorted(set(df[df.method == "random"].seed)) == [0, 1] and set(df[df.method == "herding"].seed) == {0}
     assert set(df.columns) >= {"method", "label", "ipc", "seed", "eval_seed", "acc", "best_of_checks"}
     assert df.acc.between(0, 1).all()
     runs, evals = computed(study.cache, "distill_run"), computed(study.cache, "evaluation")
