@@ -54,6 +54,23 @@ def test_grid_rows_and_shared_runs_are_computed_once(study):
     assert row["n"] == 6 and row["n_distill"] == 2 and math.isclose(row["mean"], df[df.method == "dreamplus"].acc.mean())
 
 
+def test_grid_caps_the_seeds_of_one_ipc(study):
+    df = study.grid(["random", "idc"], [1], [0, 1], seeds_at={1: 1})
+    assert set(df.seed) == {0} and len(df) == 2 * len(study.eval_seeds)
+    with pytest.raises(ValueError, match="seeds_at"):
+        study.grid(["idc"], [1], [0, 1], seeds_at={1: 0})
+
+
+def test_seeds_at_ipc_parameter_is_checked():
+    from dscore.book.rules import ParameterError, RULES
+
+    RULES["seeds_at_ipc"]("seeds_at_ipc", {1: 3})
+    with pytest.raises(ParameterError, match="mapping"):
+        RULES["seeds_at_ipc"]("seeds_at_ipc", [1, 3])
+    with pytest.raises(ValueError, match=r"seeds_at_ipc\[1\]"):
+        RULES["seeds_at_ipc"]("seeds_at_ipc", {1: 0})
+
+
 def test_curves_reuse_the_runs_and_the_final_snapshot_is_the_final_set(study):
     before = computed(study.cache, "distill_run")
     cv = study.curves(["idc", "dreamplus"], 1, [0], [0])

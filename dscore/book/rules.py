@@ -114,6 +114,14 @@ def _each(rule, *, unique: bool = False, non_empty: bool = True):
     return each
 
 
+def _counts_by_ipc(name, value):
+    if not isinstance(value, Mapping):
+        raise ParameterError(f"{name}={value!r} must be a mapping {{ipc: number of seeds}}")
+    for k, v in value.items():
+        _int(low=1)(f"{name} key {k!r}", k)
+        _int(low=1)(f"{name}[{k!r}]", v)
+
+
 def _choice(allowed: Callable[[], Sequence[str]]):
     def rule(name, value):
         from ..utils import check_choice
@@ -170,6 +178,7 @@ RULES: dict[str, Callable[[str, Any], None]] = {
     "context_seeds": _SEEDS,
     "extractor_seeds": _SEEDS,
     "distill_seeds": _SEEDS,
+    "seeds_at_ipc": _counts_by_ipc,
     "curve_eval_seeds": _SEEDS,
     "feat_seeds": _SEEDS,
     "tiny_seeds": _SEEDS,

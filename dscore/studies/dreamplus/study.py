@@ -351,20 +351,24 @@ class DreamStudy:
         return ordered_map(fn, cells, group=group, desc=desc, progress=self.progress)
 
     def grid(self, methods: Sequence[str], ipcs: Sequence[int], distill_seeds: Sequence[int] = (0,), *,
-             multi_seed: Sequence[str] = ("random", "idc", "dream", "dreamplus")) -> pd.DataFrame:
+             multi_seed: Sequence[str] = ("random", "idc", "dream", "dreamplus"),
+             seeds_at: Mapping[int, int] | None = None) -> pd.DataFrame:
         """One row per (method, ipc, distillation seed, evaluation seed): ``method, label, ipc, seed, eval_seed,
         acc, best_of_checks, num_train, seconds``. Methods in ``multi_seed`` use every ``distill_seeds`` entry (Random
         among them by default: one random image per class varies by several points between selection seeds, and the
         chapter's calibration compares its mean with the paper's level),
-        the others only the first (coresets: selection seed)."""
+        the others only the first (coresets: selection seed). ``seeds_at`` (``{ipc: n}``) caps the multi-seed
+        methods at the first ``n`` of ``distill_seeds`` at that IPC (a budget spent where the claims need units)."""
         if not methods or not ipcs:
             raise ValueError("methods and ipcs must be non-empty")
         seeds = [check_int("distill seed", s, low=0) for s in distill_seeds]
         if not seeds:
             raise ValueError("distill_seeds must be non-empty")
         seeds = self._dry(seeds, 1)          # as every other grid of the chapter, so that dry-run arms pair by seed
-        cells = [(m, ipc, s, e) for ipc in ipcs for m in methods for s in (seeds if m in multi_seed else seeds[:1])
-                 for e in self.eval_seeds]
+        cap = {check_int("seeds_at ipc", k, low=1): check_int(f"seeds_at[{k}]", v, low=1)
+               for k, v in dict(seeds_at or {}).items()}
+        cells = [(m, ipc, s, e) for ipc in ipcs for m in methods
+                 for s in (seeds[:cap.get(ipc, len(seeds))] if m in multi_seed else seeds[:1]) for e in self.eval_seeds]
 
         def one(cell):
             m, ipc, s, e = cell
