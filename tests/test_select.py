@@ -286,3 +286,16 @@ def test_per_class_runs_selector_inside_each_class():
         per_class(graphcut, x, labels, [1, 2])
     with pytest.raises(ValueError, match="length"):
         per_class(graphcut, x, labels[:-1], 1)
+
+
+def test_never_learned_marks_exactly_the_samples_never_classified_correctly():
+    from dscore.select import ForgettingTracker, never_learned
+
+    # 4 samples over 4 epochs: learned and kept, learned then forgotten twice, never learned, learned late
+    history = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0], [1, 1, 0, 0], [1, 0, 0, 1]], dtype=torch.bool)
+    tracker = ForgettingTracker(4)
+    for row in history:
+        tracker.update(torch.arange(4), row)
+    assert never_learned(tracker.scores(), 4).tolist() == [False, False, True, False]
+    with pytest.raises(ValueError, match="epochs"):
+        never_learned(tracker.scores(), 0)

@@ -18,7 +18,7 @@ from ..train import TrainProtocol, batch_indices, make_lr_schedule
 from ..utils import autocast, check_int, make_generator, resolve_device, tqdm
 from .greedy import per_class
 
-__all__ = ["ForgettingTracker", "count_forgetting_events", "forgetting_scores", "forgetting_select"]
+__all__ = ["ForgettingTracker", "count_forgetting_events", "forgetting_scores", "forgetting_select", "never_learned"]
 
 
 # ----------------------------------------------------------------------------------- forgetting
@@ -162,6 +162,13 @@ def forgetting_scores(model: nn.Module, images: torch.Tensor, labels: torch.Tens
 
 def _top_scores(scores: torch.Tensor, budget: int) -> torch.Tensor:
     return torch.sort(-scores.double(), stable=True).indices[:budget]
+
+
+def never_learned(scores: torch.Tensor, epochs: int) -> torch.Tensor:
+    """(N,) bool: the samples of :func:`forgetting_scores` (``epochs`` epochs, one presentation each) that were never
+    classified correctly. A learned sample has at most ⌊epochs/2⌋ events; a never-learned one scores the presentation
+    count, ``epochs``, which is above that for every ``epochs`` ≥ 1."""
+    return torch.as_tensor(scores) > check_int("epochs", epochs, low=1) // 2
 
 
 def forgetting_select(scores: torch.Tensor, labels: torch.Tensor, budget_per_class) -> torch.Tensor:

@@ -18,7 +18,8 @@ def initial_sets(study, runs: pd.DataFrame, methods: Sequence[str] = ("idc", "dr
     :meth:`DreamStudy.grid` frame), evaluated exactly as ``runs`` evaluated the final set (same evaluation seeds,
     protocol and network; cached). The default ``methods`` are the two the main claims read: IDC's (the gate) and
     DREAM+'s (the clustering-based initialisation against IDC's random one). Rows: ``method, ipc, seed,
-    eval_seed, stage, acc`` with ``stage`` "initial" for these and "final" for the matching rows of ``runs``. Cost: one evaluation per row of ``runs`` of ``methods``."""
+    eval_seed, stage, acc`` with ``stage`` "initial" for these and "final" for the matching rows of ``runs``.
+    Cost: one evaluation per row of ``runs`` of ``methods``."""
     cells = runs[runs.method.isin(list(methods))][["method", "ipc", "seed", "eval_seed", "acc"]]
     rows = []
     for m, ipc, s, e, acc in tqdm(list(cells.itertuples(index=False)), desc="initial sets", leave=False,

@@ -39,6 +39,7 @@ from ...distributed import ordered_map
 from ...evaluation import evaluate_cached
 from ...fingerprint import code_version, dataset_fingerprint
 from ...models import create_model, list_models, model_kwargs
+from ...select import never_learned
 from ...train import TrainProtocol
 from ...utils import check_choice, check_int, resolve_device
 from ..calibration import length_curve
@@ -356,8 +357,8 @@ class DreamStudy:
         """One row per (method, ipc, distillation seed, evaluation seed): ``method, label, ipc, seed, eval_seed,
         acc, best_of_checks, num_train, seconds``. Methods in ``multi_seed`` use every ``distill_seeds`` entry (Random
         among them by default: one random image per class varies by several points between selection seeds, and the
-        chapter's calibration compares its mean with the paper's level),
-        the others only the first (coresets: selection seed). ``seeds_at`` (``{ipc: n}``) caps the multi-seed
+        chapter's calibration compares its mean with the paper's level), the others only the first (coresets:
+        selection seed). ``seeds_at`` (``{ipc: n}``) caps the multi-seed
         methods at the first ``n`` of ``distill_seeds`` at that IPC (a budget spent where the claims need units)."""
         if not methods or not ipcs:
             raise ValueError("methods and ipcs must be non-empty")
@@ -904,8 +905,8 @@ class DreamStudy:
           DM: random real images) beside its final set, and the image steps run beside the authors' released
           number: a final set near its initialisation is a short distillation, not the method.
         - Forgetting (when in ``methods``): the share of the coreset made of samples the scoring network never
-          classified correctly in its ``forgetting_epochs`` (they score highest, so they are picked first: the hardest, most atypical
-          images of each class).
+          classified correctly in its ``forgetting_epochs`` (:func:`dscore.select.never_learned`; they score highest,
+          so they are picked first: the hardest, most atypical images of each class).
 
         ``seed`` is the distillation / selection seed, ``eval_seed`` the network seed (default: the setup's first).
         Cost: two evaluations per distillation method and ipc (cached; the final sets' are the main grid's)."""
@@ -932,8 +933,7 @@ class DreamStudy:
                 continue
             scores = self.forgetting()
             idx = self.coreset("forgetting", ipc, seed)
-            # a learned sample has at most ⌊epochs/2⌋ events; the never-learned score the presentation count, above it
-            never = float((scores[idx] > self.forgetting_epochs // 2).double().mean())
+            never = float(never_learned(scores[idx], self.forgetting_epochs).double().mean())
             rows.append({"method": "Forgetting", "ipc": ipc, "value": 100 * never,
                          "measure": f"coreset never classified correctly in {self.forgetting_epochs} scoring epochs (%)"})
         return pd.DataFrame(rows, columns=["method", "ipc", "measure", "value"])
