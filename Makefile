@@ -7,6 +7,8 @@
 #   make nbval                only the nbval run over notebooks/
 #   make lab                  JupyterLab on notebooks/
 #   make bench                the CPU benchmarks in benchmarks/
+#   make gpu-check            first thing on a GPU machine: each engine on CPU and CUDA, the benchmarks, one
+#                             paper-profile page (dry run); one table (runs on a CPU too, skipping the GPU half)
 #   make publish REMOTE=URL   push the built book (_build/html) to URL's gh-pages branch
 #   make doctor               one screen: Python, venv, torch/CUDA, dataset, cache, Chromium, GPUs
 PROFILE ?= default
@@ -16,7 +18,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dscore-installed
 PYTEST_ARGS ?=
 
-.PHONY: book data browser linter test test-fast nbval lab bench venv clean-book publish doctor
+.PHONY: book data browser linter test test-fast nbval lab bench gpu-check venv clean-book publish doctor
 
 venv: $(STAMP)
 
@@ -79,6 +81,9 @@ lab: $(STAMP)
 publish: $(STAMP)
 	@[ -n "$(REMOTE)" ] || { echo "usage: make publish REMOTE=<git url or path>  (after make book)"; exit 2; }
 	$(PY) -m dscore.book publish "$(REMOTE)"
+
+gpu-check: $(STAMP) data
+	$(PY) -m dscore.book gpu-check
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -218,3 +218,44 @@ def test_dry_run_reaches_only_a_page_that_declares_it_and_a_normal_run_follows(r
     assert book.execute(root, "page", "smoke", dry_run=True, **quiet) is False       # up to date as a dry run
     assert book.execute(root, "page", "smoke", **quiet) is True                      # a real run replaces it
     assert "dry_run" not in runs[-1]
+
+
+def test_dry_values_keep_the_first_seed_ratio_or_ipc_and_every_method():
+    params = {"seeds": [3, 4], "context_seeds": [3, 4], "ratios": [0.1, 0.2], "tiny_ipcs": [1, 10], "betas": [0, 1, 2],
+              "dream_cells": [[1], [2], [3]], "methods": ["a", "b"], "archs": {"x": {}, "y": {}}, "ipc": 10,
+              "lengths": [5, 10, 20]}
+    got = book.dry_values(params)
+    assert got == {**params, "seeds": [3], "context_seeds": [3], "ratios": [0.1], "tiny_ipcs": [1], "betas": [0, 1],
+                   "dream_cells": [[1], [2]], "lengths": [5, 10]}
+    assert params["seeds"] == [3, 4]                                    # the caller's values are not changed
+
+
+def test_a_dry_run_trims_the_page_list_parameters(repo):
+    root, runs = repo
+    path = root / "notebooks" / "page.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source += "\nseeds = [0]\ndry_run = False"
+    nbformat.write(nb, path)
+    (root / "params" / "smoke" / "page.yaml").write_text("epochs: 1\nseeds: [0, 1, 2]\n")
+    assert book.execute(root, "page", "smoke", dry_run=True, log=lambda *_: None) is True
+    assert runs[-1] == {"epochs": 1, "seeds": [0], "profile": "smoke", "dry_run": True}
+    assert book.execute(root, "page", "smoke", log=lambda *_: None) is True
+    assert runs[-1]["seeds"] == [0, 1, 2]
+
+
+def test_a_build_override_no_page_declares_is_refused_before_any_work(repo, monkeypatch):
+    from dscore.book import runner
+    from dscore.paths import repo_root
+
+    monkeypatch.setattr(runner, "execute", lambda *a, **k: pytest.fail("a page ran"))
+    with pytest.raises(book.BookError, match=r"-p no_such_key: not a parameter of any page"):
+        book.build(repo_root(), "smoke", only=["tour", "adq_main"], html=False, pairs=[("no_such_key", "1")],
+                   log=lambda *_: None)
+    seen = {}
+    monkeypatch.setattr(runner, "execute", lambda root, name, profile, **k: seen.update({name: k["overrides"]}))
+    monkeypatch.setattr(runner, "write_timings_page", lambda *a, **k: None)
+    book.build(repo_root(), "smoke", only=["tour", "adq_main", "overview_adq"], html=False,
+               pairs=[("dataset", "digits"), ("evaluation.epochs", "3")], log=lambda *_: None)
+    assert seen["tour"] == {"dataset": "digits"}                         # tour has no `evaluation`
+    assert seen["adq_main"] == {"dataset": "digits", "evaluation": {"epochs": 3}}
+    assert seen["overview_adq"] is None

@@ -1,4 +1,4 @@
-"""The command line: ``python -m dscore.book build | run | check | prefill``.
+"""The command line: ``python -m dscore.book build | run | check | gpu-check | plan | prefill``.
 
 Usage (from a checkout)::
 
@@ -7,6 +7,7 @@ Usage (from a checkout)::
     python -m dscore.book run tour -f my.yaml -p epochs 3   # … with your own parameters (unknown keys rejected)
     python -m dscore.book run dream_main -p evaluation.idc.epochs 300   # a dotted key changes one nested value
     python -m dscore.book run adq_main --profile paper --dry-run   # check a profile end to end in seconds
+    python -m dscore.book gpu-check                                 # first thing to run on a GPU machine
     python -m dscore.book check                        # validate params/ against the notebooks
     python -m dscore.book publish REMOTE               # push _build/html to REMOTE's gh-pages branch
     torchrun --nproc_per_node=4 -m dscore.book prefill --profile default   # fill the cache in 4 processes
@@ -36,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--no-html", action="store_true", help="execute notebooks only")
     p_build.add_argument("--dry-run", action="store_true",
                          help="one tiny step of every study: checks the profile end to end; the numbers mean nothing")
+    p_build.add_argument("-f", "--file", action="append", default=[], metavar="YAML",
+                         help="a YAML file of parameter values for every page that declares them (repeatable)")
+    p_build.add_argument("-p", "--parameter", action="append", nargs=2, default=[], metavar=("KEY", "VALUE"),
+                         help="one parameter for every page that declares it (-p dataset fashion_mnist), KEY dotted "
+                              "to reach inside a mapping; merged key by key over -f and the profile (repeatable)")
     p_run = sub.add_parser("run", help="execute one notebook into book/nb/ (with your own parameters: -f, -p)")
     p_run.add_argument("name")
     p_run.add_argument("--profile", default="smoke", help="the params/<profile>/ file the values start from")
@@ -48,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--dry-run", action="store_true",
                        help="one tiny step of every study: checks the parameters end to end; the numbers mean nothing")
     sub.add_parser("check", help="validate notebooks and params for every profile")
+    p_gpu = sub.add_parser("gpu-check", help="what to run first on a GPU machine: each engine on CPU and CUDA, the "
+                                             "benchmarks, one paper-profile page (dry run); one table")
+    p_gpu.add_argument("--page", default="dream_interval", help="the page run with the paper profile (dry run)")
+    p_gpu.add_argument("--no-page", action="store_true", help="skip the page")
     sub.add_parser("doctor", help="what this machine has for dscore: Python, torch/CUDA, dataset, cache, Chromium")
     p_publish = sub.add_parser("publish", help="push the built book (_build/html) to a git remote's gh-pages branch")
     p_publish.add_argument("remote", help="a git URL or path")
@@ -63,13 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     root = repo_root()
     try:
         if args.command == "build":
-            build(root, args.profile, only=args.only, force=args.force, html=not args.no_html, dry_run=args.dry_run)
+            build(root, args.profile, only=args.only, force=args.force, html=not args.no_html, dry_run=args.dry_run,
+                  files=args.file, pairs=[tuple(p) for p in args.parameter])
         elif args.command == "run":
             check_profile(args.profile)
             if args.name not in notebook_names(root):
                 raise ValueError(f"unknown notebook {args.name!r}; available: {notebook_names(root)}")
             overrides = read_overrides(root, args.name, args.file, [tuple(p) for p in args.parameter])
             execute(root, args.name, args.profile, force=args.force, overrides=overrides, dry_run=args.dry_run)
+        elif args.command == "gpu-check":
+            from .gpucheck import format_table, run_check
+
+            rows, ok = run_check(root, page=None if args.no_page else args.page)
+            print(format_table(rows))
+            return 0 if ok else 1
         elif args.command == "doctor":
             from .doctor import main as doctor
 

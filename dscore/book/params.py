@@ -14,7 +14,7 @@ import yaml
 
 __all__ = ["PROFILES", "CELL_TIMEOUT", "KERNEL_NAME", "OUTPUT_DIR", "PAGES_DIR_PARAM", "SHARED_PREFIX", "CHAPTER_PREFIX",
            "BookError", "check_profile", "toc_files", "notebook_names", "chapter_dependencies", "execution_order",
-           "declared_parameters", "chapter_of", "shared_params_path", "params_source", "load_params", "read_overrides",
+           "declared_parameters", "chapter_of", "shared_params_path", "params_source", "load_params", "parse_overrides", "read_overrides", "DRY_TRIM", "dry_values",
            "deep_merge", "dotted"]
 
 PROFILES = ("smoke", "default", "paper")
@@ -223,16 +223,32 @@ def load_params(root: Path, profile: str, name: str) -> dict[str, Any]:
     return params
 
 
-def read_overrides(root: Path, name: str, files: list[str] | None = None,
-                   pairs: list[tuple[str, str]] | None = None) -> dict[str, Any]:
-    """A reader's own parameters for page ``name``: the YAML ``files`` in order, then ``pairs`` (key, YAML value),
-    later ones merged over earlier ones (:func:`deep_merge`), as they are then merged over the profile's values. A
-    pair's key may be dotted to reach inside a mapping: ``("evaluation.epochs", "5")`` changes the epochs and keeps
-    the rest of ``evaluation``. Top-level keys the page does not declare (or ``profile``: use ``--profile``) raise
-    BookError before any work, naming the key, where it came from and the nearest declared name."""
-    import difflib
+#: What a dry run keeps of a page's list parameters (the first n entries): one seed of every kind, one keep ratio or
+#: images-per-class, two points of a sweep or a curve. Lists not named here (methods, architectures, table rows) are
+#: kept whole, so every code path of the page still runs, each on a tiny problem (the studies' own ``dry_run``).
+DRY_TRIM: dict[str, int] = {"seeds": 1, "ratios": 1, "ipcs": 1, "betas": 2, "temperatures": 2, "lengths": 2,
+                            "intervals": 2, "cells": 2}
 
-    declared = declared_parameters(root / "notebooks" / f"{name}.ipynb")
+
+def dry_values(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` of a page for a dry run: each top-level list whose name is a key of :data:`DRY_TRIM` or ends
+    with one (``context_seeds``, ``tiny_ipcs``, ``dream_cells``) cut to its first entries; the rest unchanged."""
+    out = dict(params)
+    for key, value in params.items():
+        if not isinstance(value, list):
+            continue
+        n = next((n for suffix, n in DRY_TRIM.items() if key == suffix or key.endswith("_" + suffix)), None)
+        if n is not None:
+            out[key] = value[:n]
+    return out
+
+
+def parse_overrides(files: list[str] | None = None, pairs: list[tuple[str, str]] | None = None
+                    ) -> tuple[dict[str, Any], dict[str, str]]:
+    """A reader's own values: the YAML ``files`` in order, then ``pairs`` (key, YAML value), later ones merged over
+    earlier ones (:func:`deep_merge`). A pair's key may be dotted to reach inside a mapping: ``("evaluation.epochs",
+    "5")`` changes the epochs and keeps the rest of ``evaluation``. Returns ``(values, sources)``, ``sources``
+    naming where each top-level key came from (``-f FILE`` or ``-p KEY``). Bad files and values raise BookError."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for file in files or []:
@@ -261,6 +277,19 @@ def read_overrides(root: Path, name: str, files: list[str] | None = None,
     for key in values:
         if key == "profile":
             raise BookError(f"{sources[key]}: 'profile' is chosen with --profile (one of {', '.join(PROFILES)})")
+    return values, sources
+
+
+def read_overrides(root: Path, name: str, files: list[str] | None = None,
+                   pairs: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """A reader's own parameters for page ``name`` (:func:`parse_overrides`), as they are then merged over the
+    profile's values. Top-level keys the page does not declare (or ``profile``: use ``--profile``) raise BookError
+    before any work, naming the key, where it came from and the nearest declared name."""
+    import difflib
+
+    declared = declared_parameters(root / "notebooks" / f"{name}.ipynb")
+    values, sources = parse_overrides(files, pairs)
+    for key in values:
         if key not in declared:
             close = difflib.get_close_matches(str(key), declared, 1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""

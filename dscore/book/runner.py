@@ -22,7 +22,7 @@ from ..paths import PAGE_FILES_ENV
 from ..utils import PROGRESS_ENV, atomic_write_text, exclusive_lock
 from .executor import execute_notebook
 from .params import CELL_TIMEOUT, OUTPUT_DIR, BookError, chapter_dependencies, check_profile, declared_parameters, \
-    deep_merge, execution_order, load_params, params_source
+    deep_merge, dry_values, execution_order, load_params, params_source, parse_overrides
 from .rules import check_all, check_params
 
 __all__ = ["MANIFEST", "TIMINGS", "TIMINGS_PAGE", "HTML_INCOMPLETE", "fingerprint", "execute",
@@ -79,14 +79,15 @@ def execute(root: Path, name: str, profile: str, *, force: bool = False, overrid
     Two builds of one checkout at once are safe: a page is executed under a per-page file lock
     (``book/nb/.locks/<name>.lock``), so the second build waits, then finds the page up to date; the manifest and
     timings are updated under their own lock."""
-    if dry_run and "dry_run" in declared_parameters(root / "notebooks" / f"{name}.ipynb"):
+    dry = dry_run and "dry_run" in declared_parameters(root / "notebooks" / f"{name}.ipynb")
+    if dry:
         overrides = {**(overrides or {}), "dry_run": True}
     with _exclusive(root / OUTPUT_DIR / ".locks" / f"{name}.lock", log=log, what=name):
-        return _execute_unlocked(root, name, profile, force=force, overrides=overrides, log=log)
+        return _execute_unlocked(root, name, profile, force=force, overrides=overrides, dry=dry, log=log)
 
 
 def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overrides: dict[str, Any] | None,
-                      log) -> bool:
+                      dry: bool, log) -> bool:
     import shutil
 
     params = load_params(root, profile, name)
@@ -94,6 +95,10 @@ def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overr
     if overrides:
         params = deep_merge(params, overrides)
         source += " with " + ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+    if dry:          # the grid shrinks as well as each run: one seed, one ratio or IPC (see dry_values)
+        trimmed = dry_values(params)
+        source += "".join(f", {k} cut to {trimmed[k]!r}" for k in params if trimmed[k] != params[k])
+        params = trimmed
     check_params(root, name, params, source)
     key = fingerprint(root, name, profile, params)
     out = root / OUTPUT_DIR / f"{name}.ipynb"
@@ -233,9 +238,14 @@ def build_html(root: Path, *, log=print) -> Path:
 
 
 def build(root: Path, profile: str, *, only: list[str] | None = None, force: bool = False,
-          html: bool = True, dry_run: bool = False, log=print) -> Path | None:
+          html: bool = True, dry_run: bool = False, files: list[str] | None = None,
+          pairs: list[tuple[str, str]] | None = None, log=print) -> Path | None:
     """Execute every page of ``profile`` that changed (``only``: these pages; ``force``: all of them; ``dry_run``:
-    see :func:`execute`), in the chapters' order, then build the HTML (unless ``html`` is False)."""
+    see :func:`execute`), in the chapters' order, then build the HTML (unless ``html`` is False).
+
+    ``files`` / ``pairs``: a reader's own values (``-f`` / ``-p``, as :func:`read_overrides`) for the whole build:
+    each page takes those of its declared parameters (``-p dataset cifar10`` reaches every page with a
+    ``dataset``); a key that no page declares raises BookError before any work."""
     check_profile(profile)
     names = check_all(root)
     if only:
@@ -243,9 +253,15 @@ def build(root: Path, profile: str, *, only: list[str] | None = None, force: boo
         if unknown:
             raise ValueError(f"unknown notebook(s) {unknown}; available: {names}")
         names = [n for n in names if n in only]
+    values, sources = parse_overrides(files, pairs)
+    declared = {n: declared_parameters(root / "notebooks" / f"{n}.ipynb") for n in names}
+    unused = [sources[k] for k in values if not any(k in d for d in declared.values())]
+    if unused:
+        raise BookError(f"{', '.join(unused)}: not a parameter of any page of this build ({', '.join(names)})")
+    overrides = {n: {k: v for k, v in values.items() if k in declared[n]} or None for n in names}
     start = time.perf_counter()
     for name in execution_order(names, chapter_dependencies(root)):
-        execute(root, name, profile, force=force, dry_run=dry_run, log=log)
+        execute(root, name, profile, force=force, overrides=overrides[name], dry_run=dry_run, log=log)
     log(f"[dscore.book] notebooks ready in {time.perf_counter() - start:.1f} s")
     write_timings_page(root, check_all(root), profile)
     if not html:

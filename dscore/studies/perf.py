@@ -50,7 +50,7 @@ from ..utils import check_int, resolve_device
 __all__ = ["naive_graphcut", "timed", "PeakMemory", "clustered_features", "graphcut_speed", "graphcut_memory",
            "bins_benchmark", "clustering_benchmark", "training_throughput", "matmul_rate", "reference_image_step",
            "MATCHING_SETTING", "matching_step_benchmark", "EVALUATION_SETTING", "evaluation_epoch_benchmark",
-           "TARGETS", "summary", "run_suite"]
+           "TARGETS", "summary", "DRY_CAPS", "dry", "run_suite"]
 
 #: the performance targets the page checks: (metric, comparison, threshold)
 TARGETS = {
@@ -609,6 +609,36 @@ def summary(rows: Sequence[dict]) -> list[dict]:
                    "==": lambda: value == threshold}[op]()
             out.append({"case": r["case"], "metric": r["metric"], "value": value, "target": f"{op} {threshold}",
                         "met": bool(met)})
+    return out
+
+
+#: A dry run's caps on :func:`run_suite`'s settings (the smoke profile's sizes): every benchmark, architecture and
+#: device still runs, each on a problem this small, so a profile's page is checked end to end in about a minute.
+DRY_CAPS: dict[str, dict[str, int]] = {
+    "graphcut": {"n": 400, "d": 16, "budget": 40},
+    "graphcut_large": {"n": 3000, "d": 16, "budget": 30},
+    "bins": {"dim": 8, "num_bins": 5, "limit": 1000},
+    "clustering": {"n": 300, "width": 16, "clusters": 16, "n_data": 64, "ipc": 2, "match_steps": 1, "net_rounds": 1},
+    "clustering_chapter": {"n": 60, "width": 8, "clusters": 8, "n_data": 32, "ipc": 2, "match_steps": 1,
+                           "net_rounds": 1},
+    "throughput": {"batch": 8, "steps": 1},
+    "matching": {"classes": 3, "n": 40, "width": 4, "ipc": 2, "batch_real": 8, "n_data": 16, "net_batch": 8,
+                 "steps": 2},
+    "evaluation": {"classes": 3, "images_per_class": 8, "width": 4, "epochs": 2},
+}
+
+
+def dry(settings: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
+    """:func:`run_suite`'s keyword ``settings`` shrunk for a dry run: each integer named in :data:`DRY_CAPS` capped
+    there (the other values, such as the architectures of ``throughput``, kept). ``None`` settings stay None."""
+    out: dict[str, Any] = {}
+    for name, value in settings.items():
+        if value is None or name not in DRY_CAPS:
+            out[name] = value
+            continue
+        caps = DRY_CAPS[name]
+        out[name] = {k: (min(v, caps[k]) if k in caps and isinstance(v, int) and not isinstance(v, bool) else v)
+                     for k, v in value.items()}
     return out
 
 

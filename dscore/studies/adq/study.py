@@ -250,7 +250,7 @@ class ADQStudy:
         from ...quantize.diversity import diversity_scores
 
         train = self.splits.train
-        seeds = [check_int("extractor seed", seed, low=0) for seed in extractor_seeds]
+        seeds = self._dry([check_int("extractor seed", seed, low=0) for seed in extractor_seeds], 1)
 
         def one(seed):    # everything of one feature network (a prefill's processes share the seeds)
             rows = []
@@ -409,6 +409,8 @@ class ADQStudy:
             if not context or extra:
                 raise ValueError(f"context_seeds={list(context_seeds)!r} must be a non-empty subset of seeds={seeds}"
                                  + (f" (it adds {extra})" if extra else ""))
+        seeds = self._dry(seeds, 1)
+        context = [s for s in context if s in seeds] or seeds
         self.check_test_seeds(methods, seeds, split=split, **select_kwargs)
         cells = []
         for arch in archs:
@@ -444,7 +446,7 @@ class ADQStudy:
             return pipeline.texture_trajectory_run(train, config.replace(seed=seed), device=self.device,
                                                    cache=self.cache, progress=self.progress)
 
-        seeds = list(seeds)
+        seeds = self._dry(seeds, 1)
         for seed, value in zip(seeds, ordered_map(one, seeds)):
             for student in ("high", "medium", "low"):
                 for t, d in enumerate(value[student].tolist()):
@@ -509,7 +511,7 @@ class ADQStudy:
                 pq_stages[name] = [("pixel quantization (Grad-CAM masks)", last("pixelquant")),
                                    ("pixel quantization (MAE, trained once)", last("mae"))]
         for ratio in ratios:
-            for seed in seeds:
+            for seed in self._dry(seeds, 1):
                 start = time.perf_counter()
                 adq_select(bins, train.labels, ratio, scores["is_"], beta=0.0, seed=seed)
                 dq_sampling = time.perf_counter() - start
@@ -576,7 +578,7 @@ class ADQStudy:
         rows = []
         for method in methods:
             for ratio in effective_ratios:
-                for seed in seeds:
+                for seed in self._dry(seeds, 1):
                     q = self.pixel_quantized(method, ratio, seed, theta=theta, patch=patch, mae=mae)
                     dq = self.select("dq", q["image_fraction"], seed)["indices"]
                     mine = self.select(method, q["image_fraction"], seed)["indices"]
@@ -603,7 +605,7 @@ class ADQStudy:
         check_choice("arch", arch, self.archs)
         spec = self.archs[arch]
         rows = []
-        cells = [(m, r, s) for m in methods for r in effective_ratios for s in seeds]
+        cells = [(m, r, s) for m in methods for r in effective_ratios for s in self._dry(seeds, 1)]
         for method, ratio, seed in tqdm(cells, desc="PQ runs", disable=not self.progress):
             plain = self.run(method, ratio, arch, seed)
             rows.append({"method": method, "ratio": ratio, "arch": arch, "seed": seed, "pq": False,
@@ -622,7 +624,8 @@ class ADQStudy:
                    *, temperature: float | None = None) -> pd.DataFrame:
         """ADQ Fig. 6 on the **validation split**: ADQ at every β (T = ``temperature``, default: the T chosen at
         that ratio) for every (arch, ratio, seed). β = 0 is DQ. Rows as :meth:`grid` plus ``beta, temperature``."""
-        cells = [(a, r, b, s) for a in archs for r in ratios for b in betas for s in seeds]
+        cells = [(a, r, b, s) for a in archs for r in ratios for b in self._dry(betas, 2)
+                 for s in self._dry(seeds, 1)]
 
         def one(cell):
             arch, ratio, beta, seed = cell
@@ -639,9 +642,9 @@ class ADQStudy:
         sampling strength ``max |rate − 1|`` each gives. Rows: ``temperature, beta, seed, acc, strength``."""
         beta = self.choice(ratio)["beta"] if beta is None else beta
         rows = []
-        for t in temperatures:
+        for t in self._dry(temperatures, 2):
             strength = max(abs(r - 1.0) for r in self.budgets_at(ratio, beta=beta, temperature=float(t))["rates"])
-            for seed in seeds:
+            for seed in self._dry(seeds, 1):
                 out = self.run("adq", ratio, arch, seed, split="val", beta=beta, temperature=float(t))
                 rows.append({"temperature": float(t), "beta": beta, "seed": seed, "acc": out["acc"],
                              "strength": strength})
@@ -661,9 +664,8 @@ class ADQStudy:
         arch = self.reference_arch if arch is None else check_choice("arch", arch, self.archs)
         spec = self.archs[arch]
         ratios = [check_float("ratio", r, low=0.0, high=1.0, low_open=True) for r in ratios]
-        lengths = list(lengths)[:2] if self.dry_run else list(lengths)
-        seeds = list(seeds)[:1] if self.dry_run else list(seeds)
-        groups = [(r,) for r in (ratios[:1] if self.dry_run else ratios) if r < 1.0] + [(1.0,)]
+        lengths, seeds = self._dry(lengths, 2), self._dry(seeds, 1)
+        groups = [(r,) for r in self._dry(ratios, 1) if r < 1.0] + [(1.0,)]
         train = self.splits.train
 
         def score(group, length, seed):
@@ -692,6 +694,13 @@ class ADQStudy:
             p = self.protocol_for(size)
             out[float(r)] = p.epochs * -(-size // p.batch_size)
         return out
+
+    def _dry(self, values: Sequence, n: int) -> list:
+        """``values`` as a list, only its first ``n`` entries under a dry run: a dry run shrinks the seeds of every grid
+        and the points of a sweep as well as every run, while each ratio, architecture and method still runs (a
+        page's claims and figures read them; the book runner's dry run also trims a page's list parameters, see
+        :func:`dscore.book.params.dry_values`)."""
+        return list(values)[:n] if self.dry_run else list(values)
 
     def describe(self) -> dict[str, Any]:
         """What this study ran at, for the page banner."""
