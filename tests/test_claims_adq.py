@@ -191,6 +191,8 @@ def test_cost_claims_guard_and_judgement():
     few = cost[cost.seed < 2].copy()
     few.attrs["from_cache"] = []
     assert by_id(claims.cost_claims(few, runs_))["adq_cost.adq_vs_dm"].word == "untestable here"
+    one_seed = by_id(claims.cost_claims(cost, runs_[runs_.seed == 0]))["adq_cost.error_bars"]
+    assert one_seed.word == "untestable here" and "two seeds per cell; the runs have 1" in one_seed.judgement.reason
 
 
 def test_every_paper_claim_is_judged_or_explained():

@@ -71,4 +71,6 @@ def test_every_page_of_the_paper_profile_dry_runs_and_resumes_after_a_kill(tmp_p
         assert book.error_outputs(out) == [], name
         if "dry_run" in book.declared_parameters(root / "notebooks" / f"{name}.ipynb"):
             assert "dry_run" in out.read_text(), name
+    tiny = (root / book.OUTPUT_DIR / "dream_tiny.ipynb").read_text()     # Tab. II ran: ours beside the paper's
+    assert "DREAM+: ours" in tiny and "DM: ours" in tiny
     print(f"paper dry run of {len(pages)} pages: {time.perf_counter() - start:.0f} s")

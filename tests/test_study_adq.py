@@ -208,31 +208,6 @@ def test_every_adq_page_of_a_profile_reads_the_chapter_setup(profile, repo_root)
             assert seen == []
 
 
-@pytest.mark.slow
-def test_paper_profile_page_dry_runs_on_cpu(repo_root, tmp_path, monkeypatch):
-    """The `paper` parameters of one page run end to end for one tiny step (``dry_run``) on the CPU. CIFAR-10 is
-    not available here, so the dataset is switched to Fashion-MNIST; everything else is the paper profile's."""
-    import papermill
-
-    from dscore import data
-
-    try:
-        data.load_dataset("fashion_mnist", "train", download=False)
-    except data.DatasetNotFoundError:
-        pytest.skip("Fashion-MNIST is not installed here")
-    from dscore import book
-
-    params = book.load_params(repo_root, "paper", "adq_bins")
-    params.update(dataset="fashion_mnist", device="cpu", dry_run=True)
-    monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("DSCORE_PAGE_FILES", str(tmp_path / "files"))      # the page's downloads stay out of notebooks/
-    out = tmp_path / "adq_bins.ipynb"
-
-    papermill.execute_notebook(str(repo_root / "notebooks" / "adq_bins.ipynb"), str(out), parameters=params,
-                               cwd=str(repo_root / "notebooks"), progress_bar=False, kernel_name=book.KERNEL_NAME)
-    assert book.error_outputs(out) == []
-
-
 def test_pq_diagnostics_name_the_overlap_and_the_refill_error(study):
     mae = {"epochs": 1, "embed_dim": 16, "depth": 1, "num_heads": 1, "decoder_dim": 8, "decoder_depth": 1,
            "decoder_heads": 1}

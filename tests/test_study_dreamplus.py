@@ -376,36 +376,6 @@ def test_every_dream_page_of_a_profile_reads_the_chapter_setup(profile, repo_roo
         assert setup == shared, f"params/{profile}/{page}.yaml overrides the chapter's setup"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("page", ["dream_interval", "dream_sampling", "dream_crossarch", "dream_continual",
-                                  "dream_tiny"])
-def test_paper_profile_of_the_new_pages_dry_runs_on_cpu(page, repo_root, tmp_path, monkeypatch):
-    """The `paper` parameters of a page run end to end for one tiny step (``dry_run``) on the CPU, with
-    Fashion-MNIST in place of CIFAR-10 and TinyImageNet (not installed here); everything else is the paper
-    profile's (Tab. II keeps its ConvNet-4, DM and DREAM+ arms, IPCs and seeds)."""
-    import papermill
-
-    from dscore import book, data
-
-    try:
-        data.load_dataset("fashion_mnist", "train", download=False)
-    except data.DatasetNotFoundError:
-        pytest.skip("Fashion-MNIST is not installed here")
-    params = book.load_params(repo_root, "paper", page)
-    params.update(dataset="fashion_mnist", device="cpu", dry_run=True)
-    if params.get("tiny_setup") is not None:
-        assert params["tiny_setup"]["dataset"] == "tinyimagenet"
-        params["tiny_setup"] = {**params["tiny_setup"], "dataset": "fashion_mnist", "device": "cpu"}
-    monkeypatch.setenv("DSCORE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("DSCORE_PAGE_FILES", str(tmp_path / "files"))      # the page's downloads stay out of notebooks/
-    out = tmp_path / f"{page}.ipynb"
-    papermill.execute_notebook(str(repo_root / "notebooks" / f"{page}.ipynb"), str(out), parameters=params,
-                               cwd=str(repo_root / "notebooks"), progress_bar=False, kernel_name=book.KERNEL_NAME)
-    assert book.error_outputs(out) == []
-    if page == "dream_tiny":                            # the runs happened: our columns sit beside the paper's
-        assert "DREAM+: ours" in out.read_text() and "DM: ours" in out.read_text()
-
-
 def test_main_ablation_and_stability_claims_on_the_study_frames(study):
     methods = ["idc", "idc+rm", "dream", "dreamplus"]
     grid = study.grid(methods, [1], [0, 1], multi_seed=methods)
