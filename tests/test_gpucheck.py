@@ -13,14 +13,14 @@ from dscore.paths import repo_root
     ("abs", 1.00, float("nan"), 0.05, False),
 ])
 def test_numbers_agree_within_the_stated_tolerance(kind, cpu, gpu, tol, agree):
-    assert gpucheck._compare(kind, cpu, gpu, tol)[3] is agree
+    assert gpucheck.compare(kind, cpu, gpu, tol)[3] is agree
 
 
 def test_selections_agree_by_their_overlap():
     a, b = torch.arange(100), torch.cat([torch.arange(96), torch.arange(200, 204)])
-    _, share, diff, ok = gpucheck._compare("overlap", a, b, 0.95)
+    _, share, diff, ok = gpucheck.compare("overlap", a, b, 0.95)
     assert share == pytest.approx(0.96) and diff == pytest.approx(0.04) and ok
-    assert not gpucheck._compare("overlap", a, b, 0.97)[3]
+    assert not gpucheck.compare("overlap", a, b, 0.97)[3]
 
 
 def test_the_table_has_one_line_per_row_and_every_column():

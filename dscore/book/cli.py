@@ -1,4 +1,4 @@
-"""The command line: ``python -m dscore.book build | run | check | gpu-check | plan | prefill``.
+"""The command line: ``python -m dscore.book build | run | check | gpu-check | prefill``.
 
 Usage (from a checkout)::
 

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["ENGINE_CHECKS", "engine_checks", "benchmark_checks", "page_check", "run_check", "format_table"]
+__all__ = ["NO_CUDA", "COLUMNS", "ENGINE_CHECKS", "compare", "engine_checks", "benchmark_checks", "page_check", "run_check", "format_table"]
 
 NO_CUDA = "skipped: no CUDA on this machine"
 
@@ -105,8 +105,10 @@ def _timed(fn: Callable[[str], Any], device: str) -> tuple[Any, float]:
     return value, time.perf_counter() - start
 
 
-def _compare(kind: str, cpu: Any, gpu: Any, tol: float) -> tuple[float, float, float, bool]:
-    """(cpu number, gpu number, difference, agree) for one check."""
+def compare(kind: str, cpu: Any, gpu: Any, tol: float) -> tuple[float, float, float, bool]:
+    """``(cpu number, gpu number, difference, agree)`` for one check: ``kind`` "abs" or "rel" compares two numbers
+    (agree when the absolute or relative difference is finite and at most ``tol``), "overlap" two selections (index
+    tensors; the share of the CPU's picks the GPU also made, agree when at least ``tol``)."""
     if kind == "overlap":
         a, b = set(cpu.tolist()), set(gpu.tolist())
         share = len(a & b) / max(len(a), 1)
@@ -121,15 +123,11 @@ def engine_checks(cuda: bool, log=print) -> list[dict]:
     for name, (fn, what, kind, tol) in ENGINE_CHECKS.items():
         log(f"[gpu-check] {name}")
         cpu, t_cpu = _timed(fn, "cpu")
-        row = {"part": "engine", "check": name, "measure": what, "cpu": None, "cuda": None, "difference": None,
-               "result": NO_CUDA, "cpu s": round(t_cpu, 2), "cuda s": None}
-        if kind == "overlap":
-            row["cpu"] = 1.0
-        else:
-            row["cpu"] = cpu
+        row = {"part": "engine", "check": name, "measure": what, "cpu": 1.0 if kind == "overlap" else cpu,
+               "result": NO_CUDA, "cpu s": round(t_cpu, 2)}
         if cuda:
             gpu, t_gpu = _timed(fn, "cuda")
-            c, g, diff, ok = _compare(kind, cpu, gpu, tol)
+            c, g, diff, ok = compare(kind, cpu, gpu, tol)
             tol_text = f"overlap >= {tol}" if kind == "overlap" else f"{'relative ' if kind == 'rel' else ''}" \
                                                                       f"difference <= {tol}"
             row.update(cpu=c, cuda=g, difference=diff, **{"cuda s": round(t_gpu, 2)},
@@ -175,7 +173,7 @@ def page_check(root: Path, page: str, cuda: bool, log=print) -> list[dict]:
     if name is not None:
         try:
             data.load_dataset(name, "test", download=False, progress=False)
-        except Exception:                                    # not installed here: the check is of the code
+        except data.DatasetNotFoundError:                    # not installed here: the check is of the code
             pairs["dataset"] = "fashion_mnist"
     pairs = {k: v for k, v in pairs.items() if k in declared_parameters(root / "notebooks" / f"{page}.ipynb")}
     log(f"[gpu-check] page {page} (paper profile, dry run) with {pairs}")

@@ -14,8 +14,8 @@ import yaml
 
 __all__ = ["PROFILES", "CELL_TIMEOUT", "KERNEL_NAME", "OUTPUT_DIR", "PAGES_DIR_PARAM", "SHARED_PREFIX", "CHAPTER_PREFIX",
            "BookError", "check_profile", "toc_files", "notebook_names", "chapter_dependencies", "execution_order",
-           "declared_parameters", "chapter_of", "shared_params_path", "params_source", "load_params", "parse_overrides", "read_overrides", "DRY_TRIM", "dry_values",
-           "deep_merge", "dotted"]
+           "declared_parameters", "chapter_of", "shared_params_path", "params_source", "load_params",
+           "parse_overrides", "read_overrides", "DRY_TRIM", "dry_values", "deep_merge", "dotted"]
 
 PROFILES = ("smoke", "default", "paper")
 # Per-cell timeouts (seconds); the paper profile runs on GPUs for hours.
