@@ -9,6 +9,8 @@
 #   make bench                the CPU benchmarks in benchmarks/
 #   make gpu-check            first thing on a GPU machine: each engine on CPU and CUDA, the benchmarks, one
 #                             paper-profile page (dry run); one table (runs on a CPU too, skipping the GPU half)
+#   make plan PROFILE=paper   what a profile asks for (networks, epochs, image steps) and its estimated cost here
+#                             and on a GPU, before running it
 #   make publish REMOTE=URL   push the built book (_build/html) to URL's gh-pages branch
 #   make doctor               one screen: Python, venv, torch/CUDA, dataset, cache, Chromium, GPUs
 PROFILE ?= default
@@ -18,7 +20,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dscore-installed
 PYTEST_ARGS ?=
 
-.PHONY: book data browser linter test test-fast nbval lab bench gpu-check venv clean-book publish doctor
+.PHONY: book data browser linter test test-fast nbval lab bench gpu-check plan venv clean-book publish doctor
 
 venv: $(STAMP)
 
@@ -84,6 +86,10 @@ publish: $(STAMP)
 
 gpu-check: $(STAMP) data
 	$(PY) -m dscore.book gpu-check
+
+# What the profile asks for and an estimate of its cost here and on a GPU, before running it (needs no dataset).
+plan: $(STAMP)
+	$(PY) -m dscore.book plan --profile $(PROFILE)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks

@@ -1,4 +1,4 @@
-"""The command line: ``python -m dscore.book build | run | check | gpu-check | prefill``.
+"""The command line: ``python -m dscore.book build | run | check | plan | gpu-check | prefill``.
 
 Usage (from a checkout)::
 
@@ -7,6 +7,7 @@ Usage (from a checkout)::
     python -m dscore.book run tour -f my.yaml -p epochs 3   # … with your own parameters (unknown keys rejected)
     python -m dscore.book run dream_main -p evaluation.idc.epochs 300   # a dotted key changes one nested value
     python -m dscore.book run adq_main --profile paper --dry-run   # check a profile end to end in seconds
+    python -m dscore.book plan --profile paper                      # what a profile costs, before running it
     python -m dscore.book gpu-check                                 # first thing to run on a GPU machine
     python -m dscore.book check                        # validate params/ against the notebooks
     python -m dscore.book publish REMOTE               # push _build/html to REMOTE's gh-pages branch
@@ -54,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--dry-run", action="store_true",
                        help="one tiny step of every study: checks the parameters end to end; the numbers mean nothing")
     sub.add_parser("check", help="validate notebooks and params for every profile")
+    p_plan = sub.add_parser("plan", help="what a profile asks for and an estimate of its cost, here and on a GPU, "
+                                         "before running it")
+    p_plan.add_argument("--profile", default=os.environ.get("PROFILE", "default"))
+    p_plan.add_argument("--only", nargs="*", help="plan only these pages")
+    p_plan.add_argument("--gpu-tflops", type=float, help="the GPU's peak TFLOP/s (default: an H100's dense fp32, 67)")
+    p_plan.add_argument("--utilisation", type=float, help="the share of that peak the loops reach (default 0.3)")
     p_gpu = sub.add_parser("gpu-check", help="what to run first on a GPU machine: each engine on CPU and CUDA, the "
                                              "benchmarks, one paper-profile page (dry run); one table")
     p_gpu.add_argument("--page", default="dream_interval", help="the page run with the paper profile (dry run)")
@@ -81,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"unknown notebook {args.name!r}; available: {notebook_names(root)}")
             overrides = read_overrides(root, args.name, args.file, [tuple(p) for p in args.parameter])
             execute(root, args.name, args.profile, force=args.force, overrides=overrides, dry_run=args.dry_run)
+        elif args.command == "plan":
+            from .plan import main as plan
+
+            return plan(args.profile, pages=args.only, root=root, gpu_tflops=args.gpu_tflops,
+                        utilisation=args.utilisation)
         elif args.command == "gpu-check":
             from .gpucheck import format_table, run_check
 
