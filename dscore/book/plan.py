@@ -311,15 +311,15 @@ class _DreamPlan:
                     for s in seeds:
                         self.evaluate("random", ipc, s, s, split="val", epochs=int(n), family=f)
 
-    def baseline_diagnostics(self, ipcs, methods):
+    def baseline_diagnostics(self, ipcs, methods, seed=0):
         e = self.study.eval_seeds[0]
         for ipc in ipcs:
             for m in methods:
                 if m == "forgetting":
                     self._network("forgetting", self.study.setup.forgetting_epochs, self.n_train)
                     continue
-                self.evaluate(m, ipc, 0, e, iteration=0)
-                self.evaluate(m, ipc, 0, e)
+                self.evaluate(m, ipc, seed, e, iteration=0)
+                self.evaluate(m, ipc, seed, e)
 
     def variant(self, method, ipc, **fields):
         """:meth:`DreamStudy.variant_overrides` at the authors' image learning rate (which the fields do not touch),
@@ -551,6 +551,9 @@ def _page_adq_pq(L, p):
 
 def _page_adq_cost(L, p):
     a = _adq(L, p)
+    a.pipeline(None)                 # the cost table times the setup's own pipeline, the choices and DM
+    for r in p["ratios"]:
+        a.choice(r)
     a.mae(p["mae"], p["patch"])
     a.grid(["dm", "dq", "adq", "adq_paper"], p["ratios"], list(p["archs"]), p["seeds"])
 
@@ -559,7 +562,8 @@ def _page_dream_calibration(L, p):
     d = _dream(L, p)
     d.calibration(p["ipcs"], p["lengths"], p["calibration_seeds"], p["families"])
     d.grid(p["methods"], p["ipcs"], p["distill_seeds"], seeds_at=p.get("seeds_at_ipc"))
-    d.baseline_diagnostics(p["ipcs"], [m for m in ("dc", "dsa", "dm", "forgetting") if m in p["methods"]])
+    d.baseline_diagnostics(p["ipcs"], [m for m in ("dc", "dsa", "dm", "forgetting") if m in p["methods"]],
+                           seed=p["distill_seeds"][0])
 
 
 def _page_dream_main(L, p):
