@@ -55,6 +55,22 @@ def environment(changes: Mapping[str, str | None]) -> Iterator[None]:
         put(saved)
 
 
+def _literal_translator():
+    """papermill's Python translator, except that a mapping's keys keep their type: papermill writes every key as a
+    string, so ``{1: 3}`` (``seeds_at_ipc``) would reach the kernel as ``{"1": 3}``, unlike the value the runner
+    checked. Keys that are not strings are written as literals of their own type."""
+    from papermill.translators import PythonTranslator
+
+    class LiteralKeys(PythonTranslator):
+        @classmethod
+        def translate_dict(cls, val):
+            items = ", ".join(f"{cls.translate(k) if not isinstance(k, str) else cls.translate_str(k)}: "
+                              f"{cls.translate(v)}" for k, v in val.items())
+            return f"{{{items}}}"
+
+    return LiteralKeys
+
+
 def execute_notebook(source: Path, out: Path, parameters: Mapping[str, Any], *, cwd: Path, timeout: int | None,
                      env: Mapping[str, str | None] | None = None, kernel: str | None = None,
                      log_output: bool = True) -> None:
@@ -62,10 +78,13 @@ def execute_notebook(source: Path, out: Path, parameters: Mapping[str, Any], *, 
     ``cwd``, with a per-cell ``timeout`` (None: none) and the environment ``changes`` of :func:`environment`.
     Raises :class:`BookError` when the notebook stores an error output; papermill's own errors propagate."""
     import papermill
+    from papermill.translators import papermill_translators
 
+    kernel = kernel or kernel_name()
+    papermill_translators.register(kernel, _literal_translator())     # the translator of this kernel's parameters
     with environment(env or {}):
         papermill.execute_notebook(str(source), str(out), parameters=dict(parameters),
-                                   kernel_name=kernel or kernel_name(), language="python", cwd=str(cwd),
+                                   kernel_name=kernel, language="python", cwd=str(cwd),
                                    execution_timeout=timeout, log_output=log_output, progress_bar=False)
     errors = error_outputs(out)
     if errors:
