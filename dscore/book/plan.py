@@ -7,7 +7,7 @@
 * **its FLOPs**, from per-image costs *measured* on the machine at hand with :class:`torch.utils.flop_counter.
   FlopCounterMode` (one small batch per network of the profile: a training pass, a forward pass, and a
   gradient-matching pass — forward, parameter gradients with their graph, the backward of a loss on those gradients);
-* **an estimated time** on the machine at hand (each network's training step timed at batch 32 on this machine,
+* **an estimated time** on the machine at hand (each network's training loop timed at batch 64 on this machine,
   every pass of that network charged at its rate) and on a GPU of a stated throughput and utilisation.
 
 Work is keyed like the artefacts it stands for, so a run that several pages share (the main table's distillations,
@@ -690,7 +690,7 @@ def plan_pages(profile: str, *, root: Path | None = None, pages: Sequence[str] |
 @dataclass(frozen=True)
 class UnitCost:
     """Per-image FLOPs of one network's passes (``train``, ``forward``, ``match``) and the seconds per image of a
-    training pass at batch 32 on the machine that measured it."""
+    training pass in the library's training loop on the machine that measured it."""
 
     flops: Mapping[str, float]
     seconds_per_train_image: float
@@ -742,11 +742,13 @@ def _count(fn) -> float:
     return float(counter.get_total_flops())
 
 
-def measure_units(nets: Iterable[Net], *, device: str | torch.device = "cpu", batch: int = 4, timed_batch: int = 32,
-                  repeats: int = 2, log: Callable[[str], None] | None = None) -> dict[Net, UnitCost]:
+def measure_units(nets: Iterable[Net], *, device: str | torch.device = "cpu", batch: int = 4, timed_batch: int = 64,
+                  repeats: int = 3, log: Callable[[str], None] | None = None) -> dict[Net, UnitCost]:
     """Measure every network's per-image costs: FLOPs of a training, a forward and a matching pass on ``batch``
-    random images (:class:`~torch.utils.flop_counter.FlopCounterMode`), and the wall time of a training pass at
-    ``timed_batch`` (best of ``repeats`` after a warm-up). Seconds: about a second per small network on a CPU."""
+    random images (:class:`~torch.utils.flop_counter.FlopCounterMode`), and the seconds per image of the library's
+    training loop (:func:`dscore.train.train_model`: augmentation, SGD) over ``4 × timed_batch`` images at batch
+    ``timed_batch``, the best of ``repeats`` epochs after a warm-up one (the MAE: a bare training pass). Seconds per
+    small network on a CPU."""
     device = torch.device(device)
     out: dict[Net, UnitCost] = {}
     for net in nets:
@@ -772,19 +774,32 @@ def measure_units(nets: Iterable[Net], *, device: str | torch.device = "cpu", ba
 
         flops = {"train": _count(train_pass) / batch, "forward": _count(forward) / batch}
         flops["match"] = (_count(match) / batch) if net.arch != "mae" else 2 * flops["train"]
-        big = torch.rand(timed_batch, net.channels, net.size, net.size, generator=gen).to(device)
-        train_pass(big)
         best = math.inf
-        for _ in range(repeats):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
+        if net.arch == "mae":          # a bare training pass at ``timed_batch``
+            big = torch.rand(timed_batch, net.channels, net.size, net.size, generator=gen).to(device)
             train_pass(big)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - t0)
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                train_pass(big)
+                best = min(best, time.perf_counter() - t0)
+            per_image = best / timed_batch
+        else:                          # the library's own training loop (augmentation, optimiser): an epoch, timed
+            from ..train import train_model
+
+            n = 4 * timed_batch
+            images = torch.rand(n, net.channels, net.size, net.size, generator=gen)
+            labels = torch.arange(n) % net.classes
+            protocol = {"epochs": 1, "batch_size": timed_batch, "lr": 0.01}
+            for r in range(repeats + 1):
+                t0 = time.perf_counter()
+                train_model(model, images, labels, protocol, device=device, seed=r, progress=False)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                if r:                  # the first epoch warms up
+                    best = min(best, time.perf_counter() - t0)
+            per_image = best / n
         model.zero_grad(set_to_none=True)
-        out[net] = UnitCost(flops=flops, seconds_per_train_image=best / timed_batch)
+        out[net] = UnitCost(flops=flops, seconds_per_train_image=per_image)
     return out
 
 
@@ -838,7 +853,7 @@ def format_plan(rows: Sequence[Mapping[str, Any]], *, profile: str, machine: str
     lines = [f"Cost plan of the {profile!r} profile — an ESTIMATE, not a measurement.",
              f"- FLOPs: per-image passes measured with torch's FLOP counter on this machine ({machine}); "
              "k-means, GraphCut, t-SNE, augmentation and data movement not counted.",
-             "- here: every pass charged at its network's training rate measured on this machine (batch 32).",
+             "- here: every pass charged at its network's rate in the library's training loop, measured on this machine (batch 64).",
              f"- GPU: {gpu['name']} at {gpu['tflops']:g} TFLOP/s × {gpu['utilisation']:.0%} utilisation.",
              "- A run shared by several pages is charged to the first page in book order (`new`).", "",
              "| page | asked | new | networks trained | image-epochs (M) | distillations | image steps | TFLOP | "
