@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import torch
 
 from ..paths import repo_root
-from .params import BookError, check_profile, declared_parameters, deep_merge, load_params, notebook_names
+from .params import BookError, check_profile, declared_parameters, load_params, notebook_names
 
 __all__ = ["DataShape", "DATA_SHAPES", "Net", "Work", "UnitCost", "distill_passes", "evaluation_passes",
            "plan_pages", "measure_units", "estimate", "format_plan", "main", "GPU_DEFAULT"]
@@ -677,9 +677,8 @@ def plan_pages(profile: str, *, root: Path | None = None, pages: Sequence[str] |
     for page in pages:
         ledger.page = page
         ledger.asked.setdefault(page, [])
-        if page in PAGES:       # the notebook's own values (smoke) under the profile's, as the runner gives them
-            params = deep_merge(declared_parameters(root / "notebooks" / f"{page}.ipynb"),
-                                load_params(root, profile, page))
+        if page in PAGES:       # the notebook's own values (smoke), each replaced whole by the profile's (papermill)
+            params = {**declared_parameters(root / "notebooks" / f"{page}.ipynb"), **load_params(root, profile, page)}
             PAGES[page](ledger, params)
     return pages, ledger
 
