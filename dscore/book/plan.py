@@ -103,8 +103,8 @@ def _freeze(v):
 
 @dataclass
 class Work:
-    """One artefact's worth of work: ``kind`` is ``"evaluation"``, ``"network"`` (any other trained network) or
-    ``"distillation"``; ``passes`` counts image passes of ``net`` by type (``train``: forward + backward to the
+    """One artefact's worth of work: ``kind`` is ``"evaluation"``, ``"network"`` (any other trained network),
+    ``"distillation"`` or ``"summary"`` (a cached result of other work, e.g. ADQ's (β, T) choice, costing nothing); ``passes`` counts image passes of ``net`` by type (``train``: forward + backward to the
     parameters; ``forward``; ``match``: a gradient-matching pass). ``epochs_images`` (trainings) and ``steps``
     (distillations) are what the table reports."""
 
@@ -278,13 +278,21 @@ class _DreamPlan:
         return [0] + [d for d in range(1, cfg.iterations + 1) if d % cfg.snapshot_every == 0 or d == cfg.iterations]
 
     # the study's methods, as work
-    def grid(self, methods, ipcs, seeds, multi_seed=("random", "idc", "dream", "dreamplus"), seeds_at=None):
+    def grid_cells(self, methods, ipcs, seeds, multi_seed=("random", "idc", "dream", "dreamplus"), seeds_at=None):
         cap = {int(k): int(v) for k, v in dict(seeds_at or {}).items()}
-        for ipc in ipcs:
-            for m in methods:
-                for s in (list(seeds)[:cap.get(ipc, len(seeds))] if m in multi_seed else list(seeds)[:1]):
-                    for e in self.study.eval_seeds:
-                        self.evaluate(m, ipc, s, e)
+        return [(m, ipc, s, e) for ipc in ipcs for m in methods
+                for s in (list(seeds)[:cap.get(ipc, len(seeds))] if m in multi_seed else list(seeds)[:1])
+                for e in self.study.eval_seeds]
+
+    def grid(self, methods, ipcs, seeds, multi_seed=("random", "idc", "dream", "dreamplus"), seeds_at=None):
+        for m, ipc, s, e in self.grid_cells(methods, ipcs, seeds, multi_seed, seeds_at):
+            self.evaluate(m, ipc, s, e)
+
+    def initial_sets(self, cells, methods=("idc", "dreamplus")):
+        """:func:`dscore.studies.dreamplus.gates.initial_sets`: the iteration-0 set of every cell of ``methods``."""
+        for m, ipc, s, e in cells:
+            if m in methods:
+                self.evaluate(m, ipc, s, e, iteration=0)
 
     def curves(self, methods, ipc, seeds, eval_seeds=None, overrides=None):
         eval_seeds = self.study.eval_seeds if eval_seeds is None else eval_seeds
@@ -405,6 +413,8 @@ class _ADQPlan:
         return max(1, int(round(ratio * self.n_train)))
 
     def choice(self, ratio: float) -> None:
+        from ..quantize.config import TuningConfig
+
         # as ADQStudy.tuning_config, without loading the data: with evaluation['steps'] the tuning subsets train
         # as many steps as a subset at the first tuning ratio
         tr = self.study.tuned_ratio(ratio)
@@ -413,14 +423,19 @@ class _ADQPlan:
         epochs = t.epochs or proto.epochs
         spec = self.study.archs[self.study.tuning_arch]
         n = max(1, int(round(tr * self.n_train)))
+        summary = ("adq tuning", setup.dataset, tr, epochs, spec.name)
+        known = summary in self.ledger.works
+        self.ledger.add(Work("summary", summary, Net.of(spec.name, spec.kwargs, self.shape), {}))
+        if known:                      # the choice is a cached summary: a later page loads it, asking for no run
+            return
         for sd in t.seeds:
             if self.study.redraw:
                 self.pipeline(sd, redraw=True)
-            for b in t.betas:
-                for temp in t.temperatures:
-                    key = ("adq tune", setup.dataset, tr, sd, b, temp, epochs, spec.name)
-                    self.ledger.add(Work("evaluation", key, Net.of(spec.name, spec.kwargs, self.shape),
-                                         evaluation_passes(epochs, n, self.n_val, 0), epochs_images=float(epochs * n)))
+            grid = [(b, temp) for b in t.betas for temp in t.temperatures]
+            for b, temp in grid + ([("dq", "dq")] if TuningConfig.include_dq else []):   # DQ as the reference row
+                key = ("adq tune", setup.dataset, tr, sd, b, temp, epochs, spec.name)
+                self.ledger.add(Work("evaluation", key, Net.of(spec.name, spec.kwargs, self.shape),
+                                     evaluation_passes(epochs, n, self.n_val, 0), epochs_images=float(epochs * n)))
 
     def run(self, method, ratio, arch, seed, split="test", beta=None, temperature=None) -> None:
         n = self.selection(method, ratio, seed)
@@ -541,6 +556,7 @@ def _page_adq_pq(L, p):
         for r in p["ratios"]:
             fraction = image_fraction_for(r, p["theta"])
             for s in p["seeds"]:
+                a.run(m, r, arch, s)                # the plain selection at the effective ratio, beside it
                 n = a.selection(m, fraction, s)
                 key = ("adq pq eval", a.study.setup.dataset, m, r, arch, s, p["theta"], p["patch"])
                 epochs = a.study.protocol_for(n).epochs
@@ -571,6 +587,7 @@ def _page_dream_main(L, p):
     if d.study.lr_tuning is not None:
         d.lr_choice()
     d.grid(p["methods"], p["ipcs"], p["distill_seeds"], seeds_at=p.get("seeds_at_ipc"))
+    d.initial_sets(d.grid_cells(p["methods"], p["ipcs"], p["distill_seeds"], seeds_at=p.get("seeds_at_ipc")))
 
 
 def _page_dream_efficiency(L, p):
@@ -824,7 +841,7 @@ def estimate(pages: Sequence[str], ledger: _Ledger, units: Mapping[Net, UnitCost
             if w.kind == "distillation":
                 counts["distillations"] += 1
                 counts["image steps"] += w.steps
-            else:
+            elif w.kind != "summary":
                 counts["trainings"] += 1
                 counts["image-epochs"] += w.epochs_images
                 counts["evaluations"] += w.kind == "evaluation"
