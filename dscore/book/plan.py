@@ -198,6 +198,14 @@ def _split_sizes(shape: DataShape, pool_per_class: int | None, val_fraction: flo
     return (pool - val) * shape.classes, val * shape.classes, test
 
 
+def _setup_sizes(setup) -> tuple[DataShape, tuple[int, int, int]]:
+    """A chapter setup's dataset shape and its (train, val, test) sizes."""
+    if setup.dataset not in DATA_SHAPES:
+        raise BookError(f"the plan knows no sizes for dataset {setup.dataset!r}; known: {sorted(DATA_SHAPES)}")
+    shape = DATA_SHAPES[setup.dataset]
+    return shape, _split_sizes(shape, setup.pool_per_class, setup.val_fraction, setup.test_per_class)
+
+
 class _DreamPlan:
     """The DREAM+ study's requests as work: the same loops as :class:`~dscore.studies.dreamplus.DreamStudy`'s
     methods, counting instead of computing; configs come from the study itself (:meth:`DreamStudy.config`)."""
@@ -209,11 +217,7 @@ class _DreamPlan:
         self.ledger = ledger
         self.study = DreamStudy(setup, cache=ArtifactCache(enabled=False), progress=False)
         s = self.study.setup
-        if s.dataset not in DATA_SHAPES:
-            raise BookError(f"the plan knows no sizes for dataset {s.dataset!r}; known: {sorted(DATA_SHAPES)}")
-        self.shape = DATA_SHAPES[s.dataset]
-        self.n_train, self.n_val, self.n_test = _split_sizes(self.shape, s.pool_per_class, s.val_fraction,
-                                                             s.test_per_class)
+        self.shape, (self.n_train, self.n_val, self.n_test) = _setup_sizes(s)
         self.class_size = self.n_train // self.shape.classes
         self.net = Net.of(s.arch, s.arch_kwargs, self.shape)
 
@@ -369,12 +373,7 @@ class _ADQPlan:
 
         self.ledger = ledger
         self.study = ADQStudy(setup, archs, cache=ArtifactCache(enabled=False), progress=False)
-        s = self.study.setup
-        if s.dataset not in DATA_SHAPES:
-            raise BookError(f"the plan knows no sizes for dataset {s.dataset!r}; known: {sorted(DATA_SHAPES)}")
-        self.shape = DATA_SHAPES[s.dataset]
-        self.n_train, self.n_val, self.n_test = _split_sizes(self.shape, s.pool_per_class, s.val_fraction,
-                                                             s.test_per_class)
+        self.shape, (self.n_train, self.n_val, self.n_test) = _setup_sizes(self.study.setup)
 
     def _arch_net(self, label: str) -> Net:
         spec = self.study.archs[label]
