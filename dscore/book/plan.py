@@ -193,7 +193,7 @@ def _split_sizes(shape: DataShape, pool_per_class: int | None, val_fraction: flo
                  ) -> tuple[int, int, int]:
     """(train, val, test) images of a chapter's splits (per-class rounding as the splits do it, to an image)."""
     pool = shape.train // shape.classes if pool_per_class is None else pool_per_class
-    val = int(round(pool * val_fraction))
+    val = min(max(math.floor(val_fraction * pool + 0.5), 1), pool - 1)      # train_val_split's count: half up
     test = shape.test if test_per_class is None else test_per_class * shape.classes
     return (pool - val) * shape.classes, val * shape.classes, test
 
@@ -679,8 +679,8 @@ PAGES: dict[str, Callable[[_Ledger, Mapping[str, Any]], None]] = {
     name[len("_page_"):]: fn for name, fn in globals().items() if name.startswith("_page_")}
 
 
-def plan_pages(profile: str, *, root: Path | None = None, pages: Sequence[str] | None = None,
-               log: Callable[[str], None] | None = None) -> tuple[list[str], _Ledger]:
+def plan_pages(profile: str, *, root: Path | None = None, pages: Sequence[str] | None = None
+               ) -> tuple[list[str], _Ledger]:
     """The work of ``pages`` (default: every page, in book order) under ``profile``: (page names, ledger)."""
     root = Path(root) if root is not None else repo_root()
     check_profile(profile)
