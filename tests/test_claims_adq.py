@@ -241,14 +241,23 @@ def test_pq_claims_are_untestable_when_the_mae_refills_no_better_than_zeros():
     assert by_id(claims.pq_claims(df, [0.1, 0.2]))["adq_pq.adq_pq_gain"].word != "untestable here"   # no checks
 
 
-def test_dq_minus_random_is_judged_beside_the_headline_and_dm_only_on_unseen_architectures():
+def test_dq_minus_random_gates_every_adq_minus_dq_row_and_dm_is_judged_only_on_unseen_architectures():
     df = runs(1.0, noise=0.002)
     rnd = df[df.method == "dq"].assign(method="random")
     rows = by_id(claims.main_claims(pd.concat([df, rnd]), [0.1, 0.2, 0.3], ARCHS, **REF))
     assert rows["adq_main.dq_beats_random"].judgement.diff == pytest.approx(0.0, abs=0.01)
-    assert "DQ is not shown to beat Random at this scale" in rows["adq_main.gain_avg"].note
-    better = pd.concat([df, rnd.assign(acc=rnd.acc - 0.03)])
-    assert "the bins give DQ an advantage" in by_id(claims.main_claims(better, [0.1], ARCHS, **REF))["adq_main.gain_avg"].note
+    gated = ["adq_main.gain_avg", "adq_main.gain_avg_tuned", "adq_main.gain_10", "adq_main.gain_30",
+             "adq_main.beats_dq_convnet_3", "adq_main.beats_dq_resnet_18"]
+    for key in gated:                         # the bins do not beat Random: no ADQ − DQ row is judged
+        assert rows[key].word == "untestable here", key
+        assert "gate failed — DQ − Random" in rows[key].judgement.reason and "re-weights DQ's bins" in rows[key].judgement.reason
+    assert rows["adq_main.dq_beats_dm"].word != "untestable here"           # not an ADQ − DQ row
+    better = by_id(claims.main_claims(pd.concat([df, rnd.assign(acc=rnd.acc - 0.03)]), [0.1, 0.2, 0.3], ARCHS, **REF))
+    for key in gated:                         # DQ 3 points above Random on every seed: the rows are judged
+        assert better[key].word != "untestable here" and "gate passed: DQ − Random" in better[key].note, key
+    assert better["adq_main.gain_avg"].judgement.diff == pytest.approx(1.0, abs=0.05)   # noise 0.2 points
+    unpaired = by_id(claims.main_claims(df, [0.1], ARCHS, **REF))           # no Random runs: no gate
+    assert unpaired["adq_main.gain_avg"].word != "untestable here"
     dm = rows["adq_main.dq_beats_dm"]
     assert "not distilled on (ResNet-18)" in dm.statement          # ConvNet-3, DM's own network, is left out
 

@@ -29,12 +29,16 @@ def test_graphcut_rows_report_identical_picks_and_the_dense_formula():
 def test_peak_memory_sees_a_large_allocation():
     import time
 
+    import mmap
+
     with perf.PeakMemory("cpu") as m:
-        block = torch.ones(64 * 2**20 // 4)          # 64 MiB, written so that it is resident
-        block += 1
+        # 64 MiB of fresh anonymous pages, every one written so that it is resident: memory that an allocator kept
+        # from an earlier test could be reused without growing the resident set, fresh pages cannot
+        block = mmap.mmap(-1, 64 * 2**20)
+        block.write(b"\x01" * (64 * 2**20))
         time.sleep(0.1)     # held for 100 sampling intervals: a sampler that a busy suite delays still sees it
-        del block
-    assert m.mib > 32
+        block.close()
+    assert m.mib > 32, f"saw {m.mib:.1f} MiB of growth for a 64 MiB block"
 
 
 def test_clustering_benchmark_picks_agree_on_a_tiny_class():

@@ -123,10 +123,10 @@ def test_grid_is_computed_once_and_shared(study, tmp_path):
 
 
 def test_grid_runs_context_rows_on_context_seeds_only(study):
-    df = study.grid(["random", "dq", "adq_paper", "full"], [0.2], ["tiny"], [0, 1, 2], context_seeds=[0])
+    df = study.grid(["random", "dq", "adq_paper", "graphcut", "full"], [0.2], ["tiny"], [0, 1, 2], context_seeds=[0])
     seeds = df.groupby("method").seed.apply(lambda s: sorted(s)).to_dict()
-    assert seeds == {"dq": [0, 1, 2], "adq_paper": [0, 1, 2], "random": [0], "full": [0]}
-    assert set(adq.JUDGED_ARMS) == {"dq", "adq_paper", "adq"}
+    assert seeds == {"dq": [0, 1, 2], "adq_paper": [0, 1, 2], "random": [0, 1, 2], "graphcut": [0], "full": [0]}
+    assert set(adq.JUDGED_ARMS) == {"random", "dq", "adq_paper", "adq"}
     for bad in ([3], []):
         with pytest.raises(ValueError, match="context_seeds=.* must be a non-empty subset of seeds"):
             study.grid(["random"], [0.2], ["tiny"], [0, 1], context_seeds=bad)

@@ -270,6 +270,18 @@ def test_evaluate_known_outputs_and_mode_restored():
     assert not model.training
 
 
+
+def test_inference_batch_size_changes_how_not_what():
+    """The CPU default (64) and the GPU default (512) cut the forward pass differently and count the same hits."""
+    from dscore.models import create_model
+    assert T.inference_batch_size("cpu") == 64 and T.inference_batch_size(torch.device("cuda", 0)) == 512
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.rand(700, 1, 12, 12, generator=gen), torch.randint(0, 4, (700,), generator=gen)
+    model = create_model("convnet3", num_classes=4, in_channels=1, image_size=12, width=8, seed=0)
+    T.train_model(model, x[:200], y[:200], {"epochs": 2, "batch_size": 32, "lr": 0.05}, progress=False)
+    accs = {bs: T.evaluate(model, x, y, batch_size=bs) for bs in (None, 1, 64, 512, 700)}
+    assert len(set(accs.values())) == 1, accs
+
 # --------------------------------------------------------------------------------------------------
 # CutMix
 # --------------------------------------------------------------------------------------------------

@@ -443,7 +443,7 @@ class _ADQPlan:
                beta, temperature, epochs)
         self.ledger.add(Work("evaluation", key, self._arch_net(arch),
                              evaluation_passes(epochs, n, self.n_test if split == "test" else self.n_val,
-                                               self.study.check_every if split == "test" else 0),
+                                               self.study.check_every_for(n) if split == "test" else 0),
                              epochs_images=float(epochs * n)))
 
     def grid(self, methods, ratios, archs, seeds, context_seeds=None):
@@ -560,7 +560,7 @@ def _page_adq_pq(L, p):
                 key = ("adq pq eval", a.study.setup.dataset, m, r, arch, s, p["theta"], p["patch"])
                 epochs = a.study.protocol_for(n).epochs
                 a.ledger.add(Work("evaluation", key, a._arch_net(arch),
-                                  evaluation_passes(epochs, n, a.n_test, a.study.check_every),
+                                  evaluation_passes(epochs, n, a.n_test, a.study.check_every_for(n)),
                                   epochs_images=float(epochs * n)))
 
 

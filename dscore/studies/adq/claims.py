@@ -162,8 +162,10 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
     on the validation split), one more row judges that one against DQ. Means over architectures and keep ratios
     are taken per seed before the paired test.
 
-    DQ − Random (when the frame has ``random`` runs) is judged beside the headline: it shows whether the bins give
-    DQ any advantage at this scale, and the headline's row says what it found. "DQ and ADQ beat DM" is about
+    DQ − Random (when the frame has ``random`` runs) is the gate of every ADQ − DQ row (:func:`dscore.ledger.gate`,
+    paired on the seeds Random ran): ADQ re-weights DQ's bins, so where the bins are not shown to beat a random
+    subset, the setting cannot see what re-weighting them adds, and those rows read ``untestable here`` with the
+    gate's numbers. DQ − Random is also judged as a row of its own. "DQ and ADQ beat DM" is about
     networks DM was not distilled on: its rows average only the architectures other than ``dm_distilled_on`` (the
     labels of the network DM distilled on, :attr:`ADQStudy.dm_seen_archs`) and are ``untestable here`` when none of
     them trains. ``reference`` is the architecture of the gate :func:`training_archs` (:attr:`ADQStudy.reference_arch`).
@@ -178,15 +180,14 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
     label = "ADQ (β 0.6, T 1)" if arm == "adq_paper" else "ADQ"
     where = f"mean over the architectures that train ({', '.join(ok)})"
     overall = _c("avg-gain-abstract")
-    rows, bins_note = [], ""
+    rows, gated = [], Design()
     if "random" in set(df.method):
         on = _on_units_of(df, "random")
         bins = gate("DQ − Random", _acc(on, method="dq", ratio=r, arch=ok), _acc(on, method="random", ratio=r, arch=ok),
-                    unit=_PTS, sesoi=_SESOI_PTS[0], scale=100.0)
-        bins_note = (f"DQ − Random beside it: {bins.text}; " + (
-            "the bins give DQ an advantage at this scale" if bins.passed else
-            "DQ is not shown to beat Random at this scale, so this row bounds ADQ − DQ where the bins show no "
-            "advantage"))
+                    unit=_PTS, sesoi=_SESOI_PTS[0], scale=100.0,
+                    remedy="ADQ re-weights DQ's bins: where they do not beat a random subset, re-weighting them has "
+                           "nothing to show at this scale")
+        gated = Design(gates=(bins,))
         rows.append(claim("adq_main.dq_beats_random", None, f"DQ − Random, {where} and keep ratios",
                           "DQ's premise: its bins beat a random subset (DQ paper; the ADQ text builds on it)",
                           _acc(on, method="dq", ratio=r, arch=ok), _acc(on, method="random", ratio=r, arch=ok),
@@ -194,12 +195,12 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
     rows.insert(0, claim("adq_main.gain_avg", overall.id, f"{label} − DQ, {where} and keep ratios",
                          f"{overall.source}: about +{overall.value:g} points on average",
                          _acc(df, method=arm, ratio=r, arch=ok), _acc(df, method="dq", ratio=r, arch=ok), unit=_PTS,
-                         scale=100.0, claimed=overall.value, design=Design(note=bins_note)))
+                         scale=100.0, claimed=overall.value, design=gated))
     if arm != "adq" and "adq" in set(df.method):
         rows.append(claim("adq_main.gain_avg_tuned", overall.id, f"ADQ with (β, T) chosen on the validation split − "
                           f"DQ, {where} and keep ratios", f"{overall.source}: about +{overall.value:g} points",
                           _acc(df, method="adq", ratio=r, arch=ok), _acc(df, method="dq", ratio=r, arch=ok), unit=_PTS, sesoi=_SESOI_PTS,
-                          scale=100.0, claimed=overall.value))
+                          scale=100.0, claimed=overall.value, design=gated))
     for ratio in r:
         pct = int(round(ratio * 100))
         c = _c(f"gain-{pct}") if pct in (10, 20, 30) else None
@@ -207,7 +208,7 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
                           f"{label} − DQ at {pct} %, {where}",
                           f"{c.source}: +{c.value:g} points" if c else "Tab. 1: ADQ above DQ",
                           _acc(df, method=arm, ratio=ratio, arch=ok), _acc(df, method="dq", ratio=ratio, arch=ok),
-                          unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=c.value if c else None))
+                          unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=c.value if c else None, design=gated))
     every = _c("beats-dq-every-arch")
     for a in archs:
         key = "".join(ch if ch.isalnum() else "_" for ch in str(a).lower()).strip("_")
@@ -219,7 +220,7 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
             continue
         rows.append(claim(f"adq_main.beats_dq_{key}", every.id, statement, f"{every.source}: every architecture",
                           _acc(df, method=arm, arch=a, ratio=r), _acc(df, method="dq", arch=a, ratio=r), unit=_PTS, sesoi=_SESOI_PTS,
-                          scale=100.0))
+                          scale=100.0, design=gated))
     if "dm" in set(df.method):
         dm = _c("dq-adq-beat-dm")
         on = _on_units_of(df, "dm")

@@ -98,7 +98,8 @@ class ADQSetup:
     ``val_fraction`` becomes the validation split, ``test_per_class`` test images per class (None: all), all cut
     with ``split_seed``. Pipeline: the feature network ``extractor``, the ``bins``, the bin ``scores``. Evaluation:
     ``protocol`` (the coreset protocol with the page's fields) and ``check_every`` (every how many epochs the test
-    set is also checked: the authors' best-of-checks, reported beside, never used to choose; 0 = never) and
+    set is also checked, or SGD steps when ``steps`` is set: the authors' best-of-checks, reported beside, never
+    used to choose; 0 = never) and
     ``steps`` (None: every set trains ``protocol.epochs`` epochs, the authors' way; an int: every set trains about
     that many SGD steps, ``dscore.train.epochs_for_steps``, so that keep ratios compare at equal training, not at
     equal epochs; the protocol's ``epochs`` is then unused). Tuning:

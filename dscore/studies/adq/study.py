@@ -62,10 +62,10 @@ METHODS = ("full", "random", "graphcut", "dm", "dq", "adq", "adq_paper", "adq_rs
 PAPER_SETTING = {"beta": 0.6, "temperature": 1.0}
 #: the methods whose (β, T) come from the validation tuning: their test seeds must not be tuning seeds
 TUNED_METHODS = ("adq", "adq_rs", "adq_ds")
-#: the arms the chapter's headline claims judge (ADQ − DQ); :meth:`ADQStudy.grid` runs every other method (the
-#: context rows: Random, GraphCut, DM, full data) on ``context_seeds`` when given, so that the budget goes to the pairs
-#: the paper stakes its claims on
-JUDGED_ARMS = ("dq", "adq_paper", "adq")
+#: the arms the chapter's headline claims judge (ADQ − DQ) and their gate (DQ − Random: do the bins beat a random
+#: subset at this scale?); :meth:`ADQStudy.grid` runs every other method (the context rows: GraphCut, DM, full data)
+#: on ``context_seeds`` when given, so that the budget goes to the pairs the paper stakes its claims on
+JUDGED_ARMS = ("random", "dq", "adq_paper", "adq")
 _LABELS = {"full": "full data", "random": "Random", "graphcut": "GraphCut", "dm": "DM", "dq": "DQ", "adq": "ADQ (tuned)",
            "adq_paper": "ADQ (β 0.6, T 1)",
            "adq_rs": "DQ + RS", "adq_ds": "DQ + DS"}
@@ -128,6 +128,16 @@ class ADQStudy:
         if self.setup.steps is None:
             return self.protocol
         return self.protocol.replace(epochs=epochs_for_steps(self.setup.steps, num_train, self.protocol.batch_size))
+
+    def check_every_for(self, num_train: int) -> int:
+        """Every how many epochs a training set of ``num_train`` images checks the test set (the authors'
+        best-of-checks; 0: never). With ``evaluation['steps']`` unset, the setup's ``check_every`` epochs. With it
+        set, ``check_every`` counts SGD steps, turned into epochs by :func:`dscore.train.epochs_for_steps`, so every
+        keep ratio is checked about ``steps / check_every`` times: a maximum over more checks is larger by
+        construction, and counting checks in epochs would give a 1 % subset ten times as many as a 10 % one."""
+        if not self.check_every or self.setup.steps is None:
+            return self.check_every
+        return epochs_for_steps(self.check_every, num_train, self.protocol.batch_size)
 
     @property
     def dm_seen_archs(self) -> list[str]:
@@ -372,7 +382,7 @@ class ADQStudy:
         evaluation = self.splits.test if split == "test" else self.splits.val
         out = evaluate_cached(chosen["images"], chosen["labels"], evaluation, arch=spec.name, arch_kwargs=spec.kwargs,
                               protocol=self.protocol_for(len(chosen["labels"])), seed=seed,
-                              eval_every=self.check_every if split == "test" else 0,
+                              eval_every=self.check_every_for(len(chosen["labels"])) if split == "test" else 0,
                               device=self.device,
                               cache=self.cache)
         return {**out, "method": method, "ratio": 1.0 if method == "full" else ratio, "arch": arch, "split": split,
@@ -612,7 +622,8 @@ class ADQStudy:
                          "image_fraction": ratio, "acc": plain["acc"], "best_of_checks": plain["best_of_checks"]})
             q = self.pixel_quantized(method, ratio, seed, theta=theta, patch=patch, mae=mae)
             out = evaluate_cached(q["images"], q["labels"], self.splits.test, arch=spec.name, arch_kwargs=spec.kwargs,
-                                  protocol=self.protocol_for(len(q["labels"])), seed=seed, eval_every=self.check_every,
+                                  protocol=self.protocol_for(len(q["labels"])), seed=seed,
+                                  eval_every=self.check_every_for(len(q["labels"])),
                                   device=self.device,
                                   cache=self.cache)
             rows.append({"method": method, "ratio": ratio, "arch": arch, "seed": seed, "pq": True,
