@@ -31,6 +31,25 @@ def test_sources_are_output_free(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_each_module_is_imported_once(path):
+    """A page imports a module once, under one name (a second alias of the same module reads as another one)."""
+    import ast
+    from collections import Counter
+
+    seen = Counter()
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type != "code" or cell.source.lstrip().startswith(("%", "!")):
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                seen.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                seen.update(f"{node.module}.{a.name}" for a in node.names)
+    twice = sorted(m for m, k in seen.items() if k > 1)
+    assert not twice, f"{path.name} imports {twice} more than once"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_parameters_cell_is_tagged_literal_and_declares_profile(path):
     params = book.declared_parameters(path)
     assert "profile" in params and params["profile"] == "smoke", "notebook defaults are the smoke profile"

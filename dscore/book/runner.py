@@ -247,7 +247,8 @@ def build(root: Path, profile: str, *, only: list[str] | None = None, force: boo
     each page takes those of its declared parameters (``-p dataset cifar10`` reaches every page with a
     ``dataset``); a key that no page declares raises BookError before any work."""
     check_profile(profile)
-    names = check_all(root)
+    every = check_all(root)                 # every page's parameters, checked once, before any work
+    names = every
     if only:
         unknown = sorted(set(only) - set(names))
         if unknown:
@@ -263,7 +264,7 @@ def build(root: Path, profile: str, *, only: list[str] | None = None, force: boo
     for name in execution_order(names, chapter_dependencies(root)):
         execute(root, name, profile, force=force, overrides=overrides[name], dry_run=dry_run, log=log)
     log(f"[dscore.book] notebooks ready in {time.perf_counter() - start:.1f} s")
-    write_timings_page(root, check_all(root), profile)
+    write_timings_page(root, every, profile)
     if not html:
         return None
     index = build_html(root, log=log)
