@@ -247,7 +247,7 @@ def test_dq_minus_random_gates_every_adq_minus_dq_row_and_dm_is_judged_only_on_u
     rows = by_id(claims.main_claims(pd.concat([df, rnd]), [0.1, 0.2, 0.3], ARCHS, **REF))
     assert rows["adq_main.dq_beats_random"].judgement.diff == pytest.approx(0.0, abs=0.01)
     gated = ["adq_main.gain_avg", "adq_main.gain_avg_tuned", "adq_main.gain_10", "adq_main.gain_30",
-             "adq_main.beats_dq_convnet_3", "adq_main.beats_dq_resnet_18"]
+             "adq_main.beats_dq_convnet_3", "adq_main.beats_dq_resnet_18", "adq_main.gain_grows"]
     for key in gated:                         # the bins do not beat Random: no ADQ − DQ row is judged
         assert rows[key].word == "untestable here", key
         assert "gate failed — DQ − Random" in rows[key].judgement.reason and "re-weights DQ's bins" in rows[key].judgement.reason

@@ -250,7 +250,8 @@ def main_claims(df: pd.DataFrame, ratios: Sequence[float], archs: Sequence[str],
         rows.append(claim("adq_main.gain_grows", grow.id, f"({label} − DQ at {hi:.0%}) − ({label} − DQ at {lo:.0%}), "
                           f"{where}", f"{grow.source}: +2.6 → +3.3 points", _gain(df[df.arch.isin(ok)], arm, "dq",
                                                                                    ratio=hi),
-                          _gain(df[df.arch.isin(ok)], arm, "dq", ratio=lo), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=0.7))
+                          _gain(df[df.arch.isin(ok)], arm, "dq", ratio=lo), unit=_PTS, sesoi=_SESOI_PTS, scale=100.0, claimed=0.7,
+                          design=gated))
     return rows
 
 
