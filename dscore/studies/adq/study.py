@@ -134,7 +134,7 @@ class ADQStudy:
         best-of-checks; 0: never). With ``evaluation['steps']`` unset, the setup's ``check_every`` epochs. With it
         set, ``check_every`` counts SGD steps, turned into epochs by :func:`dscore.train.epochs_for_steps`, so every
         keep ratio is checked about ``steps / check_every`` times: a maximum over more checks is larger by
-        construction, and counting checks in epochs would give a 1 % subset ten times as many as a 10 % one."""
+        construction, and counting checks in epochs would give a 1 % subset eight times as many as a 10 % one."""
         if not self.check_every or self.setup.steps is None:
             return self.check_every
         return epochs_for_steps(self.check_every, num_train, self.protocol.batch_size)
