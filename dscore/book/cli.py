@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("-p", "--parameter", action="append", nargs=2, default=[], metavar=("KEY", "VALUE"),
                          help="one parameter for every page that declares it (-p dataset fashion_mnist), KEY dotted "
                               "to reach inside a mapping; merged key by key over -f and the profile (repeatable)")
+    p_build.add_argument("--workers", type=int, help="kernels per page (default: the usable cores on a CPU, 1 with "
+                                                     "CUDA); a page's numbers do not depend on it")
     p_run = sub.add_parser("run", help="execute one notebook into book/nb/ (with your own parameters: -f, -p)")
     p_run.add_argument("name")
     p_run.add_argument("--profile", default="smoke", help="the params/<profile>/ file the values start from")
@@ -54,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--force", action="store_true")
     p_run.add_argument("--dry-run", action="store_true",
                        help="one tiny step of every study: checks the parameters end to end; the numbers mean nothing")
+    p_run.add_argument("--workers", type=int, help="kernels for the page (default: the usable cores on a CPU, 1 with "
+                                                   "CUDA); its numbers do not depend on it")
     sub.add_parser("check", help="validate notebooks and params for every profile")
     p_plan = sub.add_parser("plan", help="what a profile asks for and an estimate of its cost, here and on a GPU, "
                                          "before running it")
@@ -81,13 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "build":
             build(root, args.profile, only=args.only, force=args.force, html=not args.no_html, dry_run=args.dry_run,
-                  files=args.file, pairs=[tuple(p) for p in args.parameter])
+                  files=args.file, pairs=[tuple(p) for p in args.parameter], workers=args.workers)
         elif args.command == "run":
             check_profile(args.profile)
             if args.name not in notebook_names(root):
                 raise ValueError(f"unknown notebook {args.name!r}; available: {notebook_names(root)}")
             overrides = read_overrides(root, args.name, args.file, [tuple(p) for p in args.parameter])
-            execute(root, args.name, args.profile, force=args.force, overrides=overrides, dry_run=args.dry_run)
+            execute(root, args.name, args.profile, force=args.force, overrides=overrides, dry_run=args.dry_run,
+                    workers=args.workers)
         elif args.command == "plan":
             from .plan import main as plan
 

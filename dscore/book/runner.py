@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import PAGE_FILES_ENV
-from ..utils import PROGRESS_ENV, atomic_write_text, exclusive_lock
+from ..utils import PROGRESS_ENV, atomic_write_text, check_int, exclusive_lock
 from .executor import execute_notebook
 from .params import CELL_TIMEOUT, OUTPUT_DIR, BookError, chapter_dependencies, check_profile, declared_parameters, \
     deep_merge, dry_values, execution_order, load_params, params_source, parse_overrides
 from .rules import check_all, check_params
+from .workers import Helpers, default_workers, has_cuda, kernel_env, page_policy
 
 __all__ = ["MANIFEST", "TIMINGS", "TIMINGS_PAGE", "HTML_INCOMPLETE", "fingerprint", "execute",
            "collapse_injected_parameters", "add_launch_line", "finish_page", "write_timings_page", "build_html", "build"]
@@ -65,7 +66,7 @@ def _exclusive(path: Path, *, log=None, what: str = ""):
 
 
 def execute(root: Path, name: str, profile: str, *, force: bool = False, overrides: dict[str, Any] | None = None,
-            dry_run: bool = False, log=print) -> bool:
+            dry_run: bool = False, workers: int | None = None, log=print) -> bool:
     """Execute one notebook if its fingerprint changed; returns True when it ran.
 
     ``overrides`` (from :func:`read_overrides`) replace values of the profile's params file. The values are checked
@@ -78,16 +79,22 @@ def execute(root: Path, name: str, profile: str, *, force: bool = False, overrid
 
     Two builds of one checkout at once are safe: a page is executed under a per-page file lock
     (``book/nb/.locks/<name>.lock``), so the second build waits, then finds the page up to date; the manifest and
-    timings are updated under their own lock."""
+    timings are updated under their own lock.
+
+    ``workers`` (default :func:`dscore.book.workers.default_workers`: the usable cores on a CPU, 1 with CUDA) kernels
+    execute the page together (:mod:`dscore.book.workers`): this one writes it, helpers compute their share of its
+    cells into the cache. A page whose metadata says it runs alone gets one kernel."""
+    workers = default_workers() if workers is None else check_int("workers", workers, low=1)
     dry = dry_run and "dry_run" in declared_parameters(root / "notebooks" / f"{name}.ipynb")
     if dry:
         overrides = {**(overrides or {}), "dry_run": True}
     with _exclusive(root / OUTPUT_DIR / ".locks" / f"{name}.lock", log=log, what=name):
-        return _execute_unlocked(root, name, profile, force=force, overrides=overrides, dry=dry, log=log)
+        return _execute_unlocked(root, name, profile, force=force, overrides=overrides, dry=dry, workers=workers,
+                                 log=log)
 
 
 def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overrides: dict[str, Any] | None,
-                      dry: bool, log) -> bool:
+                      dry: bool, workers: int, log) -> bool:
     import shutil
 
     params = load_params(root, profile, name)
@@ -106,15 +113,21 @@ def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overr
     if not force and manifest.get(name) == key and out.exists():
         log(f"[dscore.book] {name}: up to date ({profile})")
         return False
-    log(f"[dscore.book] {name}: executing with {source}")
+    notebook = root / "notebooks" / f"{name}.ipynb"
+    alone, own_threads = page_policy(notebook)
+    workers = 1 if alone else workers
+    cpu = not own_threads and not has_cuda()
+    log(f"[dscore.book] {name}: executing with {source}"
+        + (f" ({workers} kernels)" if workers > 1 else " (alone)" if alone else ""))
     start = time.perf_counter()
     partial = root / OUTPUT_DIR / ".partial" / f"{name}.ipynb"
     partial.parent.mkdir(parents=True, exist_ok=True)
     staged_files = partial.with_name(f"{name}_files")
     shutil.rmtree(staged_files, ignore_errors=True)
     try:
-        execute_notebook(root / "notebooks" / f"{name}.ipynb", partial, params, cwd=root / "notebooks",
-                         timeout=CELL_TIMEOUT[profile], env={PROGRESS_ENV: "text", PAGE_FILES_ENV: str(staged_files)})
+        env = {**kernel_env(0, workers, cpu=cpu), PROGRESS_ENV: "text", PAGE_FILES_ENV: str(staged_files)}
+        with Helpers(root, name, notebook, params, workers=workers, cpu=cpu, timeout=CELL_TIMEOUT[profile], log=log):
+            execute_notebook(notebook, partial, params, cwd=root / "notebooks", timeout=CELL_TIMEOUT[profile], env=env)
         finish_page(partial, name, profile)
     except Exception as exc:
         failed = out.with_name(f"{name}.failed.ipynb")
@@ -239,9 +252,10 @@ def build_html(root: Path, *, log=print) -> Path:
 
 def build(root: Path, profile: str, *, only: list[str] | None = None, force: bool = False,
           html: bool = True, dry_run: bool = False, files: list[str] | None = None,
-          pairs: list[tuple[str, str]] | None = None, log=print) -> Path | None:
+          pairs: list[tuple[str, str]] | None = None, workers: int | None = None, log=print) -> Path | None:
     """Execute every page of ``profile`` that changed (``only``: these pages; ``force``: all of them; ``dry_run``:
-    see :func:`execute`), in the chapters' order, then build the HTML (unless ``html`` is False).
+    see :func:`execute`), in the chapters' order, then build the HTML (unless ``html`` is False). ``workers``: kernels
+    per page (:func:`execute`).
 
     ``files`` / ``pairs``: a reader's own values (``-f`` / ``-p``, as :func:`read_overrides`) for the whole build:
     each page takes those of its declared parameters (``-p dataset cifar10`` reaches every page with a
@@ -260,9 +274,11 @@ def build(root: Path, profile: str, *, only: list[str] | None = None, force: boo
     if unused:
         raise BookError(f"{', '.join(unused)}: not a parameter of any page of this build ({', '.join(names)})")
     overrides = {n: {k: v for k, v in values.items() if k in declared[n]} or None for n in names}
+    workers = default_workers() if workers is None else check_int("workers", workers, low=1)
     start = time.perf_counter()
     for name in execution_order(names, chapter_dependencies(root)):
-        execute(root, name, profile, force=force, overrides=overrides[name], dry_run=dry_run, log=log)
+        execute(root, name, profile, force=force, overrides=overrides[name], dry_run=dry_run, workers=workers,
+                log=log)
     log(f"[dscore.book] notebooks ready in {time.perf_counter() - start:.1f} s")
     write_timings_page(root, every, profile)
     if not html:

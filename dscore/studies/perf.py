@@ -23,6 +23,10 @@ process, so the page reports ratios, which travel between machines better than s
   (:func:`matmul_rate`), and its speed-up over :func:`reference_image_step`, the plain per-class loop.
 * :func:`evaluation_epoch_benchmark` — one epoch of an IDC-protocol evaluation (DiffAug, CutMix) against a bare
   training loop of the same network on the same images, both as shares of the in-process matmul.
+* :func:`side_by_side_benchmark` — independent evaluation runs one after another in this process (torch's own
+  thread count) against the same runs side by side, one process and one thread each: how a CPU book build runs
+  its pages' cells (:mod:`dscore.book.workers`). The one comparison that needs other processes; both halves are
+  timed in this call.
 """
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ from ..utils import check_int, resolve_device
 __all__ = ["naive_graphcut", "timed", "PeakMemory", "clustered_features", "graphcut_speed", "graphcut_memory",
            "bins_benchmark", "clustering_benchmark", "training_throughput", "matmul_rate", "reference_image_step",
            "MATCHING_SETTING", "matching_step_benchmark", "EVALUATION_SETTING", "evaluation_epoch_benchmark",
-           "TARGETS", "summary", "DRY_CAPS", "dry", "run_suite"]
+           "side_by_side_benchmark", "TARGETS", "summary", "DRY_CAPS", "dry", "run_suite"]
 
 #: the performance targets the page checks: (metric, comparison, threshold)
 TARGETS = {
@@ -61,6 +65,8 @@ TARGETS = {
     # the distillation image step and the evaluation epoch, as shares of the in-process matmul rate
     "image_step_share_of_matmul": (">=", 0.14),
     "evaluation_share_of_matmul": (">=", 0.11),
+    # independent evaluation runs side by side (one thread each) against one after another (all threads)
+    "side_by_side_speedup": (">=", 1.5),
 }
 
 
@@ -598,6 +604,56 @@ def evaluation_epoch_benchmark(setting: Mapping[str, Any] | None = None, *, labe
             _row("evaluation epoch", case, "evaluation_over_bare", evaluation / bare, "x")]
 
 
+def _evaluation_run(s: Mapping[str, Any], seed: int) -> float:
+    """One IDC-protocol evaluation of :data:`EVALUATION_SETTING`'s set with ``seed``; its final accuracy."""
+    gen = torch.Generator().manual_seed(s["seed"])
+    images = torch.rand(s["classes"] * s["images_per_class"], s["channels"], s["image_size"], s["image_size"],
+                        generator=gen)
+    labels = torch.arange(s["classes"]).repeat_interleave(s["images_per_class"])
+    net = create_model("convnet3", num_classes=s["classes"], in_channels=s["channels"], image_size=s["image_size"],
+                       width=s["width"], seed=seed)
+    return train_model(net, images, labels, PROTOCOLS["idc"].replace(epochs=s["epochs"]), device="cpu", seed=seed,
+                       progress=False).final_train_acc
+
+
+def _side_by_side_child(s: dict, seed: int, barrier, times) -> None:
+    torch.set_num_threads(1)
+    _evaluation_run({**s, "epochs": 1}, seed)            # warm-up, before the common start
+    barrier.wait()
+    start = time.time()
+    _evaluation_run(s, seed)
+    times.put((start, time.time()))
+
+
+def side_by_side_benchmark(setting: Mapping[str, Any] | None = None, *, runs: int = 2,
+                           label: str = "chapter setting") -> list[dict]:
+    """``runs`` independent IDC-protocol evaluations (seeds 0 … runs − 1, :data:`EVALUATION_SETTING` changed by
+    ``setting``) one after another in this process with torch's own thread count, against the same runs side by side
+    in ``runs`` processes with one intra-op thread each, started together after a warm-up (the wall time from the
+    first start to the last end). CPU only. Rows: ``sequential_seconds``, ``side_by_side_seconds``,
+    ``side_by_side_speedup`` (sequential / side by side)."""
+    import multiprocessing
+
+    s = _setting("setting", setting, EVALUATION_SETTING)
+    runs = check_int("runs", runs, low=1)
+    _evaluation_run({**s, "epochs": 1}, 0)                                  # warm-up
+    sequential = timed(lambda: [_evaluation_run(s, seed) for seed in range(runs)])[0]
+    ctx = multiprocessing.get_context("spawn")
+    barrier, times = ctx.Barrier(runs), ctx.Queue()
+    procs = [ctx.Process(target=_side_by_side_child, args=(dict(s), seed, barrier, times)) for seed in range(runs)]
+    for p in procs:
+        p.start()
+    spans = [times.get(timeout=3600) for _ in procs]
+    for p in procs:
+        p.join()
+    side = max(end for _, end in spans) - min(start for start, _ in spans)
+    case = (f"{label}: {runs} IDC-protocol evaluations of {s['classes'] * s['images_per_class']} images, "
+            f"{s['epochs']} epochs, width={s['width']} (cpu)")
+    return [_row("side by side", case, "sequential_seconds", sequential, "s"),
+            _row("side by side", case, "side_by_side_seconds", side, "s"),
+            _row("side by side", case, "side_by_side_speedup", sequential / side, "x")]
+
+
 def summary(rows: Sequence[dict]) -> list[dict]:
     """The targeted ratios among ``rows`` with their target and whether it is met."""
     out = []
@@ -625,6 +681,7 @@ DRY_CAPS: dict[str, dict[str, int]] = {
     "matching": {"classes": 3, "n": 40, "width": 4, "ipc": 2, "batch_real": 8, "n_data": 16, "net_batch": 8,
                  "steps": 2},
     "evaluation": {"classes": 3, "images_per_class": 8, "width": 4, "epochs": 2},
+    "side_by_side": {"classes": 3, "images_per_class": 8, "width": 4, "epochs": 2, "runs": 2},
 }
 
 
@@ -645,14 +702,16 @@ def dry(settings: Mapping[str, Mapping[str, Any] | None]) -> dict[str, Any]:
 def run_suite(*, graphcut: Mapping[str, Any], graphcut_large: Mapping[str, Any], bins: Mapping[str, Any],
               clustering: Mapping[str, Any], throughput: Mapping[str, Any], device: str = "auto",
               clustering_chapter: Mapping[str, Any] | None = None, matching: Mapping[str, Any] | None = None,
-              evaluation: Mapping[str, Any] | None = None, log: Callable[[str], None] | None = print) -> list[dict]:
+              evaluation: Mapping[str, Any] | None = None, side_by_side: Mapping[str, Any] | None = None,
+              log: Callable[[str], None] | None = print) -> list[dict]:
     """Every benchmark of the performance page with the given keyword settings, on the CPU and, when
     ``device`` is "auto" and CUDA is present (or ``device`` is "cuda"), once more on the GPU (without the
     scikit-learn comparison, which runs on the CPU). ``clustering`` is DREAM+'s own setting (a whole class,
     the paper's network), its cases labelled "DREAM+ setting"; ``clustering_chapter`` (optional) the same
     benchmark at the DREAM+ chapter's profile settings, labelled "chapter setting". ``matching`` and ``evaluation``
-    (optional) are the settings of :func:`matching_step_benchmark` and :func:`evaluation_epoch_benchmark`. Returns
-    the rows (section, case, metric, value, unit)."""
+    (optional) are the settings of :func:`matching_step_benchmark` and :func:`evaluation_epoch_benchmark`;
+    ``side_by_side`` (optional) that of :func:`side_by_side_benchmark` (its ``runs`` among them), run on the CPU
+    only. Returns the rows (section, case, metric, value, unit)."""
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device={device!r} is not supported; allowed: 'auto', 'cpu', 'cuda'")
     devices = ["cpu"]
@@ -672,6 +731,10 @@ def run_suite(*, graphcut: Mapping[str, Any], graphcut_large: Mapping[str, Any],
         steps.append(("matching step", lambda dev: matching_step_benchmark(matching, device=dev)))
     if evaluation is not None:
         steps.append(("evaluation epoch", lambda dev: evaluation_epoch_benchmark(evaluation, device=dev)))
+    if side_by_side is not None:
+        setting = {k: v for k, v in side_by_side.items() if k != "runs"}
+        steps.append(("side by side", lambda dev: side_by_side_benchmark(setting, runs=side_by_side.get("runs", 2))
+                      if dev == "cpu" else []))
     from ..utils import tqdm
 
     for dev in devices:
