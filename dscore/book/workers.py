@@ -17,9 +17,9 @@ CUDA the build keeps one kernel per page and torch's own thread count.
 
 A page's notebook metadata can change this (:func:`page_policy`): ``"dscore": {"alone": true}`` gives it one
 kernel (pages that only read what others computed: a helper would have nothing to share), and ``"threads": "torch"``
-keeps torch's own thread count (the benchmarks, whose subject is the machine's speed; an artefact computed there
-would carry other numbers than the same artefact computed by another page, so such a page computes none that
-another page reads).
+keeps torch's own thread count (the benchmarks, whose subject is the machine's speed, and the tour, which trains
+one network in its own cells; an artefact computed there would carry other numbers than the same artefact computed
+by another page, so such a page computes none: it uses no cache).
 """
 from __future__ import annotations
 
