@@ -1,5 +1,5 @@
-"""A page executed by several kernels (dscore.book.workers): helpers compute their share of the page's cells, every
-artefact once, and the page's numbers are those of one kernel alone."""
+"""A page executed by several kernels (dscore.book.workers, --workers N): helpers compute their share of the page's
+cells, every artefact once, and the page's numbers are those of one kernel with one thread."""
 import json
 import os
 import subprocess
@@ -88,9 +88,12 @@ def test_two_kernels_share_a_page_and_give_the_numbers_of_one(tmp_path, monkeypa
     assert two["threads"] == 1
     assert not (root / bw.HELPERS_DIR / "toy").exists()                        # the helper's copy is gone
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")                                 # one kernel with one thread …
     one, one_log = _build(root, tmp_path / "one", tmp_path / "one.jsonl", monkeypatch, workers=1)
     assert len(set(one["pids"])) == 1 and one["threads"] == 1
-    assert one["values"] == two["values"]                                      # the same numbers, bit for bit
+    assert one["values"] == two["values"]                                      # … gives the same numbers, bit for bit
+    three, _ = _build(root, tmp_path / "three", tmp_path / "three.jsonl", monkeypatch, workers=3)
+    assert three["values"] == two["values"]
 
 
 @pytest.mark.slow
@@ -107,8 +110,8 @@ def test_a_page_that_runs_alone_gets_one_kernel_and_may_keep_torchs_threads(tmp_
 
 
 def test_kernel_env_and_page_policy(tmp_path):
-    assert bw.kernel_env(0, 1, cpu=True) == bw.ONE_THREAD
-    assert bw.kernel_env(0, 1, cpu=False) == {}
+    assert bw.kernel_env(0, 1, cpu=True) == {} == bw.kernel_env(0, 1, cpu=False)   # one kernel: as before
+    assert bw.kernel_env(0, 2, cpu=False) == {"DSCORE_WORK_RANK": "0", "DSCORE_WORK_WORLD": "2"}
     env = bw.kernel_env(1, 3, cpu=True)
     assert env["DSCORE_WORK_RANK"] == "1" and env["DSCORE_WORK_WORLD"] == "3" and env["OMP_NUM_THREADS"] == "1"
     with pytest.raises(ValueError, match="rank"):

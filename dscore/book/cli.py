@@ -43,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("-p", "--parameter", action="append", nargs=2, default=[], metavar=("KEY", "VALUE"),
                          help="one parameter for every page that declares it (-p dataset fashion_mnist), KEY dotted "
                               "to reach inside a mapping; merged key by key over -f and the profile (repeatable)")
-    p_build.add_argument("--workers", type=int, help="kernels per page (default: the usable cores on a CPU, 1 with "
-                                                     "CUDA); a page's numbers do not depend on it")
+    p_build.add_argument("--workers", type=int, default=1,
+                         help="kernels per page sharing its cells (default 1); with more than one, every kernel "
+                              "computes with one thread on a CPU, and the numbers are those of a one-thread build")
     p_run = sub.add_parser("run", help="execute one notebook into book/nb/ (with your own parameters: -f, -p)")
     p_run.add_argument("name")
     p_run.add_argument("--profile", default="smoke", help="the params/<profile>/ file the values start from")
@@ -56,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--force", action="store_true")
     p_run.add_argument("--dry-run", action="store_true",
                        help="one tiny step of every study: checks the parameters end to end; the numbers mean nothing")
-    p_run.add_argument("--workers", type=int, help="kernels for the page (default: the usable cores on a CPU, 1 with "
-                                                   "CUDA); its numbers do not depend on it")
+    p_run.add_argument("--workers", type=int, default=1,
+                       help="kernels sharing the page's cells (default 1); see build --workers")
     sub.add_parser("check", help="validate notebooks and params for every profile")
     p_plan = sub.add_parser("plan", help="what a profile asks for and an estimate of its cost, here and on a GPU, "
                                          "before running it")

@@ -76,11 +76,11 @@ def summarise_log(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def _kernel_env(rank: int, world: int, log: Path) -> dict[str, str | None]:
     """The environment changes of a prefill kernel (:func:`dscore.book.executor.environment`): the launcher's
-    variables removed, the work rank, world and cache log set, on a CPU one intra-op thread (the numbers of a CPU
-    build, :mod:`dscore.book.workers`), and on a multi-GPU node one GPU per process."""
+    variables removed, the work rank, world and cache log set, on a CPU with several processes one intra-op thread
+    each (as a build with ``--workers``, :mod:`dscore.book.workers`), and on a multi-GPU node one GPU per process."""
     env: dict[str, str | None] = {k: None for k in _LAUNCHER_ENV}
     env.update({WORK_RANK_ENV: str(rank), WORK_WORLD_ENV: str(world), CACHE_LOG_ENV: str(log)})
-    if not has_cuda():          # a CPU's kernels compute with one thread each, as a CPU build's do
+    if world > 1 and not has_cuda():     # several kernels on a CPU: one thread each, as in a build with --workers
         env.update(ONE_THREAD)
     local_rank, local_world = os.environ.get("LOCAL_RANK"), os.environ.get("LOCAL_WORLD_SIZE")
     if local_rank is not None and local_world not in (None, "1"):

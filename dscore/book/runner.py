@@ -24,7 +24,7 @@ from .executor import execute_notebook
 from .params import CELL_TIMEOUT, OUTPUT_DIR, BookError, chapter_dependencies, check_profile, declared_parameters, \
     deep_merge, dry_values, execution_order, load_params, params_source, parse_overrides
 from .rules import check_all, check_params
-from .workers import Helpers, default_workers, has_cuda, kernel_env, page_policy
+from .workers import Helpers, has_cuda, kernel_env, page_policy
 
 __all__ = ["MANIFEST", "TIMINGS", "TIMINGS_PAGE", "HTML_INCOMPLETE", "fingerprint", "execute",
            "collapse_injected_parameters", "add_launch_line", "finish_page", "write_timings_page", "build_html", "build"]
@@ -66,7 +66,7 @@ def _exclusive(path: Path, *, log=None, what: str = ""):
 
 
 def execute(root: Path, name: str, profile: str, *, force: bool = False, overrides: dict[str, Any] | None = None,
-            dry_run: bool = False, workers: int | None = None, log=print) -> bool:
+            dry_run: bool = False, workers: int = 1, log=print) -> bool:
     """Execute one notebook if its fingerprint changed; returns True when it ran.
 
     ``overrides`` (from :func:`read_overrides`) replace values of the profile's params file. The values are checked
@@ -81,10 +81,10 @@ def execute(root: Path, name: str, profile: str, *, force: bool = False, overrid
     (``book/nb/.locks/<name>.lock``), so the second build waits, then finds the page up to date; the manifest and
     timings are updated under their own lock.
 
-    ``workers`` (default :func:`dscore.book.workers.default_workers`: the usable cores on a CPU, 1 with CUDA) kernels
-    execute the page together (:mod:`dscore.book.workers`): this one writes it, helpers compute their share of its
-    cells into the cache. A page whose metadata says it runs alone gets one kernel."""
-    workers = default_workers() if workers is None else check_int("workers", workers, low=1)
+    ``workers`` > 1 kernels execute the page together (:mod:`dscore.book.workers`): this one writes it, helpers
+    compute their share of its cells into the cache, each with one thread on a CPU. A page whose metadata says it
+    runs alone gets one kernel."""
+    workers = check_int("workers", workers, low=1)
     dry = dry_run and "dry_run" in declared_parameters(root / "notebooks" / f"{name}.ipynb")
     if dry:
         overrides = {**(overrides or {}), "dry_run": True}
@@ -252,7 +252,7 @@ def build_html(root: Path, *, log=print) -> Path:
 
 def build(root: Path, profile: str, *, only: list[str] | None = None, force: bool = False,
           html: bool = True, dry_run: bool = False, files: list[str] | None = None,
-          pairs: list[tuple[str, str]] | None = None, workers: int | None = None, log=print) -> Path | None:
+          pairs: list[tuple[str, str]] | None = None, workers: int = 1, log=print) -> Path | None:
     """Execute every page of ``profile`` that changed (``only``: these pages; ``force``: all of them; ``dry_run``:
     see :func:`execute`), in the chapters' order, then build the HTML (unless ``html`` is False). ``workers``: kernels
     per page (:func:`execute`).
@@ -274,7 +274,7 @@ def build(root: Path, profile: str, *, only: list[str] | None = None, force: boo
     if unused:
         raise BookError(f"{', '.join(unused)}: not a parameter of any page of this build ({', '.join(names)})")
     overrides = {n: {k: v for k, v in values.items() if k in declared[n]} or None for n in names}
-    workers = default_workers() if workers is None else check_int("workers", workers, low=1)
+    workers = check_int("workers", workers, low=1)
     start = time.perf_counter()
     for name in execution_order(names, chapter_dependencies(root)):
         execute(root, name, profile, force=force, overrides=overrides[name], dry_run=dry_run, workers=workers,

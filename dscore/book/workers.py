@@ -1,19 +1,25 @@
-"""A page executed by several kernels at once on a CPU: the runner's own kernel and helpers that share its cells.
+"""A page executed by several kernels at once on a CPU (``build`` / ``run`` with ``--workers N``): the runner's own
+kernel and helpers that share its cells.
 
 On a CPU the book's loops are many small kernels (convolutions over 28×28 maps of 16 channels, instance norm,
 their derivatives). A second intra-op thread adds little to one training run (1.0–1.3× measured on a 2-core
-machine), but two runs side by side, one thread each, do about 1.3–1.6× the work of one run with two threads.
-So a CPU build runs every page that has independent cells (:func:`dscore.distributed.ordered_map`: evaluation runs,
-distillation seeds, sweeps) in ``workers`` kernels: the runner's kernel is rank 0 of the page's work and writes the
-page; each helper (rank 1 … workers − 1) executes the same notebook with the same parameters, computes its share
-of the cells into the artefact cache first and is stopped when rank 0 is done. This is the prefill's task
-parallelism (:mod:`dscore.book.prefill`) inside one build: an artefact is computed once, under its per-key lock,
-by whichever kernel reaches it first, and its value depends on its key only.
+machine), but two runs side by side, one thread each, do about 1.2–1.6× the work of one run with two threads. With
+``workers`` > 1 every page that has independent cells (:func:`dscore.distributed.ordered_map`: evaluation runs,
+distillation seeds, sweeps) is executed by ``workers`` kernels: the runner's kernel is rank 0 of the page's work and
+writes the page; each helper (rank 1 … workers − 1) executes the same notebook with the same parameters, computes
+its share of the cells into the artefact cache first and is stopped when rank 0 is done. This is the prefill's task
+parallelism (:mod:`dscore.book.prefill`) inside one build: an artefact is computed once, under its per-key lock, by
+whichever kernel reaches it first, and its value depends on its key only.
 
-Same numbers: every kernel of a CPU build runs with one intra-op thread (:data:`ONE_THREAD`), with one worker as
-with several, because a floating-point reduction split over two threads sums in another order than over one. A
-page's numbers therefore do not depend on ``workers`` (tested), only on the machine and the code. On a machine with
-CUDA the build keeps one kernel per page and torch's own thread count.
+It is not the default (``workers`` = 1). Whatever a page computes outside its cells (a feature network, a tuning
+summary, an uncached training) then runs with one thread, and on the default profile that cost about as much as
+the cells gained (the measured build is in ``ARCHITECTURE.md``).
+
+Same numbers: with ``workers`` > 1 every kernel on a CPU runs with one intra-op thread (:data:`ONE_THREAD`), because
+a floating-point reduction split over two threads sums in another order than over one; a page's numbers are then
+those of one kernel with one thread (``OMP_NUM_THREADS=1``), for any number of workers (tested bit for bit). With
+one worker the kernel keeps torch's own thread count, as before. On a machine with CUDA the thread count is left
+alone.
 
 A page's notebook metadata can change this (:func:`page_policy`): ``"dscore": {"alone": true}`` gives it one
 kernel (pages that only read what others computed: a helper would have nothing to share), and ``"threads": "torch"``
@@ -37,7 +43,7 @@ from ..utils import PROGRESS_ENV, check_int
 from .executor import execute_notebook
 from .params import OUTPUT_DIR
 
-__all__ = ["ONE_THREAD", "HELPERS_DIR", "has_cuda", "default_workers", "page_policy", "kernel_env", "Helpers"]
+__all__ = ["ONE_THREAD", "HELPERS_DIR", "has_cuda", "page_policy", "kernel_env", "Helpers"]
 
 #: the environment of every kernel of a CPU build: one intra-op thread (torch reads these when it starts)
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -50,17 +56,6 @@ def has_cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def default_workers() -> int:
-    """Kernels per page when the build is not told: 1 on a machine with CUDA (the GPU is the worker), else the number
-    of cores this process may use."""
-    if has_cuda():
-        return 1
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:                      # no affinity on this platform
-        return max(1, os.cpu_count() or 1)
 
 
 def page_policy(notebook: Path) -> tuple[bool, bool]:
@@ -76,13 +71,14 @@ def page_policy(notebook: Path) -> tuple[bool, bool]:
 
 
 def kernel_env(rank: int, workers: int, *, cpu: bool) -> dict[str, str | None]:
-    """The environment changes of rank ``rank`` of a page executed by ``workers`` kernels: its place among them (when
-    there are several) and, on a CPU build (``cpu``), one intra-op thread."""
+    """The environment changes of rank ``rank`` of a page executed by ``workers`` kernels: none for one kernel; for
+    several their place among them and, on a CPU (``cpu``), one intra-op thread."""
     workers = check_int("workers", workers, low=1)
     rank = check_int("rank", rank, low=0, high=workers - 1)
+    if workers == 1:
+        return {}
     env: dict[str, str | None] = dict(ONE_THREAD) if cpu else {}
-    if workers > 1:
-        env.update({WORK_RANK_ENV: str(rank), WORK_WORLD_ENV: str(workers)})
+    env.update({WORK_RANK_ENV: str(rank), WORK_WORLD_ENV: str(workers)})
     return env
 
 
