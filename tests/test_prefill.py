@@ -43,16 +43,18 @@ print("RESULT " + json.dumps(values))
 '''
 
 
-def _make_repo(root: Path) -> None:
+def make_one_page_repo(root: Path, page: str = PAGE, metadata: dict | None = None) -> None:
+    """A checkout with one notebook ``toy`` (parameters n and seeds, six seeds in every profile) whose code cell is
+    ``page``; ``metadata`` becomes its ``"dscore"`` notebook metadata."""
     (root / "notebooks").mkdir(parents=True)
     (root / "dscore").mkdir()
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/nb/toy\n")
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                   "language_info": {"name": "python"}}
+                   "language_info": {"name": "python"}, **({"dscore": metadata} if metadata else {})}
     params = nbformat.v4.new_code_cell('profile = "smoke"\nn = 60\nseeds = [0]')
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(PAGE)]
+    nb.cells = [params, nbformat.v4.new_code_cell(page)]
     nbformat.write(nb, root / "notebooks" / "toy.ipynb")
     for profile in book.PROFILES:
         (root / "params" / profile).mkdir(parents=True)
@@ -79,7 +81,7 @@ def _free_port() -> int:
                     reason="torchrun is not installed beside this python")
 def test_prefill_with_two_gloo_processes_then_the_page_only_loads(tmp_path, monkeypatch):
     root = tmp_path / "repo"
-    _make_repo(root)
+    make_one_page_repo(root)
     shared, alone = tmp_path / "shared-cache", tmp_path / "alone-cache"
     env = {**os.environ, "DSCORE_CACHE": str(shared), "OMP_NUM_THREADS": "1"}
     env.pop("DSCORE_CACHE_LOG", None)
@@ -117,7 +119,7 @@ def test_prefill_checks_pages_and_ranks_before_any_work(tmp_path):
     from dscore.book.prefill import prefill
 
     root = tmp_path / "repo"
-    _make_repo(root)
+    make_one_page_repo(root)
     with pytest.raises(ValueError, match="unknown page"):
         prefill(["nope"], "smoke", root=root)
     with pytest.raises(ValueError, match="rank"):

@@ -12,6 +12,7 @@ import pytest
 from dscore import book
 from dscore.book import workers as bw
 from dscore.book.prefill import read_cache_log
+from test_prefill import make_one_page_repo
 
 # Six cells that each take a while; each records the process that computed it, and the page prints its kernel's
 # intra-op thread count. The numbers come from a small training run, so a change of thread count or of the order of
@@ -43,22 +44,6 @@ print("RESULT " + json.dumps({"values": [[v["acc"], v["w"]] for v in values], "p
 '''
 
 
-def _make_repo(root: Path, *, metadata: dict | None = None) -> None:
-    (root / "notebooks").mkdir(parents=True)
-    (root / "dscore").mkdir()
-    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/nb/toy\n")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                   "language_info": {"name": "python"}, **({"dscore": metadata} if metadata else {})}
-    params = nbformat.v4.new_code_cell('profile = "smoke"\nn = 60\nseeds = [0]')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(PAGE)]
-    nbformat.write(nb, root / "notebooks" / "toy.ipynb")
-    for profile in book.PROFILES:
-        (root / "params" / profile).mkdir(parents=True)
-        (root / "params" / profile / "toy.yaml").write_text("n: 60\nseeds: [0, 1, 2, 3, 4, 5]\n")
-
-
 def _result(root: Path) -> dict:
     nb = nbformat.read(root / "book" / "nb" / "toy.ipynb", as_version=4)
     for c in nb.cells:
@@ -80,7 +65,7 @@ def _build(root: Path, cache: Path, log: Path, monkeypatch, workers: int) -> tup
 @pytest.mark.slow
 def test_two_kernels_share_a_page_and_give_the_numbers_of_one(tmp_path, monkeypatch):
     root = tmp_path / "repo"
-    _make_repo(root)
+    make_one_page_repo(root, PAGE)
     two, two_log = _build(root, tmp_path / "two", tmp_path / "two.jsonl", monkeypatch, workers=2)
     computed = [r for r in two_log if r["computed"]]
     assert len(computed) == 6 and len({r["key"] for r in computed}) == 6      # every cell once
@@ -99,7 +84,7 @@ def test_two_kernels_share_a_page_and_give_the_numbers_of_one(tmp_path, monkeypa
 @pytest.mark.slow
 def test_a_page_that_runs_alone_gets_one_kernel_and_may_keep_torchs_threads(tmp_path, monkeypatch):
     root = tmp_path / "repo"
-    _make_repo(root, metadata={"alone": True, "threads": "torch"})
+    make_one_page_repo(root, PAGE, metadata={"alone": True, "threads": "torch"})
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
     result, log = _build(root, tmp_path / "c", tmp_path / "c.jsonl", monkeypatch, workers=2)
