@@ -113,3 +113,16 @@ def test_evaluation_epoch_rows_are_consistent_on_a_tiny_setting():
         v["epoch_gflop"] / v["evaluation_epoch_seconds"] / v["matmul_gflops"])
     with pytest.raises(ValueError, match="epochs"):
         perf.evaluation_epoch_benchmark({"epochs": 1})
+
+
+def test_side_by_side_benchmark_times_both_halves_and_names_bad_settings():
+    from dscore.studies import perf
+
+    rows = perf.side_by_side_benchmark({"classes": 2, "images_per_class": 4, "width": 4, "epochs": 1}, runs=2)
+    values = {r["metric"]: r["value"] for r in rows}
+    assert set(values) == {"sequential_seconds", "side_by_side_seconds", "side_by_side_speedup"}
+    assert values["sequential_seconds"] > 0 and values["side_by_side_seconds"] > 0
+    assert values["side_by_side_speedup"] == pytest.approx(values["sequential_seconds"] / values["side_by_side_seconds"])
+    assert "side_by_side_speedup" in perf.TARGETS
+    with pytest.raises(ValueError, match="unknown key"):
+        perf.side_by_side_benchmark({"epoch": 1})
