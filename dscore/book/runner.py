@@ -115,10 +115,10 @@ def _execute_unlocked(root: Path, name: str, profile: str, *, force: bool, overr
         return False
     notebook = root / "notebooks" / f"{name}.ipynb"
     alone, own_threads = page_policy(notebook)
-    workers = 1 if alone else workers
-    cpu = not own_threads and not has_cuda()
+    asked, workers = workers, 1 if alone else workers
+    cpu = workers > 1 and not own_threads and not has_cuda()        # torch is imported only when it matters
     log(f"[dscore.book] {name}: executing with {source}"
-        + (f" ({workers} kernels)" if workers > 1 else " (alone)" if alone else ""))
+        + (f" ({workers} kernels)" if workers > 1 else " (alone)" if asked > 1 else ""))
     start = time.perf_counter()
     partial = root / OUTPUT_DIR / ".partial" / f"{name}.ipynb"
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +274,6 @@ def build(root: Path, profile: str, *, only: list[str] | None = None, force: boo
     if unused:
         raise BookError(f"{', '.join(unused)}: not a parameter of any page of this build ({', '.join(names)})")
     overrides = {n: {k: v for k, v in values.items() if k in declared[n]} or None for n in names}
-    workers = check_int("workers", workers, low=1)
     start = time.perf_counter()
     for name in execution_order(names, chapter_dependencies(root)):
         execute(root, name, profile, force=force, overrides=overrides[name], dry_run=dry_run, workers=workers,
