@@ -136,13 +136,13 @@ def test_adq_calibration_scores_random_subsets_and_full_data_on_the_validation_s
 
 def test_dream_calibration_grid(tmp_path):
     study = dp.DreamStudy(tiny_setup(), cache=ArtifactCache(tmp_path / "c"), progress=False)
-    df = study.calibration([1], [1, 2], [100], families=["idc", "dsa"])
+    df = dp.calibration(study, [1], [1, 2], [100], families=["idc", "dsa"])
     assert len(df) == 2 * 2 and set(df.family) == {"idc", "dsa"}
-    assert study.configured_epochs()["idc"] == study.protocols["idc"].epochs
-    again = study.calibration([1], [1, 2], [100], families=["idc", "dsa"])
+    assert study.configured_epochs()["idc"] == study.setup.protocols["idc"].epochs
+    again = dp.calibration(study, [1], [1, 2], [100], families=["idc", "dsa"])
     assert again.acc.tolist() == df.acc.tolist()                       # cached
     with pytest.raises(ValueError, match="family"):
-        study.calibration([1], [1], [100], families=["mtt"])
+        dp.calibration(study, [1], [1], [100], families=["mtt"])
 
 
 def test_beside_paper_sets_our_cells_beside_the_published_ones():
@@ -162,19 +162,19 @@ def test_beside_paper_sets_our_cells_beside_the_published_ones():
 
 def test_baseline_diagnostics_set_each_distillation_beside_its_initialisation(tmp_path):
     study = dp.DreamStudy(tiny_setup(), cache=ArtifactCache(tmp_path / "c"), progress=False)
-    df = study.baseline_diagnostics([1], ["dc", "forgetting"])
+    df = dp.baseline_diagnostics(study, [1], ["dc", "forgetting"])
     dc = df[df.method == "DC"].set_index("measure").value
-    e = study.eval_seeds[0]
+    e = study.setup.eval_seeds[0]
     assert dc["initial set, test accuracy (%)"] == pytest.approx(100 * study.evaluate("dc", 1, 0, e, iteration=0)["acc"])
     assert dc["final set, test accuracy (%)"] == pytest.approx(100 * study.evaluate("dc", 1, 0, e)["acc"])
     cfg = study.run("dc", 1, 0).config
-    authors = preset("dc", study.dataset, 1)
+    authors = preset("dc", study.setup.dataset, 1)
     assert dc["image steps run / authors' (%)"] == pytest.approx(
         100 * cfg.iterations * cfg.outer_loops / (authors.iterations * authors.outer_loops))
     # the share of never-learned samples in the Forgetting coreset, from the scores themselves
-    scores, idx = study.forgetting(), study.coreset("forgetting", 1, 0)
-    never = 100 * float((scores[idx] > study.forgetting_epochs // 2).double().mean())
+    scores, idx = dp.forgetting(study), dp.coreset(study, "forgetting", 1, 0)
+    never = 100 * float((scores[idx] > study.setup.forgetting_epochs // 2).double().mean())
     assert df[df.method == "Forgetting"].value.iloc[0] == pytest.approx(never)
     assert set(df.ipc) == {1} and len(df) == 4
     with pytest.raises(ValueError, match="method"):
-        study.baseline_diagnostics([1], ["idc"])
+        dp.baseline_diagnostics(study, [1], ["idc"])

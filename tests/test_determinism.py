@@ -142,10 +142,10 @@ def _runs(study, methods, ipc=1, seed=0):
 
 DREAM_PAGES = {
     # accuracy against evaluation epochs for random real images, on the validation split
-    "dream_calibration": lambda s: timeless(s.calibration([1], [1, 2], [100], families=["idc", "dsa"])),
+    "dream_calibration": lambda s: timeless(dp.calibration(s, [1], [1, 2], [100], families=["idc", "dsa"])),
     # synthetic sets of every method, the coresets, and the accuracy of every evaluation (Tab. I)
     "dream_main": lambda s: {"runs": _runs(s, ["dc", "dsa", "dm", "idc", "dream", "dreamplus"]),
-                             "coresets": {m: s.coreset(m, 1, 0) for m in ("random", "herding", "kcenter", "forgetting")},
+                             "coresets": {m: dp.coreset(s, m, 1, 0) for m in ("random", "herding", "kcenter", "forgetting")},
                              "grid": timeless(s.grid(DREAM_METHODS, [1], [0]))},
     # accuracy along the iterations (Fig. 4; its x axis in seconds is a measurement, left out)
     "dream_efficiency": lambda s: timeless(s.curves(["idc", "dream", "dreamplus", "idc+feat"], 1, [0], [0])),
@@ -153,23 +153,23 @@ DREAM_PAGES = {
                                  "grid": timeless(s.grid(["idc", "idc+rm", "idc+init", "idc+bm", "dream", "dreamplus"],
                                                          [1], [0]))},
     # the cost table is wall time per step; the re-clustering counts beside them must agree
-    "dream_cost": lambda s: timeless(s.costs(["idc", "dreamplus"], 1, [0]),
+    "dream_cost": lambda s: timeless(dp.costs(s, ["idc", "dreamplus"], 1, [0]),
                                      also=("clustering", "image_update", "network_update", "pretrain", "whole")),
-    "dream_why": lambda s: {"probe": timeless(s.batch_mmd_probe([0, 1], batch=3, pretrain_epochs=1)),
-                            "diagnostics": timeless(s.diagnostics(["idc", "dream"], 1, [0]))},
+    "dream_why": lambda s: {"probe": timeless(dp.batch_mmd_probe(s, [0, 1], batch=3, pretrain_epochs=1)),
+                            "diagnostics": timeless(dp.diagnostics(s, ["idc", "dream"], 1, [0]))},
     "dream_images": lambda s: _runs(s, ["idc", "dream", "dreamplus"]),
-    "dream_stability": lambda s: {"diagnostics": timeless(s.diagnostics(["idc", "dreamplus"], 1, [0])),
-                                  "migration": timeless(s.migration("dreamplus", 1, 0)),
-                                  "mmd": timeless(s.mmd_trajectory(["idc", "dreamplus"], 1, [0], [0]))},
+    "dream_stability": lambda s: {"diagnostics": timeless(dp.diagnostics(s, ["idc", "dreamplus"], 1, [0])),
+                                  "migration": timeless(dp.migration(s, "dreamplus", 1, 0)),
+                                  "mmd": timeless(dp.mmd_trajectory(s, ["idc", "dreamplus"], 1, [0], [0]))},
     "dream_tsne": lambda s: {k: timeless(v) for k, v in
-                             s.coverage(["idc", "dreamplus"], 1, [0], real_per_class=3, perplexity=5.0).items()},
-    "dream_sampling": lambda s: timeless(s.sampling_grid(["dreamplus"], 1, [[2, 1], [2, 2]], [0])),
-    "dream_interval": lambda s: {"grid": timeless(s.interval_grid("dreamplus", 1, [1, 2], [0])),
-                                 "curves": timeless(s.interval_curves("dreamplus", 1, [1, 2], [0], [0]))},
-    "dream_crossarch": lambda s: timeless(s.cross_arch(["idc", "dreamplus"], 1, [0],
+                             dp.coverage(s, ["idc", "dreamplus"], 1, [0], real_per_class=3, perplexity=5.0).items()},
+    "dream_sampling": lambda s: timeless(dp.sampling_grid(s, ["dreamplus"], 1, [[2, 1], [2, 2]], [0])),
+    "dream_interval": lambda s: {"grid": timeless(dp.interval_grid(s, "dreamplus", 1, [1, 2], [0])),
+                                 "curves": timeless(dp.interval_curves(s, "dreamplus", 1, [1, 2], [0], [0]))},
+    "dream_crossarch": lambda s: timeless(dp.cross_arch(s, ["idc", "dreamplus"], 1, [0],
                                                        {"ConvNet": {"arch": "convnet3", "width": 4},
                                                         "ResNet": {"arch": "resnet10", "width": 2}})),
-    "dream_continual": lambda s: timeless(s.continual(["herding", "dreamplus"], 1, 0, steps=2)),
+    "dream_continual": lambda s: timeless(dp.continual(s, ["herding", "dreamplus"], 1, 0, steps=2)),
     # Tab. II runs DM and DREAM+ on every distillation seed (TinyImageNet under the paper profile; the same calls)
     "dream_tiny": lambda s: timeless(s.grid(["dm", "dreamplus"], [1], [0], multi_seed=["dm", "dreamplus"])),
 }

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from dscore.cache import ArtifactCache
 from dscore.studies import dreamplus as dp
@@ -56,7 +57,7 @@ def test_grid_rows_and_shared_runs_are_computed_once(study):
 
 def test_grid_caps_the_seeds_of_one_ipc(study):
     df = study.grid(["random", "idc"], [1], [0, 1], seeds_at={1: 1})
-    assert set(df.seed) == {0} and len(df) == 2 * len(study.eval_seeds)
+    assert set(df.seed) == {0} and len(df) == 2 * len(study.setup.eval_seeds)
     with pytest.raises(ValueError, match="seeds_at"):
         study.grid(["idc"], [1], [0, 1], seeds_at={1: 0})
 
@@ -122,33 +123,33 @@ def test_a_prefill_process_starts_with_its_own_runs_and_returns_the_same_table(s
 
 
 def test_costs_diagnostics_migration_and_probe(study):
-    costs = study.costs(["idc", "dreamplus"], 1, [0])
+    costs = dp.costs(study, ["idc", "dreamplus"], 1, [0])
     assert len(costs) == 2 * 2                          # one row per iteration
     assert (costs[costs.method == "idc"].clustering == 0).all()
     assert (costs[costs.method == "dreamplus"].pretrain > 0).all()
     assert ((costs.whole - costs.clustering - costs.image_update - costs.network_update - costs.pretrain).abs() < 1e-9).all()
-    diag = study.diagnostics(["idc", "dreamplus"], 1, [0])
+    diag = dp.diagnostics(study, ["idc", "dreamplus"], 1, [0])
     assert len(diag) == 2 * 4 and diag.grad_diff.ge(0).all()
-    mig = study.migration("dreamplus", 1, 0)
+    mig = dp.migration(study, "dreamplus", 1, 0)
     assert list(mig.iteration) == [1, 2] and mig.migration.ge(0).all()
-    probe = study.batch_mmd_probe([0, 1], batch=3, pretrain_epochs=0)
+    probe = dp.batch_mmd_probe(study, [0, 1], batch=3, pretrain_epochs=0)
     assert len(probe) == 2 * 10 * 3 and set(probe.kind) == {"random", "representative", "boundary"}
     n = computed(study.cache, "dream_batch_mmd")
-    study.batch_mmd_probe([0, 1], batch=3, pretrain_epochs=0)
+    dp.batch_mmd_probe(study, [0, 1], batch=3, pretrain_epochs=0)
     assert computed(study.cache, "dream_batch_mmd") == n
     assert len(dp.claims.mmd_claims(probe, diag)) == 1              # no DREAM run in diag: the probe only
-    drawn = study.batch_mmd_probe([0], batch=3, pretrain_epochs=0, draws=3)
+    drawn = dp.batch_mmd_probe(study, [0], batch=3, pretrain_epochs=0, draws=3)
     assert len(drawn) == 10 * 3 * 3 and sorted(set(drawn.draw)) == [0, 1, 2]
     first = drawn[drawn.draw == 0].drop(columns="draw").reset_index(drop=True)
     pd.testing.assert_frame_equal(first, probe[probe.seed == 0].drop(columns="draw").reset_index(drop=True))
     assert drawn[drawn.kind == "random"].groupby("class").mmd2.nunique().gt(1).all()   # fresh batches per draw
-    common = study.common_probe(["idc", "dreamplus"], 1, [0], [0, 1], batch=3, pretrain_epochs=0)
+    common = dp.common_probe(study, ["idc", "dreamplus"], 1, [0], [0, 1], batch=3, pretrain_epochs=0)
     assert len(common) == 2 * 2 * 10 and common.grad_diff.gt(0).all() and common.feature_diff.ge(0).all()
-    alone = study.common_probe(["idc"], 1, [0], [0, 1], batch=3, pretrain_epochs=0)    # one footing: the other
+    alone = dp.common_probe(study, ["idc"], 1, [0], [0, 1], batch=3, pretrain_epochs=0)    # one footing: the other
     pd.testing.assert_frame_equal(alone, common[common.method == "idc"].reset_index(drop=True))   # arms change nothing
     with pytest.raises(ValueError, match="coreset"):
-        study.common_probe(["herding"], 1, [0], [0], batch=3)
-    traj = study.mmd_trajectory(["idc", "dreamplus"], 1, [0], [0, 1], pretrain_epochs=0)
+        dp.common_probe(study, ["herding"], 1, [0], [0], batch=3)
+    traj = dp.mmd_trajectory(study, ["idc", "dreamplus"], 1, [0], [0, 1], pretrain_epochs=0)
     snaps = [it for it, _ in study.run("idc", 1, 0).snapshots]
     assert len(traj) == 2 * 2 * len(snaps) * 10 and sorted(set(traj.iteration)) == sorted(snaps)
     assert np.isfinite(traj.mmd2).all()
@@ -156,18 +157,21 @@ def test_costs_diagnostics_migration_and_probe(study):
     images, labels = study.training_set("idc", 1, 0)                   # the last snapshot is the final set
     from dscore.features import extract_embeddings
     from dscore.metrics import median_bandwidth, mmd2
-    net, train = study.probe_network(0, 0), study.splits.train
+    net, train = dp.probe_network(study, 0, 0), study.splits.train
     real = extract_embeddings(net, train.images, progress=False).cpu().float()
     syn = extract_embeddings(net, images, progress=False).cpu().float()
     e3 = real[train.labels == 3]
     assert one.mmd2.iloc[3] == pytest.approx(mmd2(syn[labels == 3], e3, median_bandwidth(e3)), rel=1e-6)
-    assert study.probe_network(0, 0) is net                             # one probe per (seed, epochs) per study
-    alone = study.mmd_trajectory(["dreamplus"], 1, [0], [1], pretrain_epochs=0)
+    seen = len(study.cache.ledger)                                       # one probe per (seed, epochs): an artefact
+    again_net = dp.probe_network(study, 0, 0)
+    assert [r["computed"] for r in study.cache.ledger[seen:] if r["kind"] == "dream_probe"] == [False]
+    assert all(torch.equal(a, b) for a, b in zip(again_net.state_dict().values(), net.state_dict().values()))
+    alone = dp.mmd_trajectory(study, ["dreamplus"], 1, [0], [1], pretrain_epochs=0)
     pd.testing.assert_frame_equal(alone, traj[(traj.method == "dreamplus") & (traj.probe_seed == 1)]
                                   .reset_index(drop=True))
     assert [r.id for r in dp.claims.mmd_claims(probe, diag)] == ["dream_why.mmd_probe"]
     assert dp.claims.mmd_claims(probe, diag)[0].judgement.n == 2      # the two probe seeds are the units
-    again = study.costs(["idc", "dreamplus"], 1, [0])                 # the runs are served from the cache now
+    again = dp.costs(study, ["idc", "dreamplus"], 1, [0])                 # the runs are served from the cache now
     assert again.attrs["from_cache"] == ["idc seed 0", "dreamplus seed 0"]
     stale = dp.claims.cost_claims(again)
     assert {r.word for r in stale} == {"untestable here"} and "not timed here" in stale[0].judgement.reason
@@ -243,7 +247,7 @@ def test_coreset_has_no_run(study):
 
 
 def test_coverage_rows_points_and_claims(study):
-    out = study.coverage(["idc", "dreamplus"], 1, [0], real_per_class=3, perplexity=5.0)
+    out = dp.coverage(study, ["idc", "dreamplus"], 1, [0], real_per_class=3, perplexity=5.0)
     cov, pts = out["coverage"], out["points"]
     assert len(cov) == 2 * 10 and (cov.coverage > 0).all() and (cov.centre > 0).all()
     # 3 real images per class + 4 decoded synthetic images per class and method
@@ -269,31 +273,31 @@ def test_variant_overrides_reuse_the_shared_run(study):
 def test_interval_grid_and_curves_share_the_main_run(study):
     study.run("dreamplus", 1, 0)
     before = computed(study.cache, "distill_run")
-    grid = study.interval_grid("dreamplus", 1, [1, 2], [0])
+    grid = dp.interval_grid(study, "dreamplus", 1, [1, 2], [0])
     assert computed(study.cache, "distill_run") == before + 1                     # only interval 2 is new
     assert len(grid) == 2 * 3 and grid.acc.between(0, 1).all() and (grid.top5 >= grid.acc).all()
     assert list(grid.once_per_network.unique()) == [False, True]                 # 2 image steps per network
-    cv = study.interval_curves("dreamplus", 1, [1, 2], [0], [0])
+    cv = dp.interval_curves(study, "dreamplus", 1, [1, 2], [0], [0])
     assert set(cv.interval) == {1, 2} and computed(study.cache, "distill_run") == before + 1
     rows = dp.claims.interval_claims(grid, cv, margin=1.0)
     assert [r.id for r in rows] == ["dream_interval.top1", "dream_interval.top5", "dream_interval.early_efficiency"]
     assert all(r.word == "underpowered" and r.judgement.n == 1 for r in rows)      # one distillation seed
     n = computed(study.cache, "dream_topk")
-    study.interval_grid("dreamplus", 1, [1, 2], [0])
+    dp.interval_grid(study, "dreamplus", 1, [1, 2], [0])
     assert computed(study.cache, "dream_topk") == n
 
 
 def test_sampling_grid_rows_and_claims(study):
-    grid = study.sampling_grid(["dreamplus", "dream"], 1, [[4, 1], [2, 2]], [0])
+    grid = dp.sampling_grid(study, ["dreamplus", "dream"], 1, [[4, 1], [2, 2]], [0])
     assert len(grid) == 2 * 2 * 3 and set(grid.batch) == {4}
     with pytest.raises(ValueError, match="representative"):
-        study.sampling_grid(["idc"], 1, [[4, 1]], [0])
+        dp.sampling_grid(study, ["idc"], 1, [[4, 1]], [0])
     base = study.grid(["idc"], [1], [0])
     rows = dp.claims.sampling_claims(grid, base, default_cell=(4, 1))
     assert [r.id for r in rows] == ["dream_sampling.vs_dream_4x1", "dream_sampling.vs_idc_4x1",   # the default first
                                     "dream_sampling.vs_dream_2x2", "dream_sampling.vs_idc_2x2"]
     # with a (2, 1) cell the "most sub-clusters beat the fewest" and "samples marginal" rows come first
-    more = pd.concat([grid, study.sampling_grid(["dreamplus"], 1, [[2, 1]], [0])], ignore_index=True)
+    more = pd.concat([grid, dp.sampling_grid(study, ["dreamplus"], 1, [[2, 1]], [0])], ignore_index=True)
     rows = dp.claims.sampling_claims(more, base, default_cell=(4, 1), ipc=1)
     assert rows[0].id == "dream_sampling.default_vs_fewest" and rows[0].judgement.claimed == pytest.approx(2.5)
     assert rows[1].id == "dream_sampling.samples_marginal" and rows[1].judgement.margin == 1.0
@@ -303,7 +307,7 @@ def test_sampling_grid_rows_and_claims(study):
 def test_cross_arch_evaluates_the_shared_runs_on_other_networks(study):
     before = computed(study.cache, "distill_run")
     archs = {"ConvNet-3": {"arch": "convnet3", "width": 4}, "ResNet-10 (width 4)": {"arch": "resnet10", "width": 4}}
-    df = study.cross_arch(["idc", "dreamplus"], 1, [0], archs)
+    df = dp.cross_arch(study, ["idc", "dreamplus"], 1, [0], archs)
     assert computed(study.cache, "distill_run") == before
     assert len(df) == 2 * 2 * 3 and set(df.eval_model) == {"convnet3", "resnet10"}
     same = df[(df.eval_arch == "ConvNet-3") & (df.method == "idc") & (df.eval_seed == 0)].acc.iloc[0]
@@ -311,20 +315,20 @@ def test_cross_arch_evaluates_the_shared_runs_on_other_networks(study):
     rows = dp.claims.cross_arch_claims(df)
     assert len(rows) == 2 and "Tab. IV" in rows[1].paper and "Res-10" in rows[1].paper
     with pytest.raises(ValueError, match="depth_typo"):
-        study.cross_arch(["idc"], 1, [0], {"x": {"arch": "convnet3", "depth_typo": 1}})
+        dp.cross_arch(study, ["idc"], 1, [0], {"x": {"arch": "convnet3", "depth_typo": 1}})
 
 
 def test_continual_rows_cache_and_claims(study):
-    df = study.continual(["herding", "idc", "dreamplus"], 1, 0, steps=5)
+    df = dp.continual(study, ["herding", "idc", "dreamplus"], 1, 0, steps=5)
     assert len(df) == 3 * 3 * 5 and list(df[df.method == "idc"].classes.unique()) == [2, 4, 6, 8, 10]
     assert df.acc.between(0, 1).all() and len(df.attrs["class_order"]) == 10
     n = computed(study.cache, "dream_continual")
-    study.continual(["herding", "idc", "dreamplus"], 1, 0, steps=5)
+    dp.continual(study, ["herding", "idc", "dreamplus"], 1, 0, steps=5)
     assert computed(study.cache, "dream_continual") == n
     rows = dp.claims.continual_claims(df, seed=0)
     assert len(rows) == 2 * 3 and rows[0].judgement.n == 1        # one distilled set: one unit, not 3 eval seeds
     with pytest.raises(ValueError, match="steps=3"):
-        study.continual(["idc"], 1, 0, steps=3)
+        dp.continual(study, ["idc"], 1, 0, steps=3)
 
 
 def test_continual_claims_on_constructed_curves():
@@ -387,8 +391,8 @@ def test_main_ablation_and_stability_claims_on_the_study_frames(study):
     assert all(r.judgement.n == 2 and r.word == "underpowered" and r.judgement.ci is not None for r in main[2:])
     ablation = dp.claims.ablation_claims(grid, 1, ["idc", "idc+rm", "dream", "dreamplus"])
     assert [r.id for r in ablation] == ["dream_ablation.idc_rm_ipc1"]
-    diag = study.diagnostics(["idc", "dream", "dreamplus"], 1, [0, 1])
-    migration = pd.concat([study.migration(m, 1, s) for m in ("idc", "dreamplus") for s in (0, 1)])
+    diag = dp.diagnostics(study, ["idc", "dream", "dreamplus"], 1, [0, 1])
+    migration = pd.concat([dp.migration(study, m, 1, s) for m in ("idc", "dreamplus") for s in (0, 1)])
     stab = dp.claims.stability_claims(diag, migration)
     assert {r.judgement.n for r in stab} == {2} and all(r.unit for r in stab)
 
@@ -406,11 +410,11 @@ def test_every_idc_family_arm_trains_its_networks_at_one_batch(study):
 
 def test_pixel_change_lists_every_run_the_page_used(study):
     study = dp.DreamStudy(tiny_setup(), cache=study.cache, progress=False)     # a fresh page on the shared cache
-    assert study.pixel_change().empty
+    assert dp.pixel_change(study).empty
     study.run("idc", 1, 0)
     study.run("dreamplus", 1, 0)
     study.run("idc", 1, 0)                                  # counted once
-    moved = study.pixel_change()
+    moved = dp.pixel_change(study)
     assert list(moved.method) == ["IDC", "DREAM+"] and len(moved) == 2
     first = study.run("idc", 1, 0)
     expect = float((first.images - dict(first.snapshots)[0]).abs().mean())
@@ -448,16 +452,16 @@ def test_the_image_learning_rate_is_chosen_on_the_validation_split(tmp_path):
 
 def test_class_fraction_cells_scale_the_papers_sub_clusters_to_the_class(study):
     n = int(study.splits.train.class_counts().min())
-    cells = study.class_fraction_cells([[32, 1], [128, 1], [256, 1], [32, 2]], 256)
+    cells = dp.class_fraction_cells(study, [[32, 1], [128, 1], [256, 1], [32, 2]], 256)
     expect = [max(1, round(k * n / 256)) for k in (32, 128, 256)]
     assert list(cells.paper_subclusters) == [32, 128, 256, 32][:len(cells)]
     assert list(cells.subclusters[:3]) == expect and list(cells.samples) == [1, 1, 1, 2][:len(cells)]
     assert cells.fraction.tolist() == pytest.approx([k / n for k in cells.subclusters])
-    same = study.class_fraction_cells([[4, 1], [2, 1]], None)
+    same = dp.class_fraction_cells(study, [[4, 1], [2, 1]], None)
     assert list(same.subclusters) == [4, 2]                                  # None: the cells as given
-    dup = study.class_fraction_cells([[1, 1], [2, 1]], 10_000)             # both land on K = 1: the first kept
+    dup = dp.class_fraction_cells(study, [[1, 1], [2, 1]], 10_000)             # both land on K = 1: the first kept
     assert len(dup) == 1 and dup.paper_subclusters.iloc[0] == 1
-    capped = study.class_fraction_cells([[n, 2]], None)                   # K · s cannot exceed the class
+    capped = dp.class_fraction_cells(study, [[n, 2]], None)                   # K · s cannot exceed the class
     assert capped.subclusters.iloc[0] == n // 2
     with pytest.raises(ValueError, match="must be \\[sub-clusters"):
-        study.class_fraction_cells([[4]], None)
+        dp.class_fraction_cells(study, [[4]], None)

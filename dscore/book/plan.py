@@ -237,16 +237,16 @@ class _DreamPlan:
         self.ledger.add(Work("distillation", key, self._net(distill_arch),
                              distill_passes(cfg, self.class_size, self.shape.classes),
                              steps=cfg.iterations * (1 if cfg.method == "dm" else cfg.outer_loops)))
-        if self.study.lr_tuning is not None and cfg.method == "idc" and "lr_img" not in (overrides or {}):
+        if self.study.setup.lr_tuning is not None and cfg.method == "idc" and "lr_img" not in (overrides or {}):
             self.lr_choice()
         return cfg
 
     def lr_choice(self) -> None:
-        t = self.study.lr_tuning
-        authors = self.study.config("idc", t["ipc"], scale_lr=False).lr_img
-        for x in t["scales"]:
-            for sd in t["seeds"]:
-                self.evaluate("idc", t["ipc"], sd, sd, split="val", overrides={"lr_img": authors * x})
+        t = self.study.setup.lr_tuning
+        authors = self.study.config("idc", t.ipc, scale_lr=False).lr_img
+        for x in t.scales:
+            for sd in t.seeds:
+                self.evaluate("idc", t.ipc, sd, sd, split="val", overrides={"lr_img": authors * x})
 
     def _network(self, name: str, epochs: int, images: int, extra: tuple = ()) -> None:
         self.ledger.add(Work("network", ("net", name, self.study.setup.dataset, epochs, images) + extra, self.net,
@@ -267,13 +267,13 @@ class _DreamPlan:
                  distill_arch=None, eval_arch=None, epochs=None, family=None, tag="eval") -> None:
         distill_arch, eval_arch = self._same(distill_arch), self._same(eval_arch)
         n = self.train_size(method, ipc, seed, overrides, distill_arch)
-        proto = self.study.protocols[family or self.study.family(method)]
+        proto = self.study.setup.protocols[family or self.study.family(method)]
         epochs = proto.epochs if epochs is None else epochs
         scored = self.n_test if split == "test" else self.n_val
         key = (tag, self.study.setup.dataset, method, ipc, seed, eval_seed, iteration, split, _freeze(overrides or {}),
                _freeze(distill_arch or {}), _freeze(eval_arch or {}), epochs, family)
         self.ledger.add(Work("evaluation", key, self._net(eval_arch),
-                             evaluation_passes(epochs, n, scored, self.study.check_every if split == "test" else 0),
+                             evaluation_passes(epochs, n, scored, self.study.setup.check_every if split == "test" else 0),
                              epochs_images=float(epochs * n)))
 
     def snapshots(self, cfg) -> list[int]:
@@ -286,7 +286,7 @@ class _DreamPlan:
         cap = {int(k): int(v) for k, v in dict(seeds_at or {}).items()}
         return [(m, ipc, s, e) for ipc in ipcs for m in methods
                 for s in (list(seeds)[:cap.get(ipc, len(seeds))] if m in multi_seed else list(seeds)[:1])
-                for e in self.study.eval_seeds]
+                for e in self.study.setup.eval_seeds]
 
     def grid(self, methods, ipcs, seeds, multi_seed=("random", "idc", "dream", "dreamplus"), seeds_at=None):
         for m, ipc, s, e in self.grid_cells(methods, ipcs, seeds, multi_seed, seeds_at):
@@ -299,7 +299,7 @@ class _DreamPlan:
                 self.evaluate(m, ipc, s, e, iteration=0)
 
     def curves(self, methods, ipc, seeds, eval_seeds=None, overrides=None):
-        eval_seeds = self.study.eval_seeds if eval_seeds is None else eval_seeds
+        eval_seeds = self.study.setup.eval_seeds if eval_seeds is None else eval_seeds
         for m in methods:
             for s in seeds:
                 cfg = self.distill(m, ipc, s, overrides)
@@ -324,7 +324,7 @@ class _DreamPlan:
                         self.evaluate("random", ipc, s, s, split="val", epochs=int(n), family=f)
 
     def baseline_diagnostics(self, ipcs, methods, seed=0):
-        e = self.study.eval_seeds[0]
+        e = self.study.setup.eval_seeds[0]
         for ipc in ipcs:
             for m in methods:
                 if m == "forgetting":
@@ -352,11 +352,11 @@ class _DreamPlan:
         return out
 
     def continual(self, methods, ipc, seed, steps, eval_arch, epochs):
-        proto = self.study.protocols["idc"]
+        proto = self.study.setup.protocols["idc"]
         epochs = proto.epochs if epochs is None else int(epochs)
         for m in methods:
             n = self.train_size(m, ipc, seed)
-            for e in self.study.eval_seeds:
+            for e in self.study.setup.eval_seeds:
                 seen = sum(n * (k + 1) / steps for k in range(steps))      # the memory grows by a group per step
                 key = ("continual", self.study.setup.dataset, m, ipc, seed, e, steps, _freeze(eval_arch or {}), epochs)
                 self.ledger.add(Work("evaluation", key, self._net(eval_arch),
@@ -583,7 +583,7 @@ def _page_dream_calibration(L, p):
 
 def _page_dream_main(L, p):
     d = _dream(L, p)
-    if d.study.lr_tuning is not None:
+    if d.study.setup.lr_tuning is not None:
         d.lr_choice()
     d.grid(p["methods"], p["ipcs"], p["distill_seeds"], seeds_at=p.get("seeds_at_ipc"))
     d.initial_sets(d.grid_cells(p["methods"], p["ipcs"], p["distill_seeds"], seeds_at=p.get("seeds_at_ipc")))
@@ -638,7 +638,7 @@ def _page_dream_crossarch(L, p):
         for m in p["methods"]:
             for elabel, espec in p["eval_archs"].items():
                 for s in p["distill_seeds"]:
-                    for e in d.study.eval_seeds:
+                    for e in d.study.setup.eval_seeds:
                         d.evaluate(m, p["ipc"], s, e, distill_arch=dspec, eval_arch=espec)
 
 
@@ -648,7 +648,7 @@ def _page_dream_sampling(L, p):
         for k, n in d.class_fraction(cells, p["paper_class_size"]):
             ov = d.variant(method, p["ipc"], num_clusters=k, subsample=n)
             for s in p["distill_seeds"]:
-                for e in d.study.eval_seeds:
+                for e in d.study.setup.eval_seeds:
                     d.evaluate(method, p["ipc"], s, e, overrides=ov)
     d.grid(["idc"], [p["ipc"]], p["distill_seeds"])
 
@@ -658,7 +658,7 @@ def _page_dream_interval(L, p):
     for v in p["intervals"]:
         ov = d.variant("dreamplus", p["ipc"], interval=int(v))
         for s in p["distill_seeds"]:
-            for e in d.study.eval_seeds:
+            for e in d.study.setup.eval_seeds:
                 d.evaluate("dreamplus", p["ipc"], s, e, overrides=ov, tag="top-k")
         d.curves(["dreamplus"], p["ipc"], p["distill_seeds"], p["curve_eval_seeds"], overrides=ov)
 

@@ -417,7 +417,7 @@ def ablation_claims(df: pd.DataFrame, ipc: int, variants: Sequence[str], base: s
 # ---------------------------------------------------------------------------------------------- Tab. VI
 
 def cost_claims(costs: pd.DataFrame) -> list[ClaimResult]:
-    """Tab. VI on :meth:`DreamStudy.costs` rows, one value per distillation seed (the mean over its iterations): DREAM+'s
+    """Tab. VI on :func:`~dscore.studies.dreamplus.runs.costs` rows, one value per distillation seed (the mean over its iterations): DREAM+'s
     inner loop (pretraining excluded: it is a one-off epoch per network, shown on its own row) − IDC's; DREAM+'s
     image update − its clustering; bidirectional matching's overhead over DREAM's image update as an equivalence
     claim within ±10 % of DREAM's. Guard: the runs must have been timed in this build
@@ -512,10 +512,10 @@ def region_claims(curves: pd.DataFrame | None) -> list[ClaimResult]:
 def stability_claims(diag: pd.DataFrame, migration: pd.DataFrame, common: pd.DataFrame | None = None,
                      mmd: pd.DataFrame | None = None) -> list[ClaimResult]:
     """Fig. 6: DREAM+'s gradient and feature differences below IDC's and below DREAM's (each run's mean over its
-    diagnostic steps, paired by distillation seed); with ``common`` (:meth:`DreamStudy.common_probe`) the same four
+    diagnostic steps, paired by distillation seed); with ``common`` (:func:`~dscore.studies.dreamplus.probes.common_probe`) the same four
     comparisons of the final sets on one probe network and one real batch per class (probe seeds and classes
     averaged inside each distillation seed) — DREAM+ − DREAM is what isolates bidirectional matching; with ``mmd``
-    (:meth:`DreamStudy.mmd_trajectory`, Fig. 6d) DREAM+'s MMD² to the real data below IDC's and DREAM's, averaged
+    (:func:`~dscore.studies.dreamplus.probes.mmd_trajectory`, Fig. 6d) DREAM+'s MMD² to the real data below IDC's and DREAM's, averaged
     over the snapshots after the initialisation, the probe seeds and the classes inside each distillation seed;
     DREAM+'s late feature migration (second half of the run) below IDC's."""
     rows = []
@@ -646,9 +646,9 @@ def _sampling_shape(p: pd.DataFrame, paper_k: dict[int, int], note: str) -> list
 
 def sampling_claims(grid: pd.DataFrame, base: pd.DataFrame, *, default_cell: Sequence[int], margin: float = 1.0,
                     ipc: int | None = None, paper_k: Mapping[int, int] | None = None) -> list[ClaimResult]:
-    """Tab. V on a :meth:`DreamStudy.sampling_grid` frame; ``base``: IDC's runs (rows with ``seed``, ``acc``),
+    """Tab. V on a :func:`~dscore.studies.dreamplus.variants.sampling_grid` frame; ``base``: IDC's runs (rows with ``seed``, ``acc``),
     ``default_cell``: the setup's (K, s). With ``paper_k`` (our K → the paper's K, from
-    :meth:`DreamStudy.class_fraction_cells`) the paper's shape at one sample per sub-cluster: the best at its 128
+    :func:`~dscore.studies.dreamplus.variants.class_fraction_cells`) the paper's shape at one sample per sub-cluster: the best at its 128
     (− its 32, claimed +2.5) and a drop at its 256 (128 − 256, claimed +0.3); without it, the default cell − the
     fewest sub-clusters. Then the most samples per sub-cluster − one at the fewest sub-clusters (equivalence within
     ±``margin`` points) and, at every cell, DREAM+ − DREAM and DREAM+ − IDC. Paired by distillation seed."""
@@ -693,7 +693,7 @@ def sampling_claims(grid: pd.DataFrame, base: pd.DataFrame, *, default_cell: Seq
 # ------------------------------------------------------------------------------------------ Tab. IV, Fig. 11
 
 def cross_arch_claims(df: pd.DataFrame, *, ipc: int | None = None) -> list[ClaimResult]:
-    """Tab. IV on a :meth:`DreamStudy.cross_arch` frame: for every distillation and evaluation network, DREAM+ − IDC
+    """Tab. IV on a :func:`~dscore.studies.dreamplus.variants.cross_arch` frame: for every distillation and evaluation network, DREAM+ − IDC
     and DREAM+ − DREAM, with Tab. IV's difference where the paper has the cell. Paired by distillation seed."""
     c = paper.claim("cross-arch")
     note = "" if ipc in (None, 10) else f"at IPC {ipc}; the paper's Tab. IV is at IPC 10"
@@ -716,7 +716,7 @@ def cross_arch_claims(df: pd.DataFrame, *, ipc: int | None = None) -> list[Claim
 
 
 def continual_claims(df: pd.DataFrame, method: str = "dreamplus", *, seed: int = 0) -> list[ClaimResult]:
-    """Fig. 11 on a :meth:`DreamStudy.continual` frame (one distilled set per method, distillation seed ``seed``):
+    """Fig. 11 on a :func:`~dscore.studies.dreamplus.incremental.continual` frame (one distilled set per method, distillation seed ``seed``):
     ``method`` ahead of every other at the last step and on average over the steps, and the gap widening from the
     first step to the last. The unit is the distillation seed; the evaluation seeds are averaged inside it."""
     c, cw = paper.claim("continual-learning"), paper.claim("continual-gap-widens")

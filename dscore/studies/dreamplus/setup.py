@@ -17,9 +17,9 @@ from ...distill import DistillConfig
 from ...models import list_models, model_kwargs
 from ...train import PROTOCOLS, TrainProtocol
 from ...utils import check_choice, check_float, check_int
-from ..common import check_data_scale, dry_data_scale
+from ..common import check_data_scale, dry_data_scale, pick_setup
 
-__all__ = ["SETUP_KEYS", "DISTILL_KEYS", "EVAL_FAMILIES", "DreamSetup", "LrTuning"]
+__all__ = ["SETUP_KEYS", "DISTILL_KEYS", "EVAL_FAMILIES", "DreamSetup", "LrTuning", "setup_from"]
 
 #: The parameters every DREAM+ page declares (the chapter's shared setup).
 SETUP_KEYS = ("dataset", "pool_per_class", "val_fraction", "test_per_class", "split_seed", "network", "distill",
@@ -28,6 +28,11 @@ SETUP_KEYS = ("dataset", "pool_per_class", "val_fraction", "test_per_class", "sp
 DISTILL_KEYS = ("common", "dc", "dsa", "dm", "idc", "rm", "lr_img")
 #: Evaluation families, each with its protocol (IDC for IDC/DREAM/DREAM+, DSA for DSA/DM, DC for DC).
 EVAL_FAMILIES = ("idc", "dsa", "dc")
+
+
+def setup_from(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The setup keys (:data:`SETUP_KEYS`) of a page's parameters, e.g. ``setup_from(globals())`` in a notebook."""
+    return pick_setup(namespace, SETUP_KEYS, "DREAM+")
 
 
 def _mapping(name: str, value) -> dict[str, Any]:
@@ -73,9 +78,6 @@ class LrTuning:
             if isinstance(spec[key], (str, bytes)) or not isinstance(spec[key], Sequence):
                 raise ValueError(f"distill['lr_img'][{key!r}]={spec[key]!r} must be a list")
         return cls(scales=tuple(spec["scales"]), seeds=tuple(spec["seeds"]), ipc=spec.get("ipc", 10))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"scales": list(self.scales), "seeds": list(self.seeds), "ipc": self.ipc}
 
 
 @dataclass(frozen=True)

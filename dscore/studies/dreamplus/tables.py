@@ -177,14 +177,14 @@ def stability_summary(diag: pd.DataFrame, migration: pd.DataFrame) -> pd.DataFra
 
 
 def probe_summary(common: pd.DataFrame) -> pd.DataFrame:
-    """Per method (its label) of :meth:`DreamStudy.common_probe` rows: mean and std over distillation seeds of the
+    """Per method (its label) of :func:`~dscore.studies.dreamplus.probes.common_probe` rows: mean and std over distillation seeds of the
     gradient and feature difference, each seed's value the mean over its probe seeds and classes."""
     per_unit = common.groupby(["label", "seed"], sort=False)[["grad_diff", "feature_diff"]].mean()
     return per_unit.groupby("label", sort=False).agg(["mean", "std"])
 
 
 def mmd_summary(mmd: pd.DataFrame) -> pd.DataFrame:
-    """Per method (its label) × snapshot iteration of :meth:`DreamStudy.mmd_trajectory` rows: the mean over
+    """Per method (its label) × snapshot iteration of :func:`~dscore.studies.dreamplus.probes.mmd_trajectory` rows: the mean over
     distillation seeds of the MMD² to the real data, each seed's value the mean over its probe seeds and classes
     (Fig. 6d as a table; lower is better)."""
     per_unit = mmd.groupby(["label", "iteration", "seed"], sort=False).mmd2.mean()
@@ -192,7 +192,7 @@ def mmd_summary(mmd: pd.DataFrame) -> pd.DataFrame:
 
 
 def cost_summary(costs: pd.DataFrame) -> tuple[pd.DataFrame, float | None]:
-    """Seconds per inner loop of :meth:`DreamStudy.costs` rows: a table method × phase of "mean ± std" over every
+    """Seconds per inner loop of :func:`~dscore.studies.dreamplus.runs.costs` rows: a table method × phase of "mean ± std" over every
     iteration of every run, and DREAM+'s whole inner loop ÷ IDC's (None unless both ran)."""
     cols = ["clustering", "image_update", "network_update", "pretrain", "whole"]
     g = costs.groupby("label", sort=False)[cols]
