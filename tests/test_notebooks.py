@@ -75,7 +75,7 @@ def test_every_profile_has_a_params_file_with_declared_keys(path, profile):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_smoke_params_equal_notebook_defaults(path):
-    values = _merged("smoke", path.stem)
+    values = book.notebook_defaults(ROOT, path.stem)
     declared = book.declared_parameters(path)
     assert {k: declared[k] for k in values} == values
 
@@ -141,3 +141,34 @@ def test_gitignore_keeps_generated_book_out():
     ignore = (ROOT / ".gitignore").read_text()
     for pattern in ("book/nb/", "_build/", ".venv/"):
         assert pattern in ignore
+
+
+def test_parameters_cells_are_written_from_the_smoke_profile():
+    assert book.sync_parameter_cells(ROOT, check=True) == [], "run: python -m dscore.book sync-params"
+
+
+def test_sync_params_rewrites_only_the_values_that_changed(tmp_path):
+    import shutil
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    for part in ("_toc.yml", "notebooks", "params"):
+        src = ROOT / part
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / part)
+    path = root / "notebooks" / "tour.ipynb"
+    before = path.read_text()
+    own = root / "params" / "smoke" / "tour.yaml"
+    own.write_text(own.read_text().replace("epochs: 2", "epochs: 3"))
+    smoke = yaml.safe_load(own.read_text())
+    assert smoke["epochs"] == 3
+    assert book.sync_parameter_cells(root, check=True) == ["tour"]
+    assert path.read_text() == before                                  # --check writes nothing
+    assert book.sync_parameter_cells(root) == ["tour"]
+    after = path.read_text()
+    assert book.declared_parameters(path)["epochs"] == 3
+    changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
+    assert changed == [('    "epochs = 2\\n",', '    "epochs = 3\\n",')]   # quotes, comments, the rest: as they were
+    assert book.sync_parameter_cells(root) == []
+    own.write_text(own.read_text().replace("epochs: 3", "epochs: 2"))
+    book.sync_parameter_cells(root)
+    assert path.read_text() == before                                  # back, byte for byte

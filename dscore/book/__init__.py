@@ -22,7 +22,7 @@ from .params import (CELL_TIMEOUT, CHAPTER_PREFIX, KERNEL_NAME, OUTPUT_DIR, PAGE
                      BookError, chapter_dependencies, chapter_of, check_profile, declared_parameters, deep_merge, dotted,
                      execution_order,
                      load_params, notebook_names, params_source, parse_overrides, read_overrides, DRY_TRIM, dry_values,
-                     shared_params_path)
+                     shared_params_path, NOTEBOOK_PROFILE, notebook_defaults, sync_parameter_cells)
 from .rules import ParameterError, check_all, check_params, check_values
 from .runner import (HTML_INCOMPLETE, MANIFEST, TIMINGS, TIMINGS_PAGE, build, build_html, collapse_injected_parameters,
                      execute, fingerprint, write_timings_page)
@@ -30,7 +30,7 @@ from .cli import main
 
 __all__ = ["CELL_TIMEOUT", "CHAPTER_PREFIX", "KERNEL_NAME", "OUTPUT_DIR", "PAGES_DIR_PARAM", "PROFILES", "SHARED_PREFIX",
            "BookError", "ParameterError", "chapter_dependencies", "chapter_of", "check_profile", "declared_parameters",
-           "deep_merge", "dotted", "execution_order", "load_params", "notebook_names", "params_source", "parse_overrides", "read_overrides", "DRY_TRIM", "dry_values", "shared_params_path",
+           "deep_merge", "dotted", "execution_order", "load_params", "notebook_names", "params_source", "parse_overrides", "read_overrides", "DRY_TRIM", "dry_values", "shared_params_path", "NOTEBOOK_PROFILE", "notebook_defaults", "sync_parameter_cells",
            "check_all", "check_params", "check_values", "error_outputs", "execute_notebook", "kernel_name",
            "HTML_INCOMPLETE", "MANIFEST", "TIMINGS", "TIMINGS_PAGE", "build", "build_html",
            "collapse_injected_parameters", "execute", "fingerprint", "write_timings_page", "main"]

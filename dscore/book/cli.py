@@ -10,6 +10,7 @@ Usage (from a checkout)::
     python -m dscore.book plan --profile paper                      # what a profile costs, before running it
     python -m dscore.book gpu-check                                 # first thing to run on a GPU machine
     python -m dscore.book check                        # validate params/ against the notebooks
+    python -m dscore.book sync-params                  # write params/smoke/ into the notebooks' parameters cells
     python -m dscore.book publish REMOTE               # push _build/html to REMOTE's gh-pages branch
     torchrun --nproc_per_node=4 -m dscore.book prefill --profile default   # fill the cache in 4 processes
 """
@@ -21,7 +22,7 @@ import sys
 from pathlib import Path
 
 from ..paths import repo_root
-from .params import PROFILES, BookError, check_profile, notebook_names, read_overrides
+from .params import PROFILES, BookError, check_profile, notebook_names, read_overrides, sync_parameter_cells
 from .rules import check_all
 from .runner import build, execute
 
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--workers", type=int, default=1,
                        help="kernels sharing the page's cells (default 1); see build --workers")
     sub.add_parser("check", help="validate notebooks and params for every profile")
+    p_sync = sub.add_parser("sync-params", help="write the smoke profile's values into the notebooks' parameters "
+                                                "cells (a smoke value is edited once, in params/smoke/)")
+    p_sync.add_argument("--check", action="store_true", help="write nothing; exit 1 when a notebook differs")
     p_plan = sub.add_parser("plan", help="what a profile asks for and an estimate of its cost, here and on a GPU, "
                                          "before running it")
     p_plan.add_argument("--profile", default=os.environ.get("PROFILE", "default"))
@@ -105,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             rows, ok = run_check(root, page=None if args.no_page else args.page)
             print(format_table(rows))
             return 0 if ok else 1
+        elif args.command == "sync-params":
+            changed = sync_parameter_cells(root, check=args.check)
+            verb = "differ from" if args.check else "rewritten from"
+            print(f"[dscore.book] {len(changed)} notebooks {verb} params/smoke/" + (f": {changed}" if changed else ""))
+            return 1 if args.check and changed else 0
         elif args.command == "doctor":
             from .doctor import main as doctor
 

@@ -15,7 +15,8 @@ import yaml
 __all__ = ["PROFILES", "CELL_TIMEOUT", "KERNEL_NAME", "OUTPUT_DIR", "PAGES_DIR_PARAM", "SHARED_PREFIX", "CHAPTER_PREFIX",
            "BookError", "check_profile", "toc_files", "notebook_names", "chapter_dependencies", "execution_order",
            "declared_parameters", "chapter_of", "shared_params_path", "params_source", "load_params",
-           "parse_overrides", "read_overrides", "DRY_TRIM", "dry_values", "deep_merge", "dotted"]
+           "parse_overrides", "read_overrides", "DRY_TRIM", "dry_values", "deep_merge", "dotted",
+           "NOTEBOOK_PROFILE", "notebook_defaults", "sync_parameter_cells"]
 
 PROFILES = ("smoke", "default", "paper")
 # Per-cell timeouts (seconds); the paper profile runs on GPUs for hours.
@@ -296,3 +297,84 @@ def read_overrides(root: Path, name: str, files: list[str] | None = None,
             raise BookError(f"{sources[key]}: {key!r} is not a parameter of notebooks/{name}.ipynb{hint}; "
                             f"declared: {', '.join(sorted(declared))}")
     return values
+
+
+#: the profile whose values a notebook's own parameters cell holds, so that a notebook opened in JupyterLab (or run by
+#: nbval) runs as it is, in minutes
+NOTEBOOK_PROFILE = "smoke"
+
+
+def notebook_defaults(root: Path, name: str) -> dict[str, Any]:
+    """What notebook ``name``'s parameters cell must hold: its :data:`NOTEBOOK_PROFILE` parameters (chapter setup and
+    page file merged, :func:`load_params`) less ``profile`` (the cell's own first line) and :data:`PAGES_DIR_PARAM`
+    unless the page file sets it (the cell's default serves JupyterLab)."""
+    values = load_params(root, NOTEBOOK_PROFILE, name)
+    values.pop("profile")
+    own = _read_mapping(root, root / "params" / NOTEBOOK_PROFILE / f"{name}.yaml")
+    if PAGES_DIR_PARAM not in own:
+        values.pop(PAGES_DIR_PARAM, None)
+    return values
+
+
+def _same_literal(a: Any, b: Any) -> bool:
+    """Equal and of the same types all the way down (``1 == True`` and ``1 == 1.0`` are not the same literal)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same_literal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_literal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _rewrite_parameters(source: str, values: Mapping[str, Any], where: str) -> str:
+    """``source`` (a parameters cell) with every ``name = literal`` whose name is in ``values`` set to that value;
+    a literal already equal to it is kept as written (its quotes, its layout), comments and other lines are kept.
+    A name of ``values`` the cell does not assign is a BookError."""
+    import ast
+
+    lines = source.split("\n")
+    assigned = {}
+    for stmt in ast.parse(source).body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            assigned[stmt.targets[0].id] = stmt.value
+    missing = sorted(set(values) - set(assigned))
+    if missing:
+        raise BookError(f"{where}: the parameters cell does not assign {missing}")
+    spans = sorted(((node.lineno, node.col_offset, node.end_lineno, node.end_col_offset, repr(values[name]))
+                    for name, node in assigned.items()
+                    if name in values and not _same_literal(ast.literal_eval(node), values[name])), reverse=True)
+    for line, col, end_line, end_col, text in spans:           # from the end, so that earlier offsets stay valid
+        head, tail = lines[line - 1][:col], lines[end_line - 1][end_col:]
+        lines[line - 1:end_line] = [head + text + tail]
+    return "\n".join(lines)
+
+
+def sync_parameter_cells(root: Path, *, check: bool = False) -> list[str]:
+    """Write every notebook's parameters cell from :func:`notebook_defaults`, so that a smoke value is written once
+    (in ``params/smoke/``) and the notebooks follow: ``python -m dscore.book sync-params``. Only the values change;
+    the cell's comments, its other lines and the rest of the notebook stay byte for byte. Returns the names of the
+    notebooks that differed; ``check=True`` writes nothing (the test that holds the notebooks to the profile)."""
+    import json
+
+    from ..utils import atomic_write_text
+
+    changed = []
+    for name in notebook_names(root):
+        path = root / "notebooks" / f"{name}.ipynb"
+        nb = json.loads(path.read_text())
+        cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        if len(cells) != 1:
+            raise BookError(f"{path.relative_to(root)} must have exactly one cell tagged 'parameters', "
+                            f"found {len(cells)}")
+        cell = cells[0]
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        new = _rewrite_parameters(source, notebook_defaults(root, name), str(path.relative_to(root)))
+        if new == source:
+            continue
+        changed.append(name)
+        if not check:
+            lines = new.split("\n")
+            cell["source"] = [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
+            atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    return changed
