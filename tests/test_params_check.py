@@ -172,6 +172,9 @@ def test_tour_rules(values, pattern):
     ({"tuning": {"arch": "ResNet-99"}}, r"tuning\['arch'\]='ResNet-99' is not one of the page's archs"),
     ({"dm": {"iterationz": 3}}, r"dm: unknown DistillConfig field\(s\) \['iterationz'\]"),
     ({"pool_per_class": 1}, r"pool_per_class=1 is out of range"),
+    ({"methods": ["dq", "dq"]}, r"methods=\['dq', 'dq'\] lists 'dq' twice"),
+    ({"seeds": [0, 100]}, r"seeds=\[0, 100\] reuses the tuning seeds \[100\] \(tuning\['seeds'\]=\[100, 101\]\)"),
+    ({"context_seeds": [101]}, r"context_seeds=\[101\] reuses the tuning seeds \[101\]"),
 ])
 def test_adq_rules(values, pattern):
     with pytest.raises(pages.ParameterError, match=r"^page 'adq_main': " + pattern):
@@ -193,10 +196,44 @@ def test_adq_pq_effective_ratio_cannot_exceed_the_kept_patches():
     ({"evaluation": {"idc": {"epochs": -1}}}, r"evaluation\['idc'\]\['epochs'\]=-1 is out of range"),
     ({"distill": {"idc": {"iterationz": 1}}}, r"distill\['idc'\]: unknown DistillConfig field"),
     ({"coresets": {"family": "dq"}}, r"coresets\['family'\]='dq' is not supported"),
+    ({"methods": ["idc", "idc"]}, r"methods=\['idc', 'idc'\] lists 'idc' twice"),
+    ({"distill_seeds": [0, 100]}, r"distill_seeds=\[0, 100\] reuses the seeds \[100\] the image learning rate was "
+                                  r"chosen with"),
 ])
 def test_dream_rules(values, pattern):
     with pytest.raises(pages.ParameterError, match=r"^page 'dream_main': " + pattern):
         rules.check_values("dream_main", values)
+
+
+def test_the_rule_across_seeds_is_checked_before_any_work_on_every_seed_parameter():
+    with pytest.raises(pages.ParameterError, match=r"region_seeds=\[100\] reuses the seeds \[100\]"):
+        rules.check_values("dream_why", {"region_seeds": [100]})
+    with pytest.raises(pages.ParameterError, match=r"seed=100 reuses the seeds \[100\]"):
+        rules.check_values("dream_continual", {"seed": 100})
+    with pytest.raises(pages.ParameterError, match=r"extractor_seeds=\[100\] reuses the tuning seeds"):
+        rules.check_values("adq_bins", {"extractor_seeds": [100]})
+    rules.check_values("adq_calibration", {"calibration_seeds": [100, 101]})   # validation seeds may be the tuning's
+
+
+def test_one_data_scale_rule_a_single_test_image_per_class_is_allowed():
+    rules.check_values("dream_main", {"test_per_class": 1})
+    with pytest.raises(pages.ParameterError, match=r"test_per_class=0 is out of range"):
+        rules.check_values("adq_main", {"test_per_class": 0})
+
+
+@pytest.mark.parametrize("pool", [2, 3, 7, 15, 40, 301])
+@pytest.mark.parametrize("fraction", [0.01, 0.2, 0.25, 0.5, 0.75, 0.99])
+def test_train_per_class_is_the_count_train_val_split_leaves(pool, fraction):
+    import torch
+
+    from dscore.data import ImageDataset, train_val_split
+    from dscore.studies.common import train_per_class
+
+    labels = torch.arange(3).repeat_interleave(pool)
+    ds = ImageDataset("toy", "train", torch.zeros(3 * pool, 1, 2, 2), labels, tuple("abc"), (0.5,), (0.2,))
+    train, _ = train_val_split(ds, fraction, 0)
+    assert int((train.labels == 0).sum()) == train_per_class(pool, fraction)
+    assert train_per_class(None, fraction) is None
 
 
 def test_whole_splits_are_allowed_and_skip_the_budget_checks():

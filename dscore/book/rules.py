@@ -1,21 +1,22 @@
 """What a page's parameters may be, checked once before any work: the schema (names and types from the notebook's
-literal ``parameters`` cell), explicit ranges and choices (:data:`RULES`: epochs >= 1, ratios in (0, 1], seeds >= 0, a
-known dataset, model or profile …), then the chapter's own validators (the study constructors,
-:meth:`dscore.distill.DistillConfig.check_data` for the images a class must hold) and budgets that cannot work. Raises
-one :class:`ParameterError` naming the key, the value and what is allowed.
+literal ``parameters`` cell), explicit ranges and choices of the top-level keys that have no config of their own
+(:data:`RULES`: epochs >= 1, ratios in (0, 1], seeds >= 0, a known dataset, model or profile …), then the page's
+chapter check (``studies.adq.pages.check_page``, ``studies.dreamplus.pages.check_page``: the typed setup with every
+nested block, the methods, budgets that cannot work and the rule across seeds). Raises one :class:`ParameterError`
+naming the key, the value and what is allowed.
 
 The runner checks every page of every profile with :func:`check_all` before it starts a kernel; a page checks itself
-again in its kernel (:func:`dscore.book.page.check`), so a notebook opened in JupyterLab gets the same messages.
+again in its kernel (:func:`dscore.book.page.check`), the same function, so a notebook opened in JupyterLab gets the
+same messages.
 """
 from __future__ import annotations
 
 import difflib
-import math
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .params import BookError, PROFILES, declared_parameters as notebook_parameters, load_params, notebook_names, \
-    params_source
+from .params import BookError, PROFILES, chapter_of, declared_parameters as notebook_parameters, load_params, \
+    notebook_names, params_source
 
 __all__ = ["ParameterError", "RULES", "NULLABLE", "page_parameters", "check_values", "check_params", "check_all"]
 
@@ -221,118 +222,6 @@ RULES: dict[str, Callable[[str, Any], None]] = {
 NULLABLE = {"pool_per_class", "test_per_class", "paper_class_size", "tiny_setup"}
 
 
-def _chapter(page: str) -> str | None:
-    return "adq" if page.startswith("adq_") else "dream" if page.startswith("dream_") else None
-
-
-def _train_per_class(values: Mapping[str, Any]) -> int | None:
-    """Training images per class after the validation carve-out (:func:`dscore.data.train_val_split`'s count:
-    round half up, at least 1 and at most n − 1 to validation); None for the whole split (not known before loading)."""
-    pool = values.get("pool_per_class")
-    if pool is None or "val_fraction" not in values:
-        return None
-    val = min(max(math.floor(values["val_fraction"] * pool + 0.5), 1), pool - 1)
-    return pool - val
-
-
-def _check_adq(values: Mapping[str, Any]) -> None:
-    from ..studies import adq
-
-    study = adq.ADQStudy(adq.setup_from(values), values.get("archs", {"ConvNet-3": {"arch": "convnet3"}}),
-                         progress=False)
-    for key in ("methods",):
-        if key in values:
-            _each(_choice(lambda: adq.METHODS), unique=True)(key, values[key])
-    for key in ("dm", "mae"):           # extractor, scores, evaluation, tuning: checked by the setup's configs
-        if key in values:
-            _check_kwargs(key, values[key])
-    n = _train_per_class(values)
-    if n is None:
-        return
-    if study.num_bins > n:
-        raise ParameterError(f"num_bins={study.num_bins} exceeds the {n} training images per class (pool_per_class="
-                             f"{values['pool_per_class']} less the validation part); allowed: num_bins <= {n}")
-    ratios = [("ratio", values["ratio"])] if "ratio" in values else []
-    ratios += [(f"ratios[{i}]", r) for i, r in enumerate(values.get("ratios", []))]
-    ratios += [(f"tuning['ratios'][{i}]", r) for i, r in enumerate(study.tuning.ratios)]
-    theta = values.get("theta")
-    for name, r in ratios:
-        if r * n < 1:
-            raise ParameterError(f"{name}={r!r} keeps {r * n:.2f} of the {n} training images per class, fewer than "
-                                 f"one; allowed: {name} >= {1 / n:.3g} at pool_per_class={values['pool_per_class']}")
-        if theta is not None and name.startswith("ratio") and r > 1 - theta:
-            raise ParameterError(f"{name}={r!r} is an effective keep ratio above 1 - theta = {1 - theta:g} (every "
-                                 f"image, each keeping 1 - theta of its patches); allowed: {name} <= {1 - theta:g}")
-
-
-def _check_kwargs(key: str, value: Mapping[str, Any]) -> None:
-    """A mapping parameter passed on to the library: ``mae`` (the fields of
-    :class:`dscore.quantize.config.MAEConfig` but ``patch``, which the page's own ``patch`` sets) or ``dm`` (keyword
-    arguments of :func:`dscore.distill.dm_at_ratio`, i.e. DistillConfig fields)."""
-    if key == "dm":
-        from ..distill import DistillConfig
-
-        fields = {k: v for k, v in value.items() if k not in ("method", "ipc")}
-        try:
-            DistillConfig().replace(**fields)
-        except (TypeError, ValueError) as exc:
-            raise ParameterError(f"dm: {exc}") from None
-        return
-    from ..quantize.config import MAEConfig
-
-    if "patch" in value:
-        raise ParameterError("mae has the key 'patch', which the page's own parameter patch sets; allowed: "
-                             + ", ".join(f for f in MAEConfig.fields() if f not in ("patch", "checkpoint")))
-    try:
-        MAEConfig.of(value, "mae")
-    except ValueError as exc:
-        raise ParameterError(str(exc)) from None
-
-
-def _check_dream(values: Mapping[str, Any]) -> None:
-    from ..studies import dreamplus
-
-    study = dreamplus.DreamStudy(dreamplus.setup_from(values), progress=False)
-    if values.get("tiny_setup") is not None:            # Tab. II's own setup (another dataset): a valid study
-        try:
-            dreamplus.DreamStudy(values["tiny_setup"], progress=False)
-        except ValueError as exc:
-            raise ParameterError(f"tiny_setup: {exc}") from None
-    methods: list[str] = []
-    for key in ("methods", "rows", "other_rows"):
-        if key in values:
-            _each(_dream_method, unique=True)(key, values[key])
-            methods += [m for m in values[key] if m not in dreamplus.CORESETS]
-    n = _train_per_class(values)
-    if n is None:
-        return
-    ipcs = [("ipc", values["ipc"])] if "ipc" in values else []
-    ipcs += [(f"ipcs[{i}]", v) for i, v in enumerate(values.get("ipcs", []))]
-    for name, ipc in ipcs:
-        if ipc > n:
-            raise ParameterError(f"{name}={ipc} exceeds the {n} training images per class (pool_per_class="
-                                 f"{values['pool_per_class']} less the validation part); allowed: 1 <= {name} <= {n}")
-        for method in dict.fromkeys(methods or ["idc", "dream", "dreamplus"]):
-            try:
-                study.config(method, ipc, scale_lr=False).check_data([n])
-            except ValueError as exc:
-                raise ParameterError(f"{method} at {name}={ipc}: {exc} (pool_per_class={values['pool_per_class']} "
-                                     f"leaves {n} training images per class)") from None
-
-
-def _dream_method(name, value):
-    from ..distill.config import preset_components
-    from ..studies import dreamplus
-
-    if value in dreamplus.CORESETS:
-        return
-    try:
-        preset_components(value)
-    except ValueError as exc:
-        raise ParameterError(f"{name}={value!r} is not a method: {exc}; or a coreset: "
-                             f"{', '.join(dreamplus.CORESETS)}") from None
-
-
 # ------------------------------------------------------------------------------------------------ the checks
 
 def _check_perf(values: Mapping[str, Any]) -> None:
@@ -352,6 +241,21 @@ def _check_perf(values: Mapping[str, Any]) -> None:
     archs = values.get("throughput", {}).get("archs", {}) if isinstance(values.get("throughput"), Mapping) else {}
     for name in archs:
         _choice(_models)(f"throughput['archs'][{name!r}]", name)
+
+
+def _page_check(page: str) -> Callable[[Mapping[str, Any]], None] | None:
+    """The check of what ``page`` holds beyond types and ranges: its chapter's ``check_page`` (the chapter read from
+    ``_toc.yml``: the sections of ``overview_adq`` and ``overview_dreamplus``), the performance page's own, or none."""
+    from ..paths import repo_root
+
+    chapter = chapter_of(repo_root(), page)
+    if chapter == "overview_adq":
+        from ..studies.adq.pages import check_page
+        return check_page
+    if chapter == "overview_dreamplus":
+        from ..studies.dreamplus.pages import check_page
+        return check_page
+    return _check_perf if page == "perf_bench" else None
 
 
 def check_values(page: str, values: Mapping[str, Any], *, declared: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -377,13 +281,9 @@ def check_values(page: str, values: Mapping[str, Any], *, declared: Mapping[str,
                 raise ParameterError(f"{key}=null is not allowed; the default is {declared[key]!r}")
             _check_type(key, value, declared[key])
             _apply_rules(key, key, value)
-        chapter = _chapter(page)
-        if chapter == "adq":
-            _check_adq(full)
-        elif chapter == "dream":
-            _check_dream(full)
-        elif page.startswith("perf_"):
-            _check_perf(full)
+        page_check = _page_check(page)
+        if page_check is not None:
+            page_check(full)
     except ParameterError as exc:
         raise ParameterError(f"page {page!r}: {exc}") from None
     except ValueError as exc:           # the library's own validators: same message shape

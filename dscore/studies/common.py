@@ -1,6 +1,7 @@
 """Pieces shared by the chapters' studies: data splits, evaluation architectures, the setup keys of a page."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -8,7 +9,7 @@ from ..data import ImageDataset, list_datasets, load_dataset, stratified_subset
 from ..models import list_models, model_kwargs
 from ..utils import check_choice, check_float, check_int
 
-__all__ = ["Splits", "make_splits", "ArchSpec", "arch_specs", "pick_setup", "check_data_scale", "dry_data_scale",
+__all__ = ["Splits", "make_splits", "train_per_class", "ArchSpec", "arch_specs", "pick_setup", "check_data_scale", "dry_data_scale",
            "DRY_POOL_PER_CLASS", "DRY_TEST_PER_CLASS"]
 
 #: Caps of a dry run (``dry_run=True``): training-pool and test images per class.
@@ -32,12 +33,12 @@ class Splits:
 
 def check_data_scale(setup) -> None:
     """Check (and normalise, in place) the data-scale fields every chapter's frozen setup has: ``dataset``,
-    ``pool_per_class`` / ``test_per_class`` (None or >= 2), ``val_fraction`` in (0, 1), ``split_seed`` >= 0 and
+    ``pool_per_class`` (None or >= 2) / ``test_per_class`` (None or >= 1), ``val_fraction`` in (0, 1), ``split_seed`` >= 0 and
     ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:<n>"``). A ValueError names the bad value."""
     check_choice("dataset", setup.dataset, list_datasets())
-    for key in ("pool_per_class", "test_per_class"):
+    for key, low in (("pool_per_class", 2), ("test_per_class", 1)):     # a pool needs a validation carve-out
         if getattr(setup, key) is not None:
-            object.__setattr__(setup, key, check_int(key, getattr(setup, key), low=2))
+            object.__setattr__(setup, key, check_int(key, getattr(setup, key), low=low))
     object.__setattr__(setup, "val_fraction", check_float("val_fraction", setup.val_fraction, low=0.0, high=1.0,
                                                           low_open=True, high_open=True))
     object.__setattr__(setup, "split_seed", check_int("split_seed", setup.split_seed, low=0))
@@ -79,6 +80,16 @@ def make_splits(dataset: str, *, pool_per_class: int | None, val_fraction: float
         test = stratified_subset(test, test_per_class, seed=seed)
     train, val = train_val_split(train, val_fraction, seed)
     return Splits(train=train, val=val, test=test)
+
+
+def train_per_class(pool_per_class: int | None, val_fraction: float) -> int | None:
+    """Training images per class that :func:`make_splits` leaves after the validation carve-out, without loading
+    data: :func:`dscore.data.train_val_split`'s count (round half up, at least 1 and at most n − 1 to validation;
+    a test holds the two equal); None for the whole split (not known before loading)."""
+    if pool_per_class is None:
+        return None
+    val = min(max(math.floor(val_fraction * pool_per_class + 0.5), 1), pool_per_class - 1)
+    return pool_per_class - val
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ...distill import DistillConfig
 from ...quantize.config import BinConfig, ExtractorConfig, ScoreConfig, TUNE_CHOICES
 from ...train import PROTOCOLS, TrainProtocol
 from ...utils import check_choice, check_float, check_int
@@ -134,6 +135,10 @@ class ADQSetup:
         if not isinstance(self.dm, Mapping):
             raise ValueError(f"dm={self.dm!r} must be a mapping of dm_at_ratio keyword arguments")
         object.__setattr__(self, "dm", dict(self.dm))
+        try:                                       # dm_at_ratio's keyword arguments are DistillConfig fields
+            DistillConfig().replace(**{k: v for k, v in self.dm.items() if k not in ("method", "ipc")})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"dm: {exc}") from None
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> "ADQSetup":
