@@ -41,7 +41,9 @@ def test_every_page_checks_its_parameters_right_after_the_parameters_cell(path):
     assert not code_before, f"{path.name}: the parameters cell must be the first code cell"
     check = cells[p + 1]
     assert check.cell_type == "code"
-    assert f'page.check("{path.stem}", globals())' in check.source, f"{path.name}: no check cell after the parameters"
+    assert f'pg = page.open("{path.stem}", globals())' in check.source, f"{path.name}: no check cell after the parameters"
+    others = [c.source for c in cells if c.cell_type == "code" and c is not check]
+    assert not any(f'"{path.stem}"' in src for src in others), f"{path.name}: names itself twice (use pg)"
     assert "remove-cell" in check.metadata.get("tags", []), f"{path.name}: the check cell is hidden from the HTML"
 
 
@@ -536,3 +538,12 @@ def test_the_runner_tells_an_overview_where_the_pages_are(repo_root):
     for profile in book.PROFILES:
         assert book.load_params(repo_root, profile, "overview_adq")["pages_dir"] == "../book/nb"
     assert "pages_dir" not in book.load_params(repo_root, "smoke", "adq_main")
+
+
+def test_a_page_names_itself_once_and_open_checks_first():
+    namespace = dict(rules.page_parameters("tour"))
+    pg = pages.open("tour", namespace)
+    assert isinstance(pg, pages.Page) and pg.name == "tour" and pg.clock.name == "tour"
+    assert pg.downloads().page == "tour"
+    with pytest.raises(pages.ParameterError, match=r"^page 'tour': epochs=0 is out of range"):
+        pages.open("tour", {**namespace, "epochs": 0})

@@ -4,9 +4,10 @@ download.
 **Parameters.** Every notebook's first code cell after the parameters cell is::
 
     from dscore.book import page
-    page.check("adq_main", globals())
+    pg = page.open("adq_main", globals())
 
-:func:`check` compares the page's parameters with the ones its ``parameters`` cell declares and with the rules of
+the one place a page names itself: :func:`open` runs :func:`check` and returns a :class:`Page` that knows the name
+(its clock, its claims' record, its downloads). :func:`check` compares the page's parameters with the ones its ``parameters`` cell declares and with the rules of
 :mod:`dscore.book.rules`. A misspelt key that papermill injects (papermill adds an ``injected-parameters`` cell after
 the parameters cell) is an unknown parameter, with the nearest declared name suggested. ``python -m dscore.book run
 PAGE -f my.yaml`` runs the same check before it starts a kernel.
@@ -26,7 +27,8 @@ from typing import Any, Callable, Mapping, Sequence
 from ..paths import PAGE_FILES_ENV, page_files_dir
 from .rules import ParameterError, check_values, page_parameters
 
-__all__ = ["ParameterError", "check", "injected_names", "PAGE_FILES_ENV", "page_files_dir", "Downloads", "Clock"]
+__all__ = ["ParameterError", "open", "Page", "check", "injected_names", "PAGE_FILES_ENV", "page_files_dir", "Downloads",
+           "Clock"]
 
 #: First line of the cell papermill injects after the parameters cell.
 PAPERMILL_HEADER = "# Parameters"
@@ -72,6 +74,35 @@ def check(page: str, namespace: Mapping[str, Any]) -> None:
     values = {k: namespace[k] for k in declared}
     values.update({k: namespace[k] for k in injected if k not in declared and k in namespace})
     check_values(page, values, declared=declared)
+
+
+class Page:
+    """A page in its kernel, named once (:func:`open`): ``pg.clock`` started when the page opened, ``pg.record(claims,
+    scale=…)`` (:func:`dscore.ledger.record` under the page's name), ``pg.downloads()`` (its :class:`Downloads`)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.clock = Clock(name)
+
+    def record(self, results, *, scale: Mapping[str, Any] | None = None):
+        """The page's claims recorded and shown (:func:`dscore.ledger.record`)."""
+        from .. import ledger
+
+        return ledger.record(self.name, results, scale=scale)
+
+    def downloads(self) -> "Downloads":
+        """The page's downloadable artefacts (:class:`Downloads`)."""
+        return Downloads(self.name)
+
+    def __repr__(self) -> str:
+        return f"Page({self.name!r})"
+
+
+def open(name: str, namespace: Mapping[str, Any]) -> Page:        # noqa: A001 (the page opens, as a file would)
+    """The first call of a page, right after its parameters cell: ``pg = page.open("<page>", globals())`` checks the
+    parameters (:func:`check`) and returns the :class:`Page`, the one place the page's name is written."""
+    check(name, namespace)
+    return Page(name)
 
 
 class Clock:
@@ -255,5 +286,5 @@ def _save_atomic(path: Path, write: Callable[[Any], None]) -> None:
     from ..utils import atomic_path
 
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
+        with Path(tmp).open("wb") as f:
             write(f)
