@@ -11,7 +11,7 @@ from ...evaluation import evaluate_cached
 from ...select import never_learned
 from ...utils import check_choice, check_int
 from ..calibration import length_curve
-from . import coresets
+from .coresets import coreset, forgetting
 from .labels import method_label
 from .study import DreamStudy
 
@@ -54,8 +54,8 @@ def baseline_diagnostics(study: DreamStudy, ipcs: Sequence[int], methods: Sequen
                       "value": 100 * steps / theirs}]
         if "forgetting" not in methods:
             continue
-        scores = coresets.forgetting(study)
-        idx = coresets.coreset(study, "forgetting", ipc, seed)
+        scores = forgetting(study)
+        idx = coreset(study, "forgetting", ipc, seed)
         never = float(never_learned(scores[idx], study.setup.forgetting_epochs).double().mean())
         rows.append({"method": "Forgetting", "ipc": ipc, "value": 100 * never,
                      "measure": f"coreset never classified correctly in {study.setup.forgetting_epochs} scoring epochs (%)"})

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 
 from ...distill.init import idc_decode
-from . import coresets
+from .coresets import feature_net
 from .labels import method_label
 from .study import DreamStudy
 from .timing import per_step_costs
@@ -82,7 +82,7 @@ def migration(study: DreamStudy, method: str, ipc: int, seed: int) -> pd.DataFra
     result = study.run(method, ipc, seed)
     if len(result.snapshots) < 2:
         raise ValueError(f"the {method!r} run needs at least 2 snapshots for feature migration")
-    net = coresets.feature_net(study)
+    net = feature_net(study)
     cfg = result.config
     embs = []
     for _, images in result.snapshots:
@@ -111,7 +111,7 @@ def coverage(study: DreamStudy, methods: Sequence[str], ipc: int, distill_seeds:
     from ...metrics import tsne
 
     train = study.splits.train
-    net = coresets.feature_net(study)
+    net = feature_net(study)
     real = extract_embeddings(net, train.images, device=study.device, progress=False).cpu().float()
     rows, syn_pts = [], []
     for m in methods:

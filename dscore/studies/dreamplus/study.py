@@ -44,10 +44,11 @@ from ...evaluation import evaluate_cached
 from ...models import list_models, model_kwargs
 from ...utils import check_choice, check_int, resolve_device
 from ..common import Splits, make_splits
-from . import coresets, tuning
+from .coresets import coreset
 from .labels import CORESETS, PAPER_DATASET, method_label
 from .setup import SETUP_KEYS, DreamSetup, setup_from
 from .timing import cumulative_seconds
+from .tuning import lr_img_choice as choose_lr_img
 
 __all__ = ["SETUP_KEYS", "CORESETS", "PAPER_DATASET", "DreamStudy", "DreamSetup", "setup_from", "method_label",
            "preset_components"]
@@ -181,7 +182,7 @@ class DreamStudy:
         """The factor on the authors' image learning rate chosen on the validation split
         (:func:`~.tuning.lr_img_choice`; its evaluations are cached artefacts, the choice is made once per study)."""
         if self._lr_choice is None:
-            self._lr_choice = tuning.lr_img_choice(self)
+            self._lr_choice = choose_lr_img(self)
         return self._lr_choice
 
     # ------------------------------------------------------------------------------------- evaluation
@@ -201,7 +202,7 @@ class DreamStudy:
         if method in CORESETS:
             if iteration is not None or overrides or distill_arch is not None:
                 raise ValueError("iteration, overrides and distill_arch apply to distillation runs only")
-            idx = coresets.coreset(self, method, ipc, seed)
+            idx = coreset(self, method, ipc, seed)
             return self.splits.train.images[idx], self.splits.train.labels[idx]
         result = self.run(method, ipc, seed, overrides=overrides, distill_arch=distill_arch)
         images = result.images
