@@ -121,16 +121,12 @@ def common_probe(study: DreamStudy, methods: Sequence[str], ipc: int, distill_se
     from ...metrics import feature_difference, gradient_difference
 
     batch = check_int("batch", batch, low=1)
-    if not methods or not distill_seeds or not probe_seeds:
-        raise ValueError("methods, distill_seeds and probe_seeds must be non-empty")
     train = study.splits.train
     sets = {}
-    for m in methods:
-        if m in CORESETS:
-            raise ValueError(f"method={m!r} is a coreset; the probe compares distilled sets")
-        for s in distill_seeds:
-            images, labels = study.run(m, ipc, s).training_set()
-            sets[(m, s)] = (images.to(study.device), labels.to(study.device))
+    for (m, s), result in _distilled_runs(study, methods, ipc, distill_seeds, probe_seeds,
+                                          "the probe compares distilled sets").items():
+        images, labels = result.training_set()
+        sets[(m, s)] = (images.to(study.device), labels.to(study.device))
     rows = []
     for p in probe_seeds:
         p = check_int("probe seed", p, low=0)
@@ -172,19 +168,14 @@ def mmd_trajectory(study: DreamStudy, methods: Sequence[str], ipc: int, distill_
     from ...features import extract_embeddings
     from ...metrics import median_bandwidth, mmd2
 
-    if not methods or not distill_seeds or not probe_seeds:
-        raise ValueError("methods, distill_seeds and probe_seeds must be non-empty")
     train = study.splits.train
     snaps = {}
-    for m in methods:
-        if m in CORESETS:
-            raise ValueError(f"method={m!r} is a coreset; the trajectory follows distillation runs")
-        for s in distill_seeds:
-            result = study.run(m, ipc, s)
-            if not result.snapshots:
-                raise ValueError(f"the {m!r} run keeps no snapshots; set snapshot_every in the distill overrides")
-            for it, _ in result.snapshots:
-                snaps[(m, s, int(it))] = study.training_set(m, ipc, s, iteration=int(it))
+    for (m, s), result in _distilled_runs(study, methods, ipc, distill_seeds, probe_seeds,
+                                          "the trajectory follows distillation runs").items():
+        if not result.snapshots:
+            raise ValueError(f"the {m!r} run keeps no snapshots; set snapshot_every in the distill overrides")
+        for it, _ in result.snapshots:
+            snaps[(m, s, int(it))] = study.training_set(m, ipc, s, iteration=int(it))
     rows = []
     for p in probe_seeds:
         p = check_int("probe seed", p, low=0)
@@ -200,3 +191,14 @@ def mmd_trajectory(study: DreamStudy, methods: Sequence[str], ipc: int, distill_
                              "class": train.classes[c],
                              "mmd2": mmd2(syn, per_class[c], sigmas[c], unbiased=syn.shape[0] >= 2)})
     return pd.DataFrame(rows)
+
+
+def _distilled_runs(study: DreamStudy, methods: Sequence[str], ipc: int, distill_seeds: Sequence[int],
+                    probe_seeds: Sequence[int], purpose: str) -> dict:
+    """``{(method, seed): run}`` of every distillation method × seed (checked: none empty, no coreset)."""
+    if not methods or not distill_seeds or not probe_seeds:
+        raise ValueError("methods, distill_seeds and probe_seeds must be non-empty")
+    for m in methods:
+        if m in CORESETS:
+            raise ValueError(f"method={m!r} is a coreset; {purpose}")
+    return {(m, s): study.run(m, ipc, s) for m in methods for s in distill_seeds}
