@@ -192,10 +192,12 @@ def distill_passes(cfg, class_size: int, classes: int) -> dict[str, float]:
 def _split_sizes(shape: DataShape, pool_per_class: int | None, val_fraction: float, test_per_class: int | None
                  ) -> tuple[int, int, int]:
     """(train, val, test) images of a chapter's splits (per-class rounding as the splits do it, to an image)."""
+    from ..studies.common import train_per_class
+
     pool = shape.train // shape.classes if pool_per_class is None else pool_per_class
-    val = min(max(math.floor(val_fraction * pool + 0.5), 1), pool - 1)      # train_val_split's count: half up
+    train = train_per_class(pool, val_fraction)                             # train_val_split's count
     test = shape.test if test_per_class is None else test_per_class * shape.classes
-    return (pool - val) * shape.classes, val * shape.classes, test
+    return train * shape.classes, (pool - train) * shape.classes, test
 
 
 def _setup_sizes(setup) -> tuple[DataShape, tuple[int, int, int]]:
