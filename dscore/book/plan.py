@@ -336,22 +336,15 @@ class _DreamPlan:
                 self.evaluate(m, ipc, seed, e)
 
     def variant(self, method, ipc, **fields):
-        """:meth:`DreamStudy.variant_overrides` at the authors' image learning rate (which the fields do not touch),
-        so that no learning-rate choice is computed while planning."""
-        base = self.study.config(method, ipc, scale_lr=False)
-        cand = base.replace(**fields)
-        same = all((cand.clusters == base.clusters) if k == "num_clusters" else getattr(cand, k) == getattr(base, k)
-                   for k in fields)
-        return {} if same else dict(fields)
+        """:meth:`DreamStudy.variant_overrides` at the authors' image learning rate, so that no learning-rate choice
+        is computed while planning."""
+        return self.study.variant_overrides(method, ipc, scale_lr=False, **fields)
 
     def class_fraction(self, cells, paper_class_size):
-        out = []
-        for k, smp in cells:
-            ours = k if paper_class_size is None else max(1, int(round(k * self.class_size / paper_class_size)))
-            ours = max(1, min(ours, self.class_size // smp))
-            if (ours, smp) not in out:
-                out.append((ours, smp))
-        return out
+        from ..studies.dreamplus.variants import fraction_cells
+
+        df = fraction_cells(cells, self.class_size, paper_class_size)
+        return list(zip(df.subclusters.tolist(), df.samples.tolist()))
 
     def continual(self, methods, ipc, seed, steps, eval_arch, epochs):
         proto = self.study.setup.protocols["idc"]

@@ -20,7 +20,7 @@ from .tables import (accs_of, cumulative_seconds, curve_speedups, iterations_to_
                      speedup_table, stability_summary, summarise, unit_means)
 from .tables import beside_paper, cost_summary, mmd_summary, probe_summary
 from .tuning import lr_img_choice
-from .variants import class_fraction_cells, cross_arch, evaluate_topk, interval_curves, interval_grid, sampling_grid
+from .variants import class_fraction_cells, cross_arch, fraction_cells, evaluate_topk, interval_curves, interval_grid, sampling_grid
 
 __all__ = ["baselines", "claims", "coresets", "runs", "gates", "incremental", "labels", "probes", "setup",
            "study", "tables", "tuning", "variants",
@@ -28,7 +28,7 @@ __all__ = ["baselines", "claims", "coresets", "runs", "gates", "incremental", "l
            "method_label", "setup_from", "initial_sets",
            "baseline_diagnostics", "calibration", "coreset", "embeddings", "feature_net", "forgetting", "costs",
            "coverage", "diagnostics", "migration", "pixel_change", "continual", "batch_mmd_probe", "common_probe",
-           "mmd_trajectory", "probe_network", "lr_img_choice", "class_fraction_cells", "cross_arch", "evaluate_topk",
+           "mmd_trajectory", "probe_network", "lr_img_choice", "class_fraction_cells", "cross_arch", "fraction_cells", "evaluate_topk",
            "interval_curves", "interval_grid", "sampling_grid",
            "accs_of", "cumulative_seconds", "curve_speedups", "iterations_to_baseline", "paper_cell", "per_step_costs",
            "speedup_table", "summarise", "unit_means", "stability_summary", "probe_summary", "mmd_summary", "cost_summary",

@@ -302,11 +302,13 @@ class DreamStudy:
 
         return pd.DataFrame([row for rows in self.map_cells(one, cells, "curves") for row in rows])
 
-    def variant_overrides(self, method: str, ipc: int, **fields) -> dict[str, Any]:
+    def variant_overrides(self, method: str, ipc: int, *, scale_lr: bool = True, **fields) -> dict[str, Any]:
         """The :meth:`config` overrides that give ``method`` the DistillConfig ``fields`` (e.g. ``interval=1`` or
         ``num_clusters=8, subsample=4``): empty when the chapter's shared run already has them, so that variant
-        grids reuse the main runs. ``num_clusters`` is compared as the effective K (:attr:`DistillConfig.clusters`)."""
-        base = self.config(method, ipc)
+        grids reuse the main runs. ``num_clusters`` is compared as the effective K (:attr:`DistillConfig.clusters`).
+        ``scale_lr=False`` compares at the authors' image learning rate, which the fields do not touch (the plan
+        uses it to choose no learning rate)."""
+        base = self.config(method, ipc, scale_lr=scale_lr)
         try:
             cand = base.replace(**fields)
         except ValueError as e:

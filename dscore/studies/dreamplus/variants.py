@@ -15,7 +15,7 @@ from ...utils import check_int
 from .labels import method_label
 from .study import DreamStudy
 
-__all__ = ["evaluate_topk", "interval_grid", "interval_curves", "class_fraction_cells", "sampling_grid", "cross_arch"]
+__all__ = ["evaluate_topk", "interval_grid", "interval_curves", "class_fraction_cells", "fraction_cells", "sampling_grid", "cross_arch"]
 
 
 def evaluate_topk(study: DreamStudy, method: str, ipc: int, seed: int, eval_seed: int, *, overrides: Mapping[str, Any] | None = None,
@@ -81,13 +81,18 @@ def interval_curves(study: DreamStudy, method: str, ipc: int, intervals: Sequenc
 
 
 def class_fraction_cells(study: DreamStudy, cells: Sequence[Sequence[int]], paper_class_size: int | None) -> pd.DataFrame:
-    """The paper's (K, s) cells of Tab. V at the same *fraction of a class*: K' = max(1, round(K · n / N)) with n
-    this setup's training images per class (the smallest class) and N = ``paper_class_size`` (CIFAR-10: 5000);
-    s is kept. ``paper_class_size=None`` takes the cells as they are. The 128 sub-clusters the paper finds best are
-    2.6 % of a CIFAR-10 class; 128 of a 240-image class would be every other image, i.e. hardly a sub-clustering.
-    K' is capped so that K' · s <= n. One row per cell: ``paper_subclusters, samples, subclusters`` (ours),
-    ``fraction`` (K'/n); cells that land on the same (K', s) keep the first."""
-    n = int(study.splits.train.class_counts().min())
+    """:func:`fraction_cells` at this setup's training images per class (the smallest class)."""
+    return fraction_cells(cells, int(study.splits.train.class_counts().min()), paper_class_size)
+
+
+def fraction_cells(cells: Sequence[Sequence[int]], class_size: int, paper_class_size: int | None) -> pd.DataFrame:
+    """The paper's (K, s) cells of Tab. V at the same *fraction of a class*: K' = max(1, round(K · n / N)) with n =
+    ``class_size`` (our training images per class) and N = ``paper_class_size`` (CIFAR-10: 5000); s is kept.
+    ``paper_class_size=None`` takes the cells as they are. The 128 sub-clusters the paper finds best are 2.6 % of a
+    CIFAR-10 class; 128 of a 240-image class would be every other image, i.e. hardly a sub-clustering. K' is capped so
+    that K' · s <= n. One row per cell: ``paper_subclusters, samples, subclusters`` (ours), ``fraction`` (K'/n);
+    cells that land on the same (K', s) keep the first. Needs no data (the plan uses it too)."""
+    n = check_int("class_size", class_size, low=1)
     rows, seen = [], set()
     for cell in cells:
         if not isinstance(cell, Sequence) or len(cell) != 2:
