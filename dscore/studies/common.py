@@ -9,7 +9,7 @@ from ..data import ImageDataset, list_datasets, load_dataset, stratified_subset
 from ..models import list_models, model_kwargs
 from ..utils import check_choice, check_float, check_int
 
-__all__ = ["Splits", "make_splits", "train_per_class", "ArchSpec", "arch_specs", "pick_setup", "check_data_scale", "dry_data_scale",
+__all__ = ["Splits", "make_splits", "train_per_class", "check_distinct", "ArchSpec", "arch_specs", "pick_setup", "check_data_scale", "dry_data_scale",
            "DRY_POOL_PER_CLASS", "DRY_TEST_PER_CLASS"]
 
 #: Caps of a dry run (``dry_run=True``): training-pool and test images per class.
@@ -90,6 +90,14 @@ def train_per_class(pool_per_class: int | None, val_fraction: float) -> int | No
         return None
     val = min(max(math.floor(val_fraction * pool_per_class + 0.5), 1), pool_per_class - 1)
     return pool_per_class - val
+
+
+def check_distinct(name: str, values) -> None:
+    """A ValueError naming the first entry of ``values`` (a page's list of methods) that appears twice."""
+    values = list(values)
+    twice = [v for i, v in enumerate(values) if v in values[:i]]
+    if twice:
+        raise ValueError(f"{name}={values!r} lists {twice[0]!r} twice; allowed: distinct methods")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ...utils import check_choice
-from ..common import train_per_class
+from ..common import check_distinct, train_per_class
 from .study import METHODS, ADQStudy, setup_from
 
 __all__ = ["TEST_SEED_KEYS", "check_page"]
@@ -23,9 +23,7 @@ def check_page(values: Mapping[str, Any]) -> None:
     methods = list(values.get("methods") or [])
     for i, m in enumerate(methods):
         check_choice(f"methods[{i}]", m, METHODS)
-    twice = [m for i, m in enumerate(methods) if m in methods[:i]]
-    if twice:
-        raise ValueError(f"methods={methods!r} lists {twice[0]!r} twice; allowed: distinct methods")
+    check_distinct("methods", methods)
     if values.get("mae") is not None:
         _check_mae(values["mae"])
     tuning_seeds = set(setup.tuning.seeds)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ...distill.config import preset_components
-from ..common import train_per_class
+from ..common import check_distinct, train_per_class
 from .labels import CORESETS
 from .setup import setup_from
 from .study import DreamStudy
@@ -30,7 +30,7 @@ def check_page(values: Mapping[str, Any]) -> None:
             raise ValueError(f"tiny_setup: {exc}") from None
     methods: list[str] = []
     for key in ("methods", "rows", "other_rows"):
-        _distinct(key, values.get(key) or [])
+        check_distinct(key, values.get(key) or [])
         for i, m in enumerate(values.get(key) or []):
             if m not in CORESETS:
                 try:
@@ -64,8 +64,3 @@ def check_page(values: Mapping[str, Any]) -> None:
                 raise ValueError(f"{method} at {name}={ipc}: {exc} (pool_per_class={study.setup.pool_per_class} "
                                  f"leaves {n} training images per class)") from None
 
-
-def _distinct(key: str, values) -> None:
-    twice = [v for i, v in enumerate(values) if v in values[:i]]
-    if twice:
-        raise ValueError(f"{key}={list(values)!r} lists {twice[0]!r} twice; allowed: distinct methods")
